@@ -1,0 +1,331 @@
+//! Typed configuration from environment variables and an optional TOML file.
+//!
+//! Precedence: environment variable, then the TOML file, then the default.
+//! Every key is listed in README.md; the TOML key is the environment variable's
+//! name without the `LATCHKEY_` prefix, in lower case (`DATABASE_URL` →
+//! `database_url`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use url::Url;
+
+use crate::crypto::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Operator branding shown on every page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Brand {
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub accent: String,
+}
+
+/// argon2id cost parameters. Defaults follow the OWASP Password Storage Cheat
+/// Sheet: m = 19 MiB, t = 2, p = 1.
+#[derive(Debug, Clone, Copy)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub database_url: Secret,
+    pub redis_url: Option<Secret>,
+    pub log_format: LogFormat,
+    /// Lifetime of access tokens, seconds. Defaults to 900 (15 min).
+    pub access_token_ttl: i64,
+    /// Lifetime of ID tokens, seconds. Defaults to 3600.
+    pub id_token_ttl: i64,
+    /// Browser session idle lifetime, seconds. Defaults to 3 days.
+    pub session_idle_ttl: i64,
+    /// Browser session absolute lifetime, seconds. Defaults to 14 days.
+    pub session_absolute_ttl: i64,
+    /// An RSA private key (PEM) imported when the store holds no signing key.
+    pub signing_key_file: PathBuf,
+    pub brand: Brand,
+    pub argon2: Argon2Params,
+    /// How many password hashes may be computed at once (each takes
+    /// `argon2.memory_kib` of memory). Defaults to the number of cores.
+    pub password_hash_concurrency: usize,
+}
+
+impl Config {
+    /// Reads the process environment and the file named by `path` (if any).
+    pub fn load(path: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let path = path.or_else(|| env.get("LATCHKEY_CONFIG").map(PathBuf::from));
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Toml {
+                    path,
+                    message: e.to_string(),
+                })?)
+            }
+            None => None,
+        };
+        Self::from_sources(&env, file.as_ref())
+    }
+
+    /// Builds a config from explicit sources; no globals are read.
+    pub fn from_sources(env: &HashMap<String, String>, file: Option<&toml::Table>) -> Result<Self, ConfigError> {
+        let src = Sources { env, file };
+        let issuer: String = src
+            .get("LATCHKEY_ISSUER")?
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let issuer = validate_issuer(&issuer)?;
+        let listen = src.parse("LATCHKEY_LISTEN", "127.0.0.1:8080".parse().ok())?;
+        let database_url: String = src
+            .get("DATABASE_URL")?
+            .unwrap_or_else(|| "sqlite://data/latchkey.db".into());
+        let redis_url = src
+            .get("REDIS_URL")?
+            .filter(|s: &String| !s.is_empty())
+            .map(Secret::new);
+        let log_format = match src.get("LATCHKEY_LOG_FORMAT")?.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "LATCHKEY_LOG_FORMAT",
+                    message: format!("expected `text` or `json`, got `{other}`"),
+                });
+            }
+        };
+        let accent: String = src.get("LATCHKEY_BRAND_ACCENT")?.unwrap_or_else(|| "#4f46e5".into());
+        if !is_hex_colour(&accent) {
+            return Err(ConfigError::Invalid {
+                key: "LATCHKEY_BRAND_ACCENT",
+                message: format!("expected a colour like #4f46e5, got `{accent}`"),
+            });
+        }
+        let logo_url: Option<String> = src.get("LATCHKEY_BRAND_LOGO_URL")?.filter(|s: &String| !s.is_empty());
+        if let Some(logo) = &logo_url {
+            let ok = Url::parse(logo).map(|u| u.scheme() == "https").unwrap_or(false) || logo.starts_with('/');
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "LATCHKEY_BRAND_LOGO_URL",
+                    message: "must be an https URL or a path on this server".into(),
+                });
+            }
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let config = Config {
+            issuer,
+            listen,
+            database_url: Secret::new(database_url),
+            redis_url,
+            log_format,
+            access_token_ttl: src.positive("LATCHKEY_ACCESS_TOKEN_TTL", 900)?,
+            id_token_ttl: src.positive("LATCHKEY_ID_TOKEN_TTL", 3600)?,
+            session_idle_ttl: src.positive("LATCHKEY_SESSION_IDLE_TTL", 3 * 86400)?,
+            session_absolute_ttl: src.positive("LATCHKEY_SESSION_ABSOLUTE_TTL", 14 * 86400)?,
+            signing_key_file: src
+                .get("LATCHKEY_SIGNING_KEY_FILE")?
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("keys/signing.pem")),
+            brand: Brand {
+                name: src.get("LATCHKEY_BRAND_NAME")?.unwrap_or_else(|| "Latchkey".into()),
+                logo_url,
+                accent: accent.to_ascii_lowercase(),
+            },
+            argon2: Argon2Params {
+                memory_kib: src.positive("LATCHKEY_ARGON2_MEMORY_KIB", 19 * 1024)? as u32,
+                iterations: src.positive("LATCHKEY_ARGON2_ITERATIONS", 2)? as u32,
+                parallelism: src.positive("LATCHKEY_ARGON2_PARALLELISM", 1)? as u32,
+            },
+            password_hash_concurrency: src.positive("LATCHKEY_PASSWORD_HASH_CONCURRENCY", cores as i64)? as usize,
+        };
+        Ok(config)
+    }
+
+    /// Cookies get the `__Host-` prefix and `Secure` when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// A config for tests and tools: defaults everywhere but the given keys.
+    pub fn with(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::from_sources(&env, None)
+    }
+}
+
+struct Sources<'a> {
+    env: &'a HashMap<String, String>,
+    file: Option<&'a toml::Table>,
+}
+
+impl Sources<'_> {
+    fn file_key(key: &str) -> String {
+        key.strip_prefix("LATCHKEY_").unwrap_or(key).to_ascii_lowercase()
+    }
+
+    fn get(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        if let Some(v) = self.env.get(key) {
+            return Ok(Some(v.clone()));
+        }
+        let Some(value) = self.file.and_then(|t| t.get(&Self::file_key(key))) else {
+            return Ok(None);
+        };
+        match value {
+            toml::Value::String(s) => Ok(Some(s.clone())),
+            toml::Value::Integer(i) => Ok(Some(i.to_string())),
+            toml::Value::Boolean(b) => Ok(Some(b.to_string())),
+            _ => Err(ConfigError::Invalid {
+                key,
+                message: "expected a string, number or boolean".into(),
+            }),
+        }
+    }
+
+    fn parse<T: FromStr>(&self, key: &'static str, default: Option<T>) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(key)? {
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                key,
+                message: format!("`{raw}`: {e}"),
+            }),
+            None => default.ok_or(ConfigError::Invalid {
+                key,
+                message: "is required".into(),
+            }),
+        }
+    }
+
+    fn positive(&self, key: &'static str, default: i64) -> Result<i64, ConfigError> {
+        let v: i64 = self.parse(key, Some(default))?;
+        if v <= 0 {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("must be greater than zero, got {v}"),
+            });
+        }
+        Ok(v)
+    }
+}
+
+/// The issuer is an https URL with no query, fragment or trailing slash
+/// (OpenID Connect Discovery §3); plain http is allowed for loopback hosts only.
+fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |message: &str| ConfigError::Invalid {
+        key: "LATCHKEY_ISSUER",
+        message: format!("`{raw}`: {message}"),
+    };
+    let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
+    if raw.ends_with('/') {
+        return Err(invalid("must not end with a slash"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(invalid("https is required unless the host is loopback")),
+        _ => return Err(invalid("scheme must be https")),
+    }
+    Ok(raw.to_string())
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+fn is_hex_colour(s: &str) -> bool {
+    let Some(hex) = s.strip_prefix('#') else { return false };
+    (hex.len() == 6 || hex.len() == 3) && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::with(&[]).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url.expose(), "sqlite://data/latchkey.db");
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.access_token_ttl, 900);
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn issuer_rules() {
+        for bad in [
+            "http://example.com",
+            "https://example.com/",
+            "https://example.com?x=1",
+            "ftp://example.com",
+            "not a url",
+        ] {
+            assert!(Config::with(&[("LATCHKEY_ISSUER", bad)]).is_err(), "{bad} accepted");
+        }
+        for good in [
+            "https://id.example.com",
+            "https://example.com/auth",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+        ] {
+            assert!(Config::with(&[("LATCHKEY_ISSUER", good)]).is_ok(), "{good} refused");
+        }
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let file: toml::Table =
+            toml::from_str("issuer = \"https://file.example\"\naccess_token_ttl = 60\nbrand_name = \"Acme\"").unwrap();
+        let env = HashMap::from([("LATCHKEY_ISSUER".to_string(), "https://env.example".to_string())]);
+        let c = Config::from_sources(&env, Some(&file)).unwrap();
+        assert_eq!(c.issuer, "https://env.example");
+        assert_eq!(c.access_token_ttl, 60);
+        assert_eq!(c.brand.name, "Acme");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::with(&[("LATCHKEY_ACCESS_TOKEN_TTL", "-5")]).unwrap_err();
+        assert!(err.to_string().contains("LATCHKEY_ACCESS_TOKEN_TTL"));
+        let err = Config::with(&[("LATCHKEY_BRAND_ACCENT", "red")]).unwrap_err();
+        assert!(err.to_string().contains("LATCHKEY_BRAND_ACCENT"));
+        let err = Config::with(&[("LATCHKEY_LISTEN", "nowhere")]).unwrap_err();
+        assert!(err.to_string().contains("LATCHKEY_LISTEN"));
+    }
+}

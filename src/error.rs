@@ -1,0 +1,295 @@
+//! One error type for protocol endpoints ([`OAuthError`], spelled as RFC 6749,
+//! RFC 6750 and OpenID Connect Core spell their codes) and one for pages meant
+//! for people ([`PageError`], rendered as a friendly HTML page).
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Error codes from RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
+/// and OpenID Connect Core §3.1.2.6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    UnsupportedTokenType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    InteractionRequired,
+    LoginRequired,
+    ConsentRequired,
+    AccountSelectionRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    RegistrationNotSupported,
+    InvalidToken,
+    InsufficientScope,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            UnsupportedResponseType => "unsupported_response_type",
+            UnsupportedTokenType => "unsupported_token_type",
+            InvalidScope => "invalid_scope",
+            AccessDenied => "access_denied",
+            ServerError => "server_error",
+            TemporarilyUnavailable => "temporarily_unavailable",
+            InteractionRequired => "interaction_required",
+            LoginRequired => "login_required",
+            ConsentRequired => "consent_required",
+            AccountSelectionRequired => "account_selection_required",
+            RequestNotSupported => "request_not_supported",
+            RequestUriNotSupported => "request_uri_not_supported",
+            RegistrationNotSupported => "registration_not_supported",
+            InvalidToken => "invalid_token",
+            InsufficientScope => "insufficient_scope",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    /// The HTTP status used when this error is the body of a direct response.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidClient | InvalidToken => StatusCode::UNAUTHORIZED,
+            AccessDenied | InsufficientScope => StatusCode::FORBIDDEN,
+            ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error answered to an OAuth client. `description` is sent; `detail` is
+/// logged and never sent.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    pub detail: Option<String>,
+    /// For `invalid_client`: the client tried HTTP Basic, so answer with a
+    /// Basic challenge (RFC 6749 §5.2).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            detail: None,
+            basic_challenge: false,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidToken, d)
+    }
+
+    /// A failure of ours; the detail goes to the log only.
+    pub fn server(detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(ErrorCode::ServerError, "the server could not complete the request");
+        e.detail = Some(detail.to_string());
+        e
+    }
+
+    pub fn with_basic_challenge(mut self, yes: bool) -> Self {
+        self.basic_challenge = yes;
+        self
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        if let Some(detail) = &self.detail {
+            tracing::error!(error = self.code.as_str(), detail = %detail, "request failed");
+        }
+        let status = self.code.status();
+        let mut res = (
+            status,
+            Json(ErrorBody {
+                error: self.code.as_str(),
+                error_description: &self.description,
+            }),
+        )
+            .into_response();
+        let headers = res.headers_mut();
+        // RFC 6749 §5.1: token-endpoint answers are never cached; the same
+        // holds for every other protocol error we send.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        match self.code {
+            ErrorCode::InvalidClient => {
+                let value = if self.basic_challenge {
+                    "Basic realm=\"latchkey\""
+                } else {
+                    "Basic realm=\"latchkey\", error=\"invalid_client\""
+                };
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            ErrorCode::InvalidToken => {
+                // RFC 6750 §3: the challenge names the error; the description
+                // is ours and contains no quote characters.
+                let value = format!(
+                    "Bearer realm=\"latchkey\", error=\"invalid_token\", error_description=\"{}\"",
+                    self.description.replace(['"', '\\'], "'")
+                );
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            ErrorCode::InsufficientScope => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
+                );
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// An error shown to a person in the browser. The response carries this value
+/// as an extension; a middleware renders it with the `error.html` template, so
+/// handlers need no access to the templates to fail.
+#[derive(Debug, Clone)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub heading: Cow<'static, str>,
+    pub message: Cow<'static, str>,
+    pub code: Option<&'static str>,
+    pub back_url: Option<String>,
+}
+
+impl PageError {
+    pub fn new(
+        status: StatusCode,
+        heading: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            heading: heading.into(),
+            message: message.into(),
+            code: None,
+            back_url: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Something is wrong with this request", message)
+    }
+
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = Some(code.as_str());
+        self
+    }
+
+    pub fn with_back(mut self, url: impl Into<String>) -> Self {
+        self.back_url = Some(url.into());
+        self
+    }
+
+    pub fn expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "Go back to the app you came from and start signing in again.",
+        )
+    }
+
+    pub fn server(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(detail = %detail, "page failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side",
+            "Please try again in a moment.",
+        )
+        .with_code(ErrorCode::ServerError)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, self.message.to_string()).into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OAuthError::server(e)
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PageError::server(e)
+    }
+}
+
+impl From<crate::ephemeral::EphemeralError> for OAuthError {
+    fn from(e: crate::ephemeral::EphemeralError) -> Self {
+        let mut err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "short-lived state is unavailable");
+        err.detail = Some(e.to_string());
+        err
+    }
+}
+
+impl From<crate::ephemeral::EphemeralError> for PageError {
+    fn from(e: crate::ephemeral::EphemeralError) -> Self {
+        PageError::server(e)
+    }
+}
+
+impl From<crate::templates::RenderError> for PageError {
+    fn from(e: crate::templates::RenderError) -> Self {
+        PageError::server(e)
+    }
+}
