@@ -1,0 +1,153 @@
+//! Durable data. A trait per aggregate; one implementation ([`sql::SqlStore`])
+//! runs the same portable SQL on SQLite and PostgreSQL.
+
+pub mod sql;
+#[cfg(test)]
+mod tests;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+
+pub use sql::SqlStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported DATABASE_URL (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A signing key as stored: the private key as PKCS#8 DER.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_der: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_der", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+    pub skip_consent: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie value; the value itself is never stored.
+    pub id_hash: String,
+    pub user_id: String,
+    pub auth_time: Timestamp,
+    pub amr: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Marks every key but `keep` retired at `at` (if not retired already).
+    async fn retire_keys_except(&self, keep: &str, at: Timestamp) -> StoreResult<u64>;
+    /// Deletes keys retired before `before`.
+    async fn delete_keys_retired_before(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    /// Whether `origin` (scheme://host[:port]) is the origin of some client's
+    /// registered redirect URI.
+    async fn origin_allowed(&self, origin: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] when the username or email is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Finds by username or email (both stored lower case).
+    async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id_hash: &str, last_seen_at: Timestamp) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
+    async fn count_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<i64>;
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
+    /// Records (replacing) the scopes the user has granted the client.
+    async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()>;
+}
+
+/// Everything durable, behind one object the app holds as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: KeyStore + ClientStore + UserStore + SessionStore + ConsentStore {
+    async fn ping(&self) -> StoreResult<()>;
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,535 @@
+//! The SQL store: one body of portable SQL (`$1` placeholders work on both
+//! backends) run on SQLite or PostgreSQL. We dispatch on an enum rather than
+//! use `sqlx::Any` so each backend keeps its own types and migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, PgPool, SqlitePool};
+
+use super::*;
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool backs `$db`.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: Db,
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://…`);
+    /// a SQLite file and its folder are created when missing.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            Db::Postgres(pool)
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if !path.is_empty() && path != ":memory:" {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                    }
+                }
+            }
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            Db::Sqlite(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        Ok(Self { db })
+    }
+
+    /// Applies the migrations of this backend (migrations/sqlite or
+    /// migrations/postgres); already-applied ones are skipped.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+}
+
+fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+fn from_json(text: &str, what: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn unique_violation(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it.
+pub fn origin_of(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    match url.origin() {
+        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
+
+#[derive(FromRow)]
+struct KeyRow {
+    kid: String,
+    alg: String,
+    private_der: Vec<u8>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct ClientRow {
+    id: String,
+    secret_hash: Option<String>,
+    name: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scopes: String,
+    public: bool,
+    skip_consent: bool,
+    created_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> StoreResult<Client> {
+        Ok(Client {
+            redirect_uris: from_json(&r.redirect_uris, "clients.redirect_uris")?,
+            post_logout_redirect_uris: from_json(&r.post_logout_redirect_uris, "clients.post_logout_redirect_uris")?,
+            grant_types: from_json(&r.grant_types, "clients.grant_types")?,
+            scopes: from_json(&r.scopes, "clients.scopes")?,
+            id: r.id,
+            secret_hash: r.secret_hash,
+            name: r.name,
+            public: r.public,
+            skip_consent: r.skip_consent,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    username: String,
+    email: String,
+    email_verified: bool,
+    name: Option<String>,
+    password_hash: Option<String>,
+    role: String,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> User {
+        User {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            email_verified: r.email_verified,
+            name: r.name,
+            password_hash: r.password_hash,
+            role: r.role,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct SessionRow {
+    id_hash: String,
+    user_id: String,
+    auth_time: i64,
+    amr: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, email_verified, name, password_hash, role, disabled, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at";
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.private_der)
+                .bind(key.created_at)
+                .bind(key.retired_at)
+                .execute(pool)
+                .await
+                .map_err(|e| unique_violation(e, "key"))?;
+        });
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows: Vec<KeyRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredKey {
+                kid: r.kid,
+                alg: r.alg,
+                private_der: r.private_der,
+                created_at: r.created_at,
+                retired_at: r.retired_at,
+            })
+            .collect())
+    }
+
+    async fn retire_keys_except(&self, keep: &str, at: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+                .bind(at)
+                .bind(keep)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    async fn delete_keys_retired_before(&self, before: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn create_client(&self, c: &Client) -> StoreResult<()> {
+        let mut origins: Vec<String> = c.redirect_uris.iter().filter_map(|u| origin_of(u)).collect();
+        origins.sort();
+        origins.dedup();
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(&c.id)
+                .bind(&c.secret_hash)
+                .bind(&c.name)
+                .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.post_logout_redirect_uris))
+                .bind(to_json(&c.grant_types))
+                .bind(to_json(&c.scopes))
+                .bind(c.public)
+                .bind(c.skip_consent)
+                .bind(c.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_violation(e, "client"))?;
+            for origin in &origins {
+                sqlx::query("INSERT INTO client_origins (origin, client_id) VALUES ($1, $2)")
+                    .bind(origin)
+                    .bind(&c.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let row: Option<ClientRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let rows: Vec<ClientRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, id")))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    async fn origin_allowed(&self, origin: &str) -> StoreResult<bool> {
+        let row: Option<(i32,)> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT 1 FROM client_origins WHERE origin = $1 LIMIT 1")
+                .bind(origin)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.is_some())
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(&self, u: &User) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("INSERT INTO users (id, username, email, email_verified, name, password_hash, role, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(&u.id)
+                .bind(&u.username)
+                .bind(&u.email)
+                .bind(u.email_verified)
+                .bind(&u.name)
+                .bind(&u.password_hash)
+                .bind(&u.role)
+                .bind(u.disabled)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(pool)
+                .await
+                .map_err(|e| unique_violation(e, "username or email"))?;
+        });
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(User::from))
+    }
+
+    async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
+        let login = login.trim().to_lowercase();
+        let row: Option<UserRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $1 LIMIT 1")))
+                .bind(&login)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(User::from))
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id")))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+                .bind(role)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn create_session(&self, s: &Session) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                .bind(&s.id_hash)
+                .bind(&s.user_id)
+                .bind(s.auth_time)
+                .bind(to_json(&s.amr))
+                .bind(s.created_at)
+                .bind(s.last_seen_at)
+                .bind(s.expires_at)
+                .bind(&s.ip)
+                .bind(&s.user_agent)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Option<Session>> {
+        let row: Option<SessionRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|r| {
+            Ok(Session {
+                amr: from_json(&r.amr, "sessions.amr")?,
+                id_hash: r.id_hash,
+                user_id: r.user_id,
+                auth_time: r.auth_time,
+                created_at: r.created_at,
+                last_seen_at: r.last_seen_at,
+                expires_at: r.expires_at,
+                ip: r.ip,
+                user_agent: r.user_agent,
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &str, last_seen_at: Timestamp) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                .bind(last_seen_at)
+                .bind(id_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
+    async fn count_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<i64> {
+        let (n,): (i64,) = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")
+                .bind(user_id)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqlStore {
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>> {
+        let row: Option<(String,)> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(s,)| from_json(&s, "consents.scopes")).transpose()
+    }
+
+    async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at")
+                .bind(user_id)
+                .bind(client_id)
+                .bind(to_json(scopes))
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The store conformance suite: every test runs on SQLite, and on PostgreSQL
+//! when TEST_DATABASE_URL is set (required when LATCHKEY_REQUIRE_BACKENDS=1).
+
+use super::*;
+use crate::crypto::random_token;
+
+/// The stores to test, and the folder holding the SQLite file (removed when
+/// dropped).
+async fn backends() -> (Vec<SqlStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/test.db", dir.path().display());
+    let sqlite = SqlStore::connect(&url).await.unwrap();
+    sqlite.migrate().await.unwrap();
+    let mut out = vec![sqlite];
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let pg = SqlStore::connect(&url)
+                .await
+                .expect("TEST_DATABASE_URL is set but PostgreSQL is unreachable");
+            pg.migrate().await.unwrap();
+            out.push(pg);
+        }
+        _ => assert!(
+            std::env::var("LATCHKEY_REQUIRE_BACKENDS").is_err(),
+            "LATCHKEY_REQUIRE_BACKENDS is set but TEST_DATABASE_URL is not"
+        ),
+    }
+    (out, dir)
+}
+
+fn user(tag: &str) -> User {
+    User {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: format!("u{tag}"),
+        email: format!("{tag}@example.com"),
+        email_verified: false,
+        name: Some("Ada".into()),
+        password_hash: Some("$argon2id$x".into()),
+        role: "user".into(),
+        disabled: false,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+fn client(tag: &str) -> Client {
+    Client {
+        id: format!("c{tag}"),
+        secret_hash: Some("abc".into()),
+        name: "App".into(),
+        redirect_uris: vec![format!("https://{tag}.example/cb"), "http://127.0.0.1/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into()],
+        scopes: vec!["openid".into()],
+        public: false,
+        skip_consent: true,
+        created_at: 5,
+    }
+}
+
+#[tokio::test]
+async fn users_round_trip_and_conflict() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let tag = random_token(6).to_lowercase();
+        let u = user(&tag);
+        store.create_user(&u).await.unwrap();
+        assert_eq!(
+            store.get_user(&u.id).await.unwrap().as_ref(),
+            Some(&u),
+            "{}",
+            store.backend()
+        );
+        assert_eq!(
+            store
+                .find_user_by_login(&u.username.to_uppercase())
+                .await
+                .unwrap()
+                .map(|x| x.id),
+            Some(u.id.clone())
+        );
+        assert_eq!(
+            store.find_user_by_login(&u.email).await.unwrap().map(|x| x.id),
+            Some(u.id.clone())
+        );
+        let mut dup = user(&tag);
+        dup.email = format!("other-{tag}@example.com");
+        assert!(
+            matches!(store.create_user(&dup).await, Err(StoreError::Conflict(_))),
+            "{}",
+            store.backend()
+        );
+        assert!(store.set_user_role(&u.id, "admin", 20).await.unwrap());
+        store.set_password_hash(&u.id, "$argon2id$y", 21).await.unwrap();
+        let again = store.get_user(&u.id).await.unwrap().unwrap();
+        assert_eq!(
+            (again.role.as_str(), again.password_hash.as_deref(), again.updated_at),
+            ("admin", Some("$argon2id$y"), 21)
+        );
+        assert!(store.list_users().await.unwrap().iter().any(|x| x.id == u.id));
+    }
+}
+
+#[tokio::test]
+async fn clients_and_origins() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let tag = random_token(6).to_lowercase();
+        let c = client(&tag);
+        store.create_client(&c).await.unwrap();
+        assert_eq!(store.get_client(&c.id).await.unwrap(), Some(c.clone()));
+        assert!(store.origin_allowed(&format!("https://{tag}.example")).await.unwrap());
+        assert!(!store.origin_allowed("https://evil.example").await.unwrap());
+        assert!(matches!(store.create_client(&c).await, Err(StoreError::Conflict(_))));
+        assert!(store.list_clients().await.unwrap().iter().any(|x| x.id == c.id));
+        assert!(store.delete_client(&c.id).await.unwrap());
+        assert!(!store.delete_client(&c.id).await.unwrap());
+        assert!(
+            !store.origin_allowed(&format!("https://{tag}.example")).await.unwrap(),
+            "origins go with the client"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_and_consent() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let tag = random_token(6).to_lowercase();
+        let u = user(&tag);
+        store.create_user(&u).await.unwrap();
+        let c = client(&tag);
+        store.create_client(&c).await.unwrap();
+        let s = Session {
+            id_hash: random_token(16),
+            user_id: u.id.clone(),
+            auth_time: 100,
+            amr: vec!["pwd".into()],
+            created_at: 100,
+            last_seen_at: 100,
+            expires_at: 1000,
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        };
+        store.create_session(&s).await.unwrap();
+        assert_eq!(store.get_session(&s.id_hash).await.unwrap(), Some(s.clone()));
+        store.touch_session(&s.id_hash, 150).await.unwrap();
+        assert_eq!(store.get_session(&s.id_hash).await.unwrap().unwrap().last_seen_at, 150);
+        assert_eq!(store.count_user_sessions(&u.id, 200).await.unwrap(), 1);
+        assert_eq!(store.count_user_sessions(&u.id, 1000).await.unwrap(), 0);
+        assert_eq!(store.delete_user_sessions(&u.id).await.unwrap(), 1);
+        assert_eq!(store.get_session(&s.id_hash).await.unwrap(), None);
+
+        assert_eq!(store.get_consent(&u.id, &c.id).await.unwrap(), None);
+        store.put_consent(&u.id, &c.id, &["openid".into()], 1).await.unwrap();
+        store
+            .put_consent(&u.id, &c.id, &["openid".into(), "email".into()], 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_consent(&u.id, &c.id).await.unwrap(),
+            Some(vec!["openid".into(), "email".into()])
+        );
+    }
+}
+
+#[tokio::test]
+async fn keys_retire_and_delete() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        // Keys are global; use distinct kids and only assert on our own.
+        let a = StoredKey {
+            kid: random_token(8),
+            alg: "RS256".into(),
+            private_der: vec![1, 2, 3],
+            created_at: 1,
+            retired_at: Some(5),
+        };
+        store.insert_key(&a).await.unwrap();
+        let listed = store.list_keys().await.unwrap();
+        let got = listed.iter().find(|k| k.kid == a.kid).unwrap();
+        assert_eq!((got.private_der.clone(), got.retired_at), (vec![1, 2, 3], Some(5)));
+        assert!(store.delete_keys_retired_before(6).await.unwrap() >= 1);
+        assert!(!store.list_keys().await.unwrap().iter().any(|k| k.kid == a.kid));
+        store.ping().await.unwrap();
+    }
+}
