@@ -1,0 +1,46 @@
+//! Short-lived shared state: pending authorization requests, authorization
+//! codes, revoked token ids, counters. In-process by default; Redis when
+//! `REDIS_URL` is set, so several instances share it.
+//!
+//! Entries expire by their TTL. Rules that care about exact expiry (a code's
+//! 60 s) also carry their own `expires_at`, checked against the app clock.
+
+mod memory;
+mod redis_store;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EphemeralError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+pub type EphemeralResult<T> = Result<T, EphemeralError>;
+
+#[async_trait]
+pub trait Ephemeral: Send + Sync {
+    /// Stores `value` under `key` for `ttl`, replacing any earlier value.
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<()>;
+    /// Stores `value` only if `key` holds nothing; true when it was stored.
+    async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<bool>;
+    async fn get(&self, key: &str) -> EphemeralResult<Option<String>>;
+    /// Returns and removes the value in one atomic step: of two concurrent
+    /// callers (on any instance), exactly one gets it.
+    async fn take(&self, key: &str) -> EphemeralResult<Option<String>>;
+    async fn delete(&self, key: &str) -> EphemeralResult<()>;
+    /// Whether any of `keys` exists (one round trip).
+    async fn exists_any(&self, keys: &[String]) -> EphemeralResult<bool>;
+    /// Adds one to the counter at `key`, starting a `ttl` window at its first
+    /// increment; returns the new count.
+    async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64>;
+    async fn ping(&self) -> EphemeralResult<()>;
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,118 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use super::{Ephemeral, EphemeralResult};
+
+/// Short-lived state in Redis, shared by every instance that points at it.
+/// Keys are prefixed so one Redis can serve other applications too.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str) -> EphemeralResult<Self> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self {
+            conn,
+            prefix: "latchkey:".into(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+}
+
+fn secs(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+#[async_trait]
+impl Ephemeral for RedisStore {
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<()> {
+        let mut c = self.conn.clone();
+        let _: () = c.set_ex(self.key(key), value, secs(ttl)).await?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<bool> {
+        let mut c = self.conn.clone();
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("EX")
+            .arg(secs(ttl))
+            .query_async(&mut c)
+            .await?;
+        Ok(stored.is_some())
+    }
+
+    async fn get(&self, key: &str) -> EphemeralResult<Option<String>> {
+        let mut c = self.conn.clone();
+        Ok(c.get(self.key(key)).await?)
+    }
+
+    async fn take(&self, key: &str) -> EphemeralResult<Option<String>> {
+        let mut c = self.conn.clone();
+        // GETDEL is atomic: of two instances redeeming one code, one wins.
+        Ok(redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await?)
+    }
+
+    async fn delete(&self, key: &str) -> EphemeralResult<()> {
+        let mut c = self.conn.clone();
+        let _: i64 = c.del(self.key(key)).await?;
+        Ok(())
+    }
+
+    async fn exists_any(&self, keys: &[String]) -> EphemeralResult<bool> {
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("EXISTS");
+        for k in keys {
+            cmd.arg(self.key(k));
+        }
+        let n: i64 = cmd.query_async(&mut c).await?;
+        Ok(n > 0)
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64> {
+        let mut c = self.conn.clone();
+        let key = self.key(key);
+        // INCR and EXPIRE NX in one transaction: the window starts at the
+        // first failure and is not extended by later ones.
+        let (n,): (i64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(secs(ttl))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(n)
+    }
+
+    async fn ping(&self) -> EphemeralResult<()> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}
