@@ -1,0 +1,5 @@
+//! People: accounts, passwords, browser sessions.
+
+pub mod password;
+pub mod sessions;
+pub mod users;
