@@ -1,0 +1,465 @@
+//! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): checking
+//! it, deciding what the person must do next, and building the redirect back.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::params::Params;
+use super::{pkce, redirect_uri, scopes};
+use crate::app::AppState;
+use crate::clock::Timestamp;
+use crate::error::{ErrorCode, OAuthError, PageError};
+use crate::store::{Client, Session};
+
+/// How long a pending authorization request waits for the person to sign
+/// in and consent.
+pub const PENDING_TTL: i64 = 30 * 60;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+    pub select_account: bool,
+}
+
+/// A checked authorization request, kept in short-lived state while the
+/// person signs in and consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub client_name: String,
+    pub skip_consent: bool,
+    pub redirect_uri: String,
+    /// Whether redirect_uri was in the request: then the token request must
+    /// repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The subject of a valid id_token_hint.
+    pub hint_sub: Option<String>,
+    pub created_at: Timestamp,
+    /// The person signed in during this request, which satisfies
+    /// prompt=login, prompt=select_account and max_age.
+    pub login_done: bool,
+}
+
+/// A refused request: before the client and redirect URI are proven, a page
+/// (never a redirect: RFC 6749 §4.1.2.1); after, an error sent back to the
+/// client.
+#[derive(Debug)]
+pub enum Rejection {
+    Page(PageError),
+    Redirect(String),
+}
+
+impl From<PageError> for Rejection {
+    fn from(e: PageError) -> Self {
+        Rejection::Page(e)
+    }
+}
+
+/// The redirect carrying an error to the client, with `state` and `iss`
+/// (RFC 9207).
+pub fn error_redirect(redirect_uri: &str, state: Option<&str>, issuer: &str, err: &OAuthError) -> String {
+    let mut pairs = vec![
+        ("error", err.code.as_str()),
+        ("error_description", err.description.as_ref()),
+    ];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    append_query(redirect_uri, &pairs)
+}
+
+pub fn success_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
+    let mut pairs = vec![("code", code)];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    append_query(redirect_uri, &pairs)
+}
+
+/// Adds parameters to a URI, keeping any query it already has (RFC 6749
+/// §3.1.2: the redirect URI's query component MUST be retained).
+fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    match Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
+fn page(heading: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::Page(
+        PageError::new(axum::http::StatusCode::BAD_REQUEST, heading, message.into())
+            .with_code(ErrorCode::InvalidRequest),
+    )
+}
+
+/// Checks an authorization request and returns it with its client.
+pub async fn validate(
+    state: &AppState,
+    params: &Params,
+    now: Timestamp,
+) -> Result<(AuthorizationRequest, Client), Rejection> {
+    // Step one: prove the client and the redirect URI. Until then every
+    // error is a page, so we never redirect to an unchecked address.
+    let Some(client_id) = params.get("client_id") else {
+        return Err(page(
+            "This link is missing information",
+            "The app did not say who it is (client_id is missing).",
+        ));
+    };
+    let client = state
+        .store
+        .get_client(client_id)
+        .await
+        .map_err(PageError::from)?
+        .ok_or_else(|| {
+            page(
+                "Unknown application",
+                "The app that sent you here is not registered with this server.",
+            )
+        })?;
+    let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
+        Some(uri) if redirect_uri::matches(&client.redirect_uris, uri) => (uri.to_string(), true),
+        Some(_) => {
+            return Err(page(
+                "This app sent you to the wrong place",
+                "The redirect address in this link is not registered for the app, so we stopped here to keep your account safe.",
+            ));
+        }
+        // OIDC Core §3.1.2.1 requires redirect_uri; plain OAuth may omit it
+        // when exactly one is registered (RFC 6749 §3.1.2.3).
+        None if client.redirect_uris.len() == 1
+            && !params
+                .get("scope")
+                .unwrap_or("")
+                .split(' ')
+                .any(|s| s == scopes::OPENID) =>
+        {
+            (client.redirect_uris[0].clone(), false)
+        }
+        None => {
+            return Err(page(
+                "This link is missing information",
+                "The app did not say where to return you (redirect_uri is missing).",
+            ));
+        }
+    };
+    if params.check_unique().is_err() {
+        return Err(page(
+            "This link is malformed",
+            "A parameter appears more than once in the request.",
+        ));
+    }
+    if !client
+        .grant_types
+        .iter()
+        .any(|g| g == super::clients::GRANT_AUTHORIZATION_CODE)
+    {
+        let err = OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        );
+        return Err(Rejection::Redirect(error_redirect(
+            &redirect_uri,
+            params.get("state"),
+            &state.config.issuer,
+            &err,
+        )));
+    }
+
+    // Step two: every other problem goes back to the client.
+    let req_state = params.get("state").map(str::to_string);
+    let fail = |code: ErrorCode, description: &'static str| {
+        Rejection::Redirect(error_redirect(
+            &redirect_uri,
+            req_state.as_deref(),
+            &state.config.issuer,
+            &OAuthError::new(code, description),
+        ))
+    };
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+    }
+    if let Some(mode) = params.get("response_mode") {
+        if mode != "query" {
+            return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+        }
+    }
+    if params.get("request").is_some() {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+    }
+    if params.get("registration").is_some() {
+        return Err(fail(
+            ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported",
+        ));
+    }
+    let requested = params.get("scope").unwrap_or("");
+    let granted_scopes = scopes::parse(requested, &client.scopes);
+    if !requested.trim().is_empty() && granted_scopes.is_empty() {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            "none of the requested scopes is available to this client",
+        ));
+    }
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (Some(challenge), method) => {
+            if let Err(why) = pkce::check_challenge(challenge, method) {
+                return Err(fail(ErrorCode::InvalidRequest, why));
+            }
+            Some(challenge.to_string())
+        }
+        (None, Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        // RFC 9700 §2.1.1: public clients MUST use PKCE.
+        (None, None) if client.public => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "PKCE (code_challenge with S256) is required for public clients",
+            ));
+        }
+        (None, None) => None,
+    };
+    let mut prompt = Prompt::default();
+    for p in params.get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        match p {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            "select_account" => prompt.select_account = true,
+            _ => return Err(fail(ErrorCode::InvalidRequest, "unsupported prompt value")),
+        }
+    }
+    // OIDC Core §3.1.2.1: none with any other value is an error.
+    if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(v) if v >= 0 => Some(v),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+        None => None,
+    };
+    let hint_sub = match params.get("id_token_hint") {
+        Some(hint) => {
+            // An expired ID token is still a fine hint (OIDC Core §3.1.2.1);
+            // the signature and issuer must hold.
+            let claims: serde_json::Value =
+                state.keys.verify(hint, None, &state.config.issuer).await.map_err(|_| {
+                    fail(
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not a valid ID token from this issuer",
+                    )
+                })?;
+            claims.get("sub").and_then(|s| s.as_str()).map(str::to_string)
+        }
+        None => None,
+    };
+    let request = AuthorizationRequest {
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        skip_consent: client.skip_consent,
+        redirect_uri,
+        redirect_uri_sent,
+        scopes: granted_scopes,
+        state: req_state.clone(),
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(|h| h.chars().take(254).collect()),
+        hint_sub,
+        created_at: now,
+        login_done: false,
+    };
+    Ok((request, client))
+}
+
+/// What the person must do before a code can be issued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Login,
+    Consent,
+    Issue,
+}
+
+/// Decides the next step from the request, the browser session and any
+/// remembered consent. `Err` carries the error for prompt=none.
+pub fn decide(
+    req: &AuthorizationRequest,
+    session: Option<&Session>,
+    consent: Option<&[String]>,
+    now: Timestamp,
+) -> Result<Next, ErrorCode> {
+    let needs_login = match session {
+        None => true,
+        Some(s) => {
+            !req.login_done
+                && (req.prompt.login
+                    || req.prompt.select_account
+                    || req.max_age.is_some_and(|max| now - s.auth_time > max)
+                    || req.hint_sub.as_deref().is_some_and(|sub| sub != s.user_id))
+        }
+    };
+    if needs_login {
+        return if req.prompt.none {
+            Err(ErrorCode::LoginRequired)
+        } else {
+            Ok(Next::Login)
+        };
+    }
+    let remembered = consent.is_some_and(|granted| scopes::covers(granted, &req.scopes));
+    let needs_consent = req.prompt.consent || !(req.skip_consent || remembered);
+    if needs_consent {
+        return if req.prompt.none {
+            Err(ErrorCode::ConsentRequired)
+        } else {
+            Ok(Next::Consent)
+        };
+    }
+    Ok(Next::Issue)
+}
+
+pub fn pending_key(id: &str) -> String {
+    format!("authreq:{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: "c".into(),
+            client_name: "App".into(),
+            skip_consent: false,
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_sent: true,
+            scopes: vec!["openid".into(), "email".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt: Prompt::default(),
+            max_age: None,
+            login_hint: None,
+            hint_sub: None,
+            created_at: 1000,
+            login_done: false,
+        }
+    }
+
+    fn session(auth_time: Timestamp) -> Session {
+        Session {
+            id_hash: "h".into(),
+            user_id: "u1".into(),
+            auth_time,
+            amr: vec!["pwd".into()],
+            created_at: auth_time,
+            last_seen_at: auth_time,
+            expires_at: auth_time + 1000,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn login_then_consent_then_issue() {
+        let req = request();
+        let granted = vec!["openid".to_string(), "email".to_string()];
+        assert_eq!(decide(&req, None, None, 1000), Ok(Next::Login));
+        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Consent));
+        assert_eq!(decide(&req, Some(&session(990)), Some(&granted), 1000), Ok(Next::Issue));
+        assert_eq!(
+            decide(&req, Some(&session(990)), Some(&granted[..1]), 1000),
+            Ok(Next::Consent),
+            "new scope asks again"
+        );
+    }
+
+    #[test]
+    fn prompt_none_errors() {
+        let mut req = request();
+        req.prompt.none = true;
+        assert_eq!(decide(&req, None, None, 1000), Err(ErrorCode::LoginRequired));
+        assert_eq!(
+            decide(&req, Some(&session(990)), None, 1000),
+            Err(ErrorCode::ConsentRequired)
+        );
+    }
+
+    #[test]
+    fn prompt_login_and_max_age_until_done() {
+        let mut req = request();
+        req.skip_consent = true;
+        req.prompt.login = true;
+        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Login));
+        req.login_done = true;
+        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Issue));
+        let mut req = request();
+        req.skip_consent = true;
+        req.max_age = Some(5);
+        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Login));
+        assert_eq!(decide(&req, Some(&session(996)), None, 1000), Ok(Next::Issue));
+    }
+
+    #[test]
+    fn hint_for_someone_else_needs_login() {
+        let mut req = request();
+        req.skip_consent = true;
+        req.hint_sub = Some("u2".into());
+        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Login));
+        req.hint_sub = Some("u1".into());
+        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Issue));
+    }
+
+    #[test]
+    fn redirects_keep_query_and_carry_iss() {
+        let url = success_redirect("https://app.example/cb?x=1", "abc", Some("s t"), "https://id.example");
+        assert_eq!(
+            url,
+            "https://app.example/cb?x=1&code=abc&state=s+t&iss=https%3A%2F%2Fid.example"
+        );
+        let err = OAuthError::new(ErrorCode::AccessDenied, "no");
+        let url = error_redirect("https://app.example/cb", None, "https://id.example", &err);
+        assert!(url.starts_with("https://app.example/cb?error=access_denied&error_description=no&iss="));
+    }
+}

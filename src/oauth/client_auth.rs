@@ -1,0 +1,122 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+
+use base64::Engine;
+
+use super::params::Params;
+use crate::crypto::{constant_time_eq, token_hash};
+use crate::error::OAuthError;
+use crate::store::{Client, Store};
+
+/// What the client presented.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: String },
+    None { id: String },
+}
+
+pub const METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+
+/// Reads credentials from the Authorization header and the form. Using more
+/// than one method at once is an error (RFC 6749 §2.3).
+pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Credentials, OAuthError> {
+    let form_secret = params.get("client_secret");
+    if let Some(header) = authorization {
+        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
+            return Err(OAuthError::invalid_client("unsupported Authorization scheme").with_basic_challenge(true));
+        };
+        if form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true))?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+        let id = form_decode(id);
+        let secret = form_decode(secret);
+        if let Some(body_id) = params.get("client_id") {
+            if body_id != id {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
+            }
+        }
+        return Ok(Credentials::Basic { id, secret });
+    }
+    let id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
+        .to_string();
+    Ok(match form_secret {
+        Some(secret) => Credentials::Post {
+            id,
+            secret: secret.to_string(),
+        },
+        None => Credentials::None { id },
+    })
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Finds the client and checks its secret in constant time.
+pub async fn authenticate(store: &dyn Store, creds: &Credentials) -> Result<Client, OAuthError> {
+    let (id, secret, basic) = match creds {
+        Credentials::Basic { id, secret } => (id, Some(secret), true),
+        Credentials::Post { id, secret } => (id, Some(secret), false),
+        Credentials::None { id } => (id, None, false),
+    };
+    let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
+    let client = store.get_client(id).await?.ok_or_else(fail)?;
+    match (&client.secret_hash, secret) {
+        (Some(hash), Some(secret)) => {
+            if !constant_time_eq(token_hash(secret).as_bytes(), hash.as_bytes()) {
+                return Err(fail());
+            }
+        }
+        (None, None) if client.public => {}
+        // A public client has no secret to present; a confidential one must.
+        _ => return Err(fail()),
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_is_form_decoded() {
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret")
+        );
+        let creds = extract(Some(&header), &Params::default()).unwrap();
+        assert_eq!(
+            creds,
+            Credentials::Basic {
+                id: "my client".into(),
+                secret: "s:cret".into()
+            }
+        );
+    }
+
+    #[test]
+    fn two_methods_refused() {
+        let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("a:b"));
+        let params = Params::parse("client_secret=b");
+        assert!(extract(Some(&header), &params).is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! Token-endpoint grants, one file per grant type.
+
+pub mod authorization_code;

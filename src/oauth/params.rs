@@ -1,0 +1,71 @@
+//! Form and query parameters as pairs, so repeated parameters can be refused:
+//! RFC 6749 §3.1 and §3.2, "Request and response parameters MUST NOT be
+//! included more than once."
+
+use std::collections::HashMap;
+
+use crate::error::OAuthError;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    map: HashMap<String, String>,
+    repeated: Option<String>,
+}
+
+impl Params {
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut map = HashMap::with_capacity(pairs.len());
+        let mut repeated = None;
+        for (k, v) in pairs {
+            match map.entry(k) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    repeated.get_or_insert_with(|| e.key().clone());
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        Self { map, repeated }
+    }
+
+    pub fn parse(query: &str) -> Self {
+        Self::from_pairs(url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+    }
+
+    /// Fails when any parameter was sent more than once.
+    pub fn check_unique(&self) -> Result<(), OAuthError> {
+        match &self.repeated {
+            Some(k) => Err(OAuthError::invalid_request(format!(
+                "parameter `{k}` was sent more than once"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The value of `key`; an empty value counts as absent (RFC 6749 §3.1:
+    /// "Parameters sent without a value MUST be treated as if they were
+    /// omitted").
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, key: &str) -> Result<&str, OAuthError> {
+        self.get(key)
+            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{key}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_and_empty() {
+        let p = Params::parse("a=1&b=&a=2");
+        assert!(p.check_unique().is_err());
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert!(Params::parse("a=1&b=2").check_unique().is_ok());
+    }
+}

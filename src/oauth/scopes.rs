@@ -1,0 +1,57 @@
+//! Scopes we know, in words a person understands.
+
+pub const OPENID: &str = "openid";
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Every scope Latchkey supports, with the sentence the consent page shows.
+pub const SUPPORTED: &[(&str, &str)] = &[
+    ("openid", "Know who you are (your account identifier)"),
+    ("profile", "See your name and username"),
+    ("email", "See your email address"),
+    ("offline_access", "Stay signed in to the app when you are away"),
+];
+
+/// Splits a space-separated scope string, keeps known scopes allowed for the
+/// client, drops unknown ones, and removes duplicates (keeping first order).
+pub fn parse(raw: &str, allowed: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in raw.split(' ').filter(|s| !s.is_empty()) {
+        let known = SUPPORTED.iter().any(|(name, _)| *name == s);
+        if known && allowed.iter().any(|a| a == s) && !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+pub fn describe(scope: &str) -> Option<&'static str> {
+    SUPPORTED.iter().find(|(n, _)| *n == scope).map(|(_, d)| *d)
+}
+
+pub fn join(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+pub fn covers(granted: &[String], requested: &[String]) -> bool {
+    requested.iter().all(|r| granted.contains(r))
+}
+
+pub fn default_client_scopes() -> Vec<String> {
+    SUPPORTED.iter().map(|(n, _)| n.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_drops_unknown_and_disallowed() {
+        let allowed = vec!["openid".to_string(), "email".to_string()];
+        assert_eq!(
+            parse("openid  email openid admin profile", &allowed),
+            vec!["openid", "email"]
+        );
+        assert!(covers(&allowed, &["email".to_string()]));
+        assert!(!covers(&["email".to_string()], &allowed));
+    }
+}

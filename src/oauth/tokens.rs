@@ -1,0 +1,199 @@
+//! Token contents and issuance: RFC 9068 JWT access tokens, OpenID Connect ID
+//! tokens, and the claims we release per scope.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::clock::Timestamp;
+use crate::crypto::{b64url, random_token, sha256};
+use crate::error::OAuthError;
+use crate::keys::KeyError;
+use crate::store::User;
+
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// RFC 9068 §2.2 claims, plus `gid`: the grant the token descends from, so a
+/// whole grant can be revoked with one deny-list entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: Timestamp,
+    pub iat: Timestamp,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<Timestamp>,
+    pub gid: String,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+/// Deny-list keys in the short-lived state; an entry lives until the tokens
+/// it covers have expired on their own.
+pub fn revoked_jti_key(jti: &str) -> String {
+    format!("revoked:jti:{jti}")
+}
+pub fn revoked_grant_key(gid: &str) -> String {
+    format!("revoked:grant:{gid}")
+}
+
+/// What the token endpoint answers (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// The subject's audience for our access tokens: the authorization server
+/// itself, whose userinfo and introspection endpoints accept them.
+pub fn access_audience(issuer: &str) -> String {
+    issuer.to_string()
+}
+
+pub struct AccessGrant<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    pub auth_time: Option<Timestamp>,
+    pub grant_id: &'a str,
+}
+
+pub fn issue_access_token(
+    state: &AppState,
+    g: &AccessGrant<'_>,
+    now: Timestamp,
+) -> Result<(String, AccessClaims), KeyError> {
+    let claims = AccessClaims {
+        iss: state.config.issuer.clone(),
+        sub: g.sub.to_string(),
+        aud: access_audience(&state.config.issuer),
+        exp: now + state.config.access_token_ttl,
+        iat: now,
+        jti: random_token(16),
+        client_id: g.client_id.to_string(),
+        scope: g.scopes.join(" "),
+        auth_time: g.auth_time,
+        gid: g.grant_id.to_string(),
+    };
+    let token = state.keys.sign(ACCESS_TOKEN_TYP, &claims)?;
+    Ok((token, claims))
+}
+
+/// OIDC Core §3.1.3.6: the left half of the SHA-256 of the access token.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = sha256(access_token.as_bytes());
+    b64url(&digest[..digest.len() / 2])
+}
+
+/// Claims released for `scopes` (OIDC Core §5.4), used by ID tokens and
+/// userinfo alike.
+pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("sub".into(), json!(user.id));
+    if scopes.iter().any(|s| s == "profile") {
+        m.insert("preferred_username".into(), json!(user.username));
+        if let Some(name) = &user.name {
+            m.insert("name".into(), json!(name));
+        }
+        m.insert("updated_at".into(), json!(user.updated_at));
+    }
+    if scopes.iter().any(|s| s == "email") {
+        m.insert("email".into(), json!(user.email));
+        m.insert("email_verified".into(), json!(user.email_verified));
+    }
+    m
+}
+
+pub struct IdTokenInput<'a> {
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: Timestamp,
+    pub amr: &'a [String],
+    pub access_token: &'a str,
+    pub scopes: &'a [String],
+}
+
+pub fn issue_id_token(state: &AppState, input: &IdTokenInput<'_>, now: Timestamp) -> Result<String, KeyError> {
+    let mut claims = user_claims(input.user, input.scopes);
+    claims.insert("iss".into(), json!(state.config.issuer));
+    claims.insert("aud".into(), json!(input.client_id));
+    claims.insert("exp".into(), json!(now + state.config.id_token_ttl));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("auth_time".into(), json!(input.auth_time));
+    claims.insert("amr".into(), json!(input.amr));
+    claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
+    if let Some(nonce) = input.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    state.keys.sign(ID_TOKEN_TYP, &Value::Object(claims))
+}
+
+/// Checks a bearer access token: signature, `typ` = at+jwt (so an ID token
+/// cannot pass), issuer, expiry against the app clock, and the deny-list.
+pub async fn validate_access_token(state: &AppState, token: &str, now: Timestamp) -> Result<AccessClaims, OAuthError> {
+    let claims: AccessClaims = state
+        .keys
+        .verify(token, Some(ACCESS_TOKEN_TYP), &state.config.issuer)
+        .await
+        .map_err(|e| OAuthError::invalid_token(format!("the access token is invalid ({e})")))?;
+    if claims.exp <= now {
+        return Err(OAuthError::invalid_token("the access token has expired"));
+    }
+    let keys = [revoked_jti_key(&claims.jti), revoked_grant_key(&claims.gid)];
+    if state.ephemeral.exists_any(&keys).await? {
+        return Err(OAuthError::invalid_token("the access token has been revoked"));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_matches_oidc_example() {
+        // OpenID Connect Core A.3 example: at_hash of this access token.
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+
+    #[test]
+    fn claims_follow_scopes() {
+        let user = User {
+            id: "sub-1".into(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            email_verified: true,
+            name: Some("Ada".into()),
+            password_hash: None,
+            role: "user".into(),
+            disabled: false,
+            created_at: 1,
+            updated_at: 2,
+        };
+        let only_openid = user_claims(&user, &["openid".into()]);
+        assert_eq!(only_openid.len(), 1);
+        let all = user_claims(&user, &["openid".into(), "profile".into(), "email".into()]);
+        assert_eq!(all["email"], "ada@example.com");
+        assert_eq!(all["preferred_username"], "ada");
+        assert_eq!(all["name"], "Ada");
+    }
+}
