@@ -1,0 +1,196 @@
+//! Application state, start-up, and serving.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::accounts::password::{HashError, PasswordHasherPool};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
+use crate::keys::{self, KeyError, KeyRing};
+use crate::store::{SqlStore, Store, StoreError};
+use crate::templates::{RenderError, Templates};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Ephemeral(#[from] EphemeralError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("templates: {0}")]
+    Templates(#[from] RenderError),
+    #[error("password hashing: {0}")]
+    Hash(#[from] HashError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Everything a request handler may need. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<dyn Store>,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub keys: Arc<KeyRing>,
+    pub templates: Templates,
+    pub hasher: PasswordHasherPool,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn now(&self) -> crate::clock::Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Opens the configured database (applying migrations) and returns it.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let store = SqlStore::connect(config.database_url.expose()).await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+pub async fn open_ephemeral(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<dyn Ephemeral>, EphemeralError> {
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisStore::connect(url.expose()).await?),
+        None => Arc::new(MemoryStore::new(clock)),
+    })
+}
+
+/// A built application: state plus the background tasks it runs.
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    /// Connects to the database and short-lived state, makes sure a signing
+    /// key exists, and loads the key ring.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let store = open_store(&config).await?;
+        let ephemeral = open_ephemeral(&config, clock.clone()).await?;
+        Self::from_parts(config, clock, store, ephemeral).await
+    }
+
+    pub async fn from_parts(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        ephemeral: Arc<dyn Ephemeral>,
+    ) -> Result<Self, StartError> {
+        keys::ensure_key(&*store, clock.now(), &config.signing_key_file).await?;
+        let window = config.access_token_ttl.max(config.id_token_ttl) + 300;
+        let keys = Arc::new(KeyRing::load(store.clone(), clock.clone(), window).await?);
+        let templates = Templates::new(config.brand.clone())?;
+        let hasher = PasswordHasherPool::new(config.argon2, config.password_hash_concurrency)?;
+        Ok(Self {
+            state: AppState(Arc::new(Inner {
+                config,
+                clock,
+                store,
+                ephemeral,
+                keys,
+                templates,
+                hasher,
+            })),
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then finishes the
+    /// requests in flight.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let tasks = spawn_background(self.state.clone());
+        let router = self.router();
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartError::Serve);
+        for t in tasks {
+            t.abort();
+        }
+        result
+    }
+}
+
+/// Periodic work: picking up key rotations made by other instances or the
+/// CLI, and removing expired rows.
+fn spawn_background(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let keys_state = state.clone();
+    let reload = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys_state.keys.reload().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+    });
+    let cleanup = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = state.now();
+            match state.store.delete_expired_sessions(now).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+            }
+            let window = state.config.access_token_ttl.max(state.config.id_token_ttl) + 300;
+            if let Err(e) = state.store.delete_keys_retired_before(now - window - 86400).await {
+                tracing::warn!(error = %e, "key cleanup failed");
+            }
+        }
+    });
+    vec![reload, cleanup]
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

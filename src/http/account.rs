@@ -1,0 +1,83 @@
+//! The signed-in person's account page.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::browser::Browser;
+use super::extract::PageParams;
+use super::pages::{render, see_other};
+use super::routes;
+use crate::app::AppState;
+use crate::error::PageError;
+use crate::templates::{AccountPage, SignedOutPage, UserLine};
+
+pub async fn home(browser: Browser) -> Response {
+    let target = if browser.session.is_some() {
+        routes::ACCOUNT
+    } else {
+        routes::LOGIN
+    };
+    browser.finish(see_other(target))
+}
+
+pub async fn account_page(State(state): State<AppState>, browser: Browser) -> Response {
+    let res = async {
+        let Some(session) = &browser.session else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let Some(user) = state.store.get_user(&session.user_id).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let page = AccountPage {
+            csrf: browser.csrf.clone(),
+            session_count: state.store.count_user_sessions(&user.id, state.now()).await?,
+            user: UserLine {
+                username: user.username,
+                email: Some(user.email),
+                name: user.name,
+            },
+            notice: None,
+        };
+        Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// Ends every session of the account, this browser's included.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    mut browser: Browser,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "For your safety we did not submit it. Reload the page and try again.",
+            ));
+        }
+        let Some(session) = browser.session.clone() else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let ended = state.store.delete_user_sessions(&session.user_id).await?;
+        tracing::info!(user_id = %session.user_id, ended, "signed out everywhere");
+        let cookie = browser.sign_out(&state).await?;
+        let mut res = render(
+            &state,
+            StatusCode::OK,
+            &SignedOutPage {
+                heading: "Signed out everywhere".into(),
+                message: format!("{ended} session(s) on your devices have ended, this one included."),
+            },
+        );
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+        Ok(res)
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}

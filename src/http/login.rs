@@ -1,0 +1,208 @@
+//! Sign-in and sign-up pages.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::authorize::{load_pending, save_pending};
+use super::browser::Browser;
+use super::extract::PageParams;
+use super::pages::{render, see_other};
+use super::routes;
+use crate::accounts::password::MIN_LENGTH;
+use crate::accounts::users::{self, AccountError, NewAccount};
+use crate::app::AppState;
+use crate::error::PageError;
+use crate::oauth::params::Params;
+use crate::templates::{LoginPage, SignupErrors, SignupPage, SignupValues};
+
+fn with_request(path: &str, request: Option<&str>) -> String {
+    match request {
+        Some(id) => format!("{path}?request={id}"),
+        None => path.to_string(),
+    }
+}
+
+/// Where to go once signed in: back into the pending authorization, or to
+/// the account page.
+fn after_sign_in(request: Option<&str>) -> String {
+    match request {
+        Some(id) => format!("{}?request={id}", routes::AUTHORIZE_RESUME),
+        None => routes::ACCOUNT.to_string(),
+    }
+}
+
+fn csrf_expired() -> &'static str {
+    "This form expired. For your safety it was not submitted; please try again."
+}
+
+pub async fn login_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let request = params.get("request");
+    let res = async {
+        let pending = match request {
+            Some(_) => Some(load_pending(&state, request).await?.1),
+            None => {
+                if browser.session.is_some() {
+                    return Ok(see_other(routes::ACCOUNT));
+                }
+                None
+            }
+        };
+        let notice = pending.as_ref().and_then(|p| {
+            (p.prompt.select_account && browser.session.is_some())
+                .then(|| "Choose the account to continue with.".to_string())
+        });
+        let page = LoginPage {
+            csrf: browser.csrf.clone(),
+            request_id: request.map(str::to_string),
+            username: pending.as_ref().and_then(|p| p.login_hint.clone()),
+            error: None,
+            notice,
+            client_name: pending.map(|p| p.client_name),
+            signup_url: with_request(routes::SIGNUP, request),
+            github_url: None,
+        };
+        Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    mut browser: Browser,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = login_submit_inner(&state, &mut browser, &params)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Params) -> Result<Response, PageError> {
+    let request = params.get("request");
+    let pending = match request {
+        Some(_) => Some(load_pending(state, request).await?),
+        None => None,
+    };
+    let username = params.get("username").unwrap_or("").trim().to_string();
+    let page = |error: &str| LoginPage {
+        csrf: browser.csrf.clone(),
+        request_id: request.map(str::to_string),
+        username: Some(username.clone()),
+        error: Some(error.to_string()),
+        notice: None,
+        client_name: pending.as_ref().map(|(_, p)| p.client_name.clone()),
+        signup_url: with_request(routes::SIGNUP, request),
+        github_url: None,
+    };
+    if !browser.csrf_ok(params.get("csrf")) {
+        return Ok(render(state, StatusCode::FORBIDDEN, &page(csrf_expired())));
+    }
+    let password = params.get("password").unwrap_or("");
+    let now = state.now();
+    let user = match users::authenticate(&*state.store, &state.hasher, &username, password, now).await {
+        Ok(u) => u,
+        Err(e) => return Err(PageError::server(e)),
+    };
+    let Some(user) = user else {
+        tracing::info!(login = %username, ip = ?browser.ip, "sign-in failed");
+        // The same words whether the account exists or not.
+        return Ok(render(state, StatusCode::OK, &page("Incorrect username or password.")));
+    };
+    tracing::info!(user_id = %user.id, ip = ?browser.ip, "signed in");
+    let cookie = browser.sign_in(state, &user.id, vec!["pwd".into()]).await?;
+    if let Some((id, mut req)) = pending {
+        req.login_done = true;
+        save_pending(state, &id, &req).await?;
+    }
+    let mut res = see_other(&after_sign_in(request));
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(res)
+}
+
+pub async fn signup_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let request = params.get("request");
+    let res = async {
+        let pending = match request {
+            Some(_) => Some(load_pending(&state, request).await?.1),
+            None => None,
+        };
+        let page = SignupPage {
+            csrf: browser.csrf.clone(),
+            request_id: request.map(str::to_string),
+            values: SignupValues::default(),
+            errors: SignupErrors::default(),
+            client_name: pending.map(|p| p.client_name),
+            login_url: with_request(routes::LOGIN, request),
+            min_password: MIN_LENGTH,
+        };
+        Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+pub async fn signup_submit(
+    State(state): State<AppState>,
+    mut browser: Browser,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = signup_submit_inner(&state, &mut browser, &params)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+async fn signup_submit_inner(state: &AppState, browser: &mut Browser, params: &Params) -> Result<Response, PageError> {
+    let request = params.get("request");
+    let pending = match request {
+        Some(_) => Some(load_pending(state, request).await?),
+        None => None,
+    };
+    let username = params.get("username").unwrap_or("");
+    let email = params.get("email").unwrap_or("");
+    let page = |errors: SignupErrors| SignupPage {
+        csrf: browser.csrf.clone(),
+        request_id: request.map(str::to_string),
+        values: SignupValues {
+            username: Some(username.trim().to_string()),
+            email: Some(email.trim().to_string()),
+        },
+        errors,
+        client_name: pending.as_ref().map(|(_, p)| p.client_name.clone()),
+        login_url: with_request(routes::LOGIN, request),
+        min_password: MIN_LENGTH,
+    };
+    if !browser.csrf_ok(params.get("csrf")) {
+        let errors = SignupErrors {
+            form: Some(csrf_expired().into()),
+            ..Default::default()
+        };
+        return Ok(render(state, StatusCode::FORBIDDEN, &page(errors)));
+    }
+    let input = NewAccount {
+        username,
+        email,
+        password: Some(params.get("password").unwrap_or("")),
+        name: None,
+    };
+    let user = match users::create_account(&*state.store, &state.hasher, input, state.now()).await {
+        Ok(u) => u,
+        Err(AccountError::Invalid(errors)) => {
+            return Ok(render(state, StatusCode::UNPROCESSABLE_ENTITY, &page(errors)));
+        }
+        Err(e) => return Err(PageError::server(e)),
+    };
+    tracing::info!(user_id = %user.id, "account created");
+    let cookie = browser.sign_in(state, &user.id, vec!["pwd".into()]).await?;
+    if let Some((id, mut req)) = pending {
+        req.login_done = true;
+        save_pending(state, &id, &req).await?;
+    }
+    let mut res = see_other(&after_sign_in(request));
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(res)
+}

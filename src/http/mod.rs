@@ -1,0 +1,81 @@
+//! HTTP: axum handlers, one file per endpoint group. Handlers extract input,
+//! call a rule in `oauth` or `accounts`, and turn the outcome into a response.
+
+mod account;
+mod authorize;
+mod browser;
+mod cors;
+mod discovery;
+mod extract;
+mod health;
+mod login;
+mod logout;
+mod pages;
+pub mod routes;
+mod token;
+mod userinfo;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let public_metadata = Router::new()
+        .route(routes::DISCOVERY, get(discovery::openid_configuration))
+        .route(routes::AS_METADATA, get(discovery::openid_configuration))
+        .route(routes::JWKS, get(discovery::jwks))
+        .layer(cors::open());
+
+    let client_facing = Router::new()
+        .route(routes::TOKEN, post(token::token).options(cors::preflight))
+        .route(
+            routes::USERINFO,
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .options(cors::preflight),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), cors::registered_origins));
+
+    let pages = Router::new()
+        .route(
+            routes::AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(routes::AUTHORIZE_RESUME, get(authorize::resume))
+        .route(routes::LOGIN, get(login::login_page).post(login::login_submit))
+        .route(routes::SIGNUP, get(login::signup_page).post(login::signup_submit))
+        .route(
+            routes::CONSENT,
+            get(authorize::consent_page).post(authorize::consent_submit),
+        )
+        .route(
+            routes::END_SESSION,
+            get(logout::end_session_get).post(logout::end_session_post),
+        )
+        .route(routes::ACCOUNT, get(account::account_page))
+        .route(routes::SIGN_OUT_EVERYWHERE, post(account::sign_out_everywhere))
+        .route("/", get(account::home));
+
+    Router::new()
+        .merge(public_metadata)
+        .merge(client_facing)
+        .merge(pages)
+        .route(routes::HEALTH, get(health::healthz))
+        .route(routes::STYLESHEET, get(pages::stylesheet))
+        .route(routes::THEME, get(pages::theme))
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), pages::render_page_errors))
+        .layer(middleware::from_fn(pages::security_headers))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}

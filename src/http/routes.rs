@@ -1,0 +1,18 @@
+//! Paths, used by the router and by discovery alike.
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const JWKS: &str = "/jwks.json";
+pub const HEALTH: &str = "/healthz";
+pub const AUTHORIZE: &str = "/authorize";
+pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const END_SESSION: &str = "/logout";
+pub const LOGIN: &str = "/login";
+pub const SIGNUP: &str = "/signup";
+pub const CONSENT: &str = "/consent";
+pub const ACCOUNT: &str = "/account";
+pub const SIGN_OUT_EVERYWHERE: &str = "/account/sign-out-everywhere";
+pub const STYLESHEET: &str = "/static/latchkey.css";
+pub const THEME: &str = "/static/theme.css";

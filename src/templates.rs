@@ -1,0 +1,340 @@
+//! Server-rendered pages. Templates are compiled into the binary (so the one
+//! file runs anywhere) and each page has a typed context.
+
+use minijinja::{Environment, Value, context};
+use serde::Serialize;
+
+use crate::config::Brand;
+
+#[derive(Debug, thiserror::Error)]
+#[error("template {name}: {source}")]
+pub struct RenderError {
+    name: &'static str,
+    source: minijinja::Error,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("signup.html", include_str!("../templates/signup.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("signed_out.html", include_str!("../templates/signed_out.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    ("account.html", include_str!("../templates/account.html")),
+];
+
+pub const STYLESHEET: &str = include_str!("../static/latchkey.css");
+
+pub struct Templates {
+    env: Environment<'static>,
+    brand: Brand,
+    theme_css: String,
+}
+
+impl Templates {
+    pub fn new(brand: Brand) -> Result<Self, RenderError> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|source| RenderError { name, source })?;
+        }
+        let theme_css = format!(
+            ":root {{ --accent: {}; --accent-contrast: {}; }}\n",
+            brand.accent,
+            contrast_for(&brand.accent)
+        );
+        Ok(Self { env, brand, theme_css })
+    }
+
+    pub fn theme_css(&self) -> &str {
+        &self.theme_css
+    }
+
+    pub fn render<P: Page>(&self, page: &P) -> Result<String, RenderError> {
+        let name = P::TEMPLATE;
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|source| RenderError { name, source })?;
+        tmpl.render(context! {
+            brand => &self.brand,
+            title => page.title(),
+            lang => "en",
+            ..Value::from_serialize(page)
+        })
+        .map_err(|source| RenderError { name, source })
+    }
+}
+
+/// Black or white, whichever reads better on the accent colour (WCAG relative
+/// luminance).
+fn contrast_for(hex: &str) -> &'static str {
+    let h = hex.trim_start_matches('#');
+    let full: String = if h.len() == 3 {
+        h.chars().flat_map(|c| [c, c]).collect()
+    } else {
+        h.to_string()
+    };
+    let channel = |i: usize| {
+        let v = u8::from_str_radix(full.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0;
+        if v <= 0.03928 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+    if l > 0.4 { "#111827" } else { "#ffffff" }
+}
+
+/// A page: its template and its title.
+pub trait Page: Serialize {
+    const TEMPLATE: &'static str;
+    fn title(&self) -> String;
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct LoginPage {
+    pub csrf: String,
+    pub request_id: Option<String>,
+    pub username: Option<String>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub client_name: Option<String>,
+    pub signup_url: String,
+    pub github_url: Option<String>,
+}
+impl Page for LoginPage {
+    const TEMPLATE: &'static str = "login.html";
+    fn title(&self) -> String {
+        "Sign in".into()
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct SignupValues {
+    pub username: Option<String>,
+    pub email: Option<String>,
+}
+
+pub use crate::accounts::users::FieldErrors as SignupErrors;
+
+#[derive(Debug, Serialize, Default)]
+pub struct SignupPage {
+    pub csrf: String,
+    pub request_id: Option<String>,
+    pub values: SignupValues,
+    pub errors: SignupErrors,
+    pub client_name: Option<String>,
+    pub login_url: String,
+    pub min_password: usize,
+}
+impl Page for SignupPage {
+    const TEMPLATE: &'static str = "signup.html";
+    fn title(&self) -> String {
+        "Create an account".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserLine {
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentPage {
+    pub csrf: String,
+    pub request_id: String,
+    pub client_name: String,
+    pub scopes: Vec<ScopeLine>,
+    pub user: UserLine,
+    pub switch_url: String,
+}
+impl Page for ConsentPage {
+    const TEMPLATE: &'static str = "consent.html";
+    fn title(&self) -> String {
+        format!("Allow {}?", self.client_name)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorPage {
+    pub heading: String,
+    pub message: String,
+    pub code: Option<String>,
+    pub back_url: Option<String>,
+}
+impl Page for ErrorPage {
+    const TEMPLATE: &'static str = "error.html";
+    fn title(&self) -> String {
+        self.heading.clone()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignedOutPage {
+    pub heading: String,
+    pub message: String,
+}
+impl Page for SignedOutPage {
+    const TEMPLATE: &'static str = "signed_out.html";
+    fn title(&self) -> String {
+        "Signed out".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct HiddenField {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogoutPage {
+    pub csrf: String,
+    pub client_name: Option<String>,
+    pub hidden: Vec<HiddenField>,
+    pub user: Option<UserLine>,
+}
+impl Page for LogoutPage {
+    const TEMPLATE: &'static str = "logout.html";
+    fn title(&self) -> String {
+        "Sign out?".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountPage {
+    pub csrf: String,
+    pub user: UserLine,
+    pub session_count: i64,
+    pub notice: Option<String>,
+}
+impl Page for AccountPage {
+    const TEMPLATE: &'static str = "account.html";
+    fn title(&self) -> String {
+        "Your account".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates() -> Templates {
+        Templates::new(Brand {
+            name: "Acme ID".into(),
+            logo_url: None,
+            accent: "#0a7d3b".into(),
+        })
+        .unwrap()
+    }
+
+    fn user() -> UserLine {
+        UserLine {
+            username: "ada".into(),
+            email: Some("ada@example.com".into()),
+            name: Some("Ada".into()),
+        }
+    }
+
+    #[test]
+    fn every_template_renders_and_escapes() {
+        let t = templates();
+        let evil = "<script>alert(1)</script>";
+        let pages = [
+            t.render(&LoginPage {
+                csrf: "tok".into(),
+                request_id: Some("req".into()),
+                username: Some(evil.into()),
+                error: Some("Wrong username or password.".into()),
+                signup_url: "/signup".into(),
+                ..Default::default()
+            })
+            .unwrap(),
+            t.render(&SignupPage {
+                csrf: "tok".into(),
+                values: SignupValues {
+                    username: Some(evil.into()),
+                    email: None,
+                },
+                errors: SignupErrors {
+                    password: Some("Too short".into()),
+                    ..Default::default()
+                },
+                login_url: "/login".into(),
+                min_password: 8,
+                ..Default::default()
+            })
+            .unwrap(),
+            t.render(&ConsentPage {
+                csrf: "tok".into(),
+                request_id: "req".into(),
+                client_name: evil.into(),
+                scopes: vec![ScopeLine {
+                    name: "email".into(),
+                    description: "See your email address".into(),
+                }],
+                user: user(),
+                switch_url: "/login?request=req&switch=1".into(),
+            })
+            .unwrap(),
+            t.render(&ErrorPage {
+                heading: "Oops".into(),
+                message: evil.into(),
+                code: Some("invalid_request".into()),
+                back_url: None,
+            })
+            .unwrap(),
+            t.render(&SignedOutPage {
+                heading: "Signed out".into(),
+                message: "Bye".into(),
+            })
+            .unwrap(),
+            t.render(&LogoutPage {
+                csrf: "tok".into(),
+                client_name: None,
+                hidden: vec![HiddenField {
+                    name: "state".into(),
+                    value: evil.into(),
+                }],
+                user: Some(user()),
+            })
+            .unwrap(),
+            t.render(&AccountPage {
+                csrf: "tok".into(),
+                user: user(),
+                session_count: 2,
+                notice: None,
+            })
+            .unwrap(),
+        ];
+        for html in &pages {
+            assert!(html.contains("Acme ID"), "brand missing");
+            assert!(!html.contains(evil), "unescaped input in {html}");
+            assert!(!html.contains("<script"), "script tag in page");
+            assert!(!html.contains("style=\""), "inline style in page");
+        }
+        assert!(pages[0].contains("name=\"csrf\""));
+        assert!(pages[1].contains("Too short"));
+        assert!(pages[2].contains("See your email address"));
+    }
+
+    #[test]
+    fn theme_uses_readable_contrast() {
+        assert_eq!(contrast_for("#ffffff"), "#111827");
+        assert_eq!(contrast_for("#4f46e5"), "#ffffff");
+        assert!(templates().theme_css().contains("--accent: #0a7d3b"));
+    }
+}
