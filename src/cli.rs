@@ -1,0 +1,399 @@
+//! The command line: `latchkey serve` and the operator commands. Scripts drive
+//! these, so spellings and `--json` output are kept stable.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::accounts::password::PasswordHasherPool;
+use crate::accounts::users::{self, AccountError, NewAccount, ROLES};
+use crate::app::{self, App};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::keys;
+use crate::oauth::clients::{self, ClientSpec};
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about = "An OAuth 2.0 / OpenID Connect provider")]
+pub struct Cli {
+    /// A TOML config file (also LATCHKEY_CONFIG). Environment variables win.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new key active; earlier keys stay published until the tokens
+    /// they signed have expired.
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new RSA private key as PKCS#8 PEM (mode 0600), e.g. to import.
+    Generate {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its id and (for confidential clients) the
+    /// secret, once.
+    Create(CreateClient),
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA, native app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    #[arg(long = "grant-type", value_name = "G")]
+    pub grant_types: Vec<String>,
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// A first-party client: people are not asked to consent.
+    #[arg(long)]
+    pub skip_consent: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account. With --password-stdin the password is read from
+    /// standard input; without, the account has no password yet.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's role (`user` or `admin`); the user is named by id,
+    /// username or email.
+    SetRole {
+        user: String,
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error for the operator: printed, then a non-zero exit.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+type CliResult = Result<(), CliError>;
+
+pub async fn run(cli: Cli, config: Config) -> CliResult {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config, clock).await,
+        Command::Migrate => {
+            let store = app::open_store(&config).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::Keys(cmd) => keys_cmd(cmd, config, clock).await,
+        Command::Clients(cmd) => clients_cmd(cmd, config, clock).await,
+        Command::Users(cmd) => users_cmd(cmd, config, clock).await,
+    }
+}
+
+async fn serve(config: Config, clock: Arc<dyn Clock>) -> CliResult {
+    let listen = config.listen;
+    let issuer = config.issuer.clone();
+    let app = App::build(config, clock).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError(format!("cannot listen on {listen}: {e}")))?;
+    tracing::info!(
+        %issuer,
+        listen = %listen,
+        database = app.state.store.backend(),
+        state = app.state.ephemeral.backend(),
+        kid = %app.state.keys.active_kid(),
+        "latchkey is ready"
+    );
+    app.serve(listener, app::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn keys_cmd(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
+    match cmd {
+        KeysCommand::Generate { out } => {
+            let key = keys::generate(clock.now())?;
+            keys::write_private_file(&out, &keys::to_pem(&key))
+                .map_err(|e| CliError(format!("cannot write {}: {e}", out.display())))?;
+            println!("wrote {} (kid {})", out.display(), key.kid);
+            Ok(())
+        }
+        KeysCommand::List { json } => {
+            let store = app::open_store(&config).await?;
+            let list = store.list_keys().await?;
+            let active = list.iter().find(|k| k.retired_at.is_none()).map(|k| k.kid.clone());
+            let rows: Vec<_> = list
+                .iter()
+                .map(|k| {
+                    json!({
+                        "kid": k.kid, "alg": k.alg, "created_at": k.created_at,
+                        "retired_at": k.retired_at, "active": Some(&k.kid) == active.as_ref(),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for k in &list {
+                    let state = if Some(&k.kid) == active.as_ref() {
+                        "active".to_string()
+                    } else {
+                        match k.retired_at {
+                            Some(at) => format!("retired at {at}"),
+                            None => "standby".into(),
+                        }
+                    };
+                    println!("{}  {}  created {}  {}", k.kid, k.alg, k.created_at, state);
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { json } => {
+            let store = app::open_store(&config).await?;
+            let key = keys::rotate(&*store, clock.now()).await?;
+            if json {
+                println!("{}", json!({ "kid": key.kid, "created_at": key.created_at }));
+            } else {
+                println!(
+                    "new active key {}; running instances pick it up within a minute",
+                    key.kid
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
+    let store = app::open_store(&config).await?;
+    match cmd {
+        ClientsCommand::Create(c) => {
+            let new = clients::build(
+                ClientSpec {
+                    name: c.name,
+                    redirect_uris: c.redirect_uris,
+                    post_logout_redirect_uris: c.post_logout_redirect_uris,
+                    public: c.public,
+                    grant_types: c.grant_types,
+                    scopes: c.scopes,
+                    skip_consent: c.skip_consent,
+                },
+                clock.now(),
+            )
+            .map_err(CliError)?;
+            store.create_client(&new.client).await?;
+            if c.json {
+                println!("{}", json!({ "client_id": new.client.id, "client_secret": new.secret }));
+            } else {
+                println!("client_id:     {}", new.client.id);
+                match &new.secret {
+                    Some(s) => println!("client_secret: {s}\n(the secret is shown once; store it now)"),
+                    None => println!("public client: no secret; PKCE (S256) is required"),
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::List { json } => {
+            let list = store.list_clients().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for c in &list {
+                    let kind = if c.public { "public" } else { "confidential" };
+                    println!("{}  {}  {}  {}", c.id, kind, c.name, c.redirect_uris.join(" "));
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::Show { id, json } => {
+            let c = store
+                .get_client(&id)
+                .await?
+                .ok_or_else(|| CliError(format!("no client `{id}`")))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!("client_id:                 {}", c.id);
+                println!("name:                      {}", c.name);
+                println!(
+                    "type:                      {}",
+                    if c.public { "public" } else { "confidential" }
+                );
+                println!("redirect_uris:             {}", c.redirect_uris.join(" "));
+                println!("post_logout_redirect_uris: {}", c.post_logout_redirect_uris.join(" "));
+                println!("grant_types:               {}", c.grant_types.join(" "));
+                println!("scopes:                    {}", c.scopes.join(" "));
+                println!("skip_consent:              {}", c.skip_consent);
+            }
+            Ok(())
+        }
+        ClientsCommand::Delete { id, json } => {
+            if !store.delete_client(&id).await? {
+                return Err(CliError(format!("no client `{id}`")));
+            }
+            if json {
+                println!("{}", json!({ "deleted": id }));
+            } else {
+                println!("deleted client {id}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
+    let store = app::open_store(&config).await?;
+    match cmd {
+        UsersCommand::Create {
+            username,
+            email,
+            name,
+            password_stdin,
+            json,
+        } => {
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                Some(s.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let hasher = PasswordHasherPool::new(config.argon2, 1)?;
+            let input = NewAccount {
+                username: &username,
+                email: &email,
+                password: password.as_deref(),
+                name: name.as_deref(),
+            };
+            let user = match users::create_account(&*store, &hasher, input, clock.now()).await {
+                Ok(u) => u,
+                Err(AccountError::Invalid(errors)) => {
+                    let msgs: Vec<String> = [
+                        ("username", errors.username),
+                        ("email", errors.email),
+                        ("password", errors.password),
+                        ("error", errors.form),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| format!("{k}: {v}")))
+                    .collect();
+                    return Err(CliError(msgs.join("\n")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if json {
+                println!(
+                    "{}",
+                    json!({ "id": user.id, "username": user.username, "email": user.email })
+                );
+            } else {
+                println!("created user {} ({})", user.username, user.id);
+            }
+            Ok(())
+        }
+        UsersCommand::List { json } => {
+            let list = store.list_users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for u in &list {
+                    println!("{}  {}  {}  {}", u.id, u.username, u.email, u.role);
+                }
+            }
+            Ok(())
+        }
+        UsersCommand::SetRole { user, role, json } => {
+            if !ROLES.contains(&role.as_str()) {
+                return Err(CliError(format!(
+                    "unknown role `{role}` (expected one of: {})",
+                    ROLES.join(", ")
+                )));
+            }
+            let found = match store.get_user(&user).await? {
+                Some(u) => Some(u),
+                None => store.find_user_by_login(&user).await?,
+            };
+            let u = found.ok_or_else(|| CliError(format!("no user `{user}`")))?;
+            store.set_user_role(&u.id, &role, clock.now()).await?;
+            if json {
+                println!("{}", json!({ "id": u.id, "username": u.username, "role": role }));
+            } else {
+                println!("{} is now {role}", u.username);
+            }
+            Ok(())
+        }
+    }
+}
