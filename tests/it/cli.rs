@@ -1,0 +1,265 @@
+//! The binary as operators and scripts use it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn run(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env_remove("REDIS_URL")
+        .env_remove("LATCHKEY_CONFIG")
+        .env("LATCHKEY_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn latchkey");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn ok_json(out: Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn temp_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    (dir, db)
+}
+
+#[test]
+fn clients_lifecycle() {
+    let (_dir, db) = temp_db();
+    let created = ok_json(run(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Shop",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--json",
+        ],
+        None,
+    ));
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256-bit secret, base64url");
+    let listed = ok_json(run(&db, &["clients", "list", "--json"], None));
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0].get("secret_hash").is_none(), "hash never printed");
+    let shown = ok_json(run(&db, &["clients", "show", &id, "--json"], None));
+    assert_eq!(shown["redirect_uris"][1], "http://127.0.0.1/cb");
+    let public = ok_json(run(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "SPA",
+            "--redirect-uri",
+            "https://spa.example/",
+            "--public",
+            "--json",
+        ],
+        None,
+    ));
+    assert!(public["client_secret"].is_null());
+    assert!(ok_json(run(&db, &["clients", "delete", &id, "--json"], None))["deleted"] == id.as_str());
+    let missing = run(&db, &["clients", "show", &id], None);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
+}
+
+#[test]
+fn bad_arguments_fail_cleanly() {
+    let (_dir, db) = temp_db();
+    for args in [
+        vec![
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "http://insecure.example/cb",
+        ],
+        vec![
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb#frag",
+        ],
+        vec![
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--grant-type",
+            "implicit",
+        ],
+        vec!["clients", "create", "--name", "X"],
+        vec!["users", "set-role", "nobody", "admin"],
+        vec!["users", "create", "--username", "a b", "--email", "bad"],
+        vec!["clients", "frobnicate"],
+    ] {
+        let out = run(&db, &args, None);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{args:?} said nothing");
+    }
+    let out = Command::new(BIN)
+        .env("LATCHKEY_ISSUER", "http://example.com")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LATCHKEY_ISSUER"));
+}
+
+#[test]
+fn users_and_roles() {
+    let (_dir, db) = temp_db();
+    let user = ok_json(run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--username",
+            "Root",
+            "--email",
+            "root@example.com",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("river-Stone-2024\n"),
+    ));
+    assert_eq!(user["username"], "root");
+    let weak = run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--username",
+            "weak",
+            "--email",
+            "w@example.com",
+            "--password-stdin",
+        ],
+        Some("password\n"),
+    );
+    assert!(!weak.status.success());
+    let set = ok_json(run(&db, &["users", "set-role", "root", "admin", "--json"], None));
+    assert_eq!(set["role"], "admin");
+    let listed = ok_json(run(&db, &["users", "list", "--json"], None));
+    assert_eq!(listed[0]["role"], "admin");
+    assert!(listed[0].get("password_hash").is_none());
+}
+
+#[test]
+fn keys_rotate_and_list() {
+    let (dir, db) = temp_db();
+    assert!(run(&db, &["migrate"], None).status.success());
+    let pem = dir.path().join("import.pem");
+    let out = run(&db, &["keys", "generate", "--out", pem.to_str().unwrap()], None);
+    assert!(out.status.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let rotated = ok_json(run(&db, &["keys", "rotate", "--json"], None));
+    let rotated_again = ok_json(run(&db, &["keys", "rotate", "--json"], None));
+    let listed = ok_json(run(&db, &["keys", "list", "--json"], None));
+    let list = listed.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["kid"], rotated_again["kid"]);
+    assert_eq!(list[0]["active"], true);
+    assert_eq!(list[1]["kid"], rotated["kid"]);
+    assert!(list[1]["retired_at"].is_i64());
+}
+
+/// `serve` starts, answers discovery, imports keys/… PEM on an empty
+/// database, and exits 0 on SIGTERM.
+#[test]
+fn serve_imports_a_key_and_stops_gracefully() {
+    let (dir, db) = temp_db();
+    let pem = dir.path().join("signing.pem");
+    assert!(
+        run(&db, &["keys", "generate", "--out", pem.to_str().unwrap()], None)
+            .status
+            .success()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", &db)
+        .env("LATCHKEY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LATCHKEY_ISSUER", &issuer)
+        .env("LATCHKEY_SIGNING_KEY_FILE", &pem)
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut jwks = None;
+    while std::time::Instant::now() < deadline {
+        if let Ok(body) = blocking_get(port, "/jwks.json") {
+            jwks = Some(body);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let jwks = jwks.expect("server never answered");
+    let listed = ok_json(run(&db, &["keys", "list", "--json"], None));
+    assert!(
+        jwks.contains(listed[0]["kid"].as_str().unwrap()),
+        "imported key is published"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(!stderr.contains("PRIVATE KEY"), "key material in logs");
+}
+
+fn blocking_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    if out.starts_with("HTTP/1.1 200") {
+        Ok(out)
+    } else {
+        Err(std::io::Error::other(out))
+    }
+}

@@ -1,0 +1,173 @@
+use openidconnect::IssuerUrl;
+use openidconnect::core::CoreProviderMetadata;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn openidconnect_discovers_and_reads_jwks() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http())
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: discovery failed: {e:?}"));
+        assert_eq!(meta.issuer().as_str(), server.base);
+        let keys = meta.jwks().keys();
+        assert!(!keys.is_empty(), "JWKS is empty");
+        let raw = json(http().get(server.url("/jwks.json")).send().await.unwrap()).await;
+        for key in raw["keys"].as_array().unwrap() {
+            for field in ["kid", "kty", "alg", "use", "n", "e"] {
+                assert!(key.get(field).is_some(), "{field} missing from JWK");
+            }
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(key.get(private).is_none(), "private member {private} published");
+            }
+            assert_eq!(key["alg"], "RS256");
+        }
+    }
+}
+
+#[tokio::test]
+async fn both_metadata_documents_agree_and_allow_any_origin() {
+    let server = TestServer::spawn(Backend::Embedded).await;
+    let a = http()
+        .get(server.url("/.well-known/openid-configuration"))
+        .header("origin", "https://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 200);
+    assert_eq!(a.headers()["access-control-allow-origin"], "*");
+    let a = json(a).await;
+    let b = json(
+        http()
+            .get(server.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a, b);
+    assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(a["authorization_response_iss_parameter_supported"], true);
+}
+
+/// Every URL discovery advertises exists: no 404 for any of them.
+#[tokio::test]
+async fn every_advertised_url_answers() {
+    let server = TestServer::spawn(Backend::Embedded).await;
+    let doc = json(
+        http()
+            .get(server.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut checked = 0;
+    for (name, value) in doc.as_object().unwrap() {
+        let Some(url) = value.as_str().filter(|v| v.starts_with("http")) else {
+            continue;
+        };
+        if name == "issuer" {
+            continue;
+        }
+        assert!(url.starts_with(&server.base), "{name} points elsewhere: {url}");
+        for method in [reqwest::Method::GET, reqwest::Method::POST] {
+            let res = http().request(method.clone(), url).send().await.unwrap();
+            assert_ne!(res.status(), 404, "{name} ({method} {url}) is 404");
+            assert!(
+                res.status().as_u16() < 500,
+                "{name} ({method} {url}) failed with {}",
+                res.status()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} endpoint URLs advertised");
+}
+
+#[tokio::test]
+async fn health_names_backends() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let res = http().get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body = json(res).await;
+        assert_eq!(body["status"], "ok");
+        let (db, state) = match backend {
+            Backend::Embedded => ("sqlite", "memory"),
+            Backend::Shared => ("postgres", "redis"),
+        };
+        assert_eq!(body["database"]["backend"], db);
+        assert_eq!(body["state"]["backend"], state);
+    }
+}
+
+#[tokio::test]
+async fn health_reports_a_dead_redis() {
+    // A Redis that accepts nothing: the port of a listener we close at once.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("redis://127.0.0.1:{port}/");
+    let config = latchkey::Config::with(&[("REDIS_URL", url.as_str())]).unwrap();
+    // Connecting fails at start: the operator hears about it at once.
+    let clock: std::sync::Arc<dyn latchkey::clock::Clock> = std::sync::Arc::new(latchkey::clock::SystemClock);
+    assert!(latchkey::app::open_ephemeral(&config, clock).await.is_err());
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_use_our_errors() {
+    let server = TestServer::spawn(Backend::Embedded).await;
+    let res = http().get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(json(res).await["error"], "not_found");
+    let res = http()
+        .get(server.url("/nope"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("Page not found"));
+    let res = http().get(server.url("/token")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(json(res).await["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn key_rotation_reaches_a_running_instance() {
+    for backend in backends() {
+        let a = TestServer::spawn(backend).await;
+        let b = a.sibling().await;
+        let before = a.state.keys.active_kid();
+        assert_eq!(before, b.state.keys.active_kid(), "instances share keys");
+        let new = latchkey::keys::rotate(&*a.state.store, a.state.now()).await.unwrap();
+        // The periodic reload runs every 30 s; drive it directly here.
+        b.state.keys.reload().await.unwrap();
+        assert_eq!(b.state.keys.active_kid(), new.kid);
+        let jwks = json(http().get(b.url("/jwks.json")).send().await.unwrap()).await;
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert!(
+            kids.contains(&new.kid.as_str()) && kids.contains(&before.as_str()),
+            "{kids:?}"
+        );
+        // `a` has not reloaded; a token from `b` names a kid it has not
+        // seen, which makes it reload at once instead of failing.
+        let token = b
+            .state
+            .keys
+            .sign("JWT", &serde_json::json!({"iss": "x", "sub": "s"}))
+            .unwrap();
+        let claims: serde_json::Value = a.state.keys.verify(&token, Some("JWT"), "x").await.unwrap();
+        assert_eq!(claims["sub"], "s");
+        assert_eq!(a.state.keys.active_kid(), new.kid);
+    }
+}
