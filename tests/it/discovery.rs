@@ -105,17 +105,47 @@ async fn health_names_backends() {
 }
 
 #[tokio::test]
-async fn health_reports_a_dead_redis() {
-    // A Redis that accepts nothing: the port of a listener we close at once.
+async fn redis_unreachable_at_start_is_an_error() {
+    // The port of a listener closed at once: nothing answers there.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let url = format!("redis://127.0.0.1:{port}/");
     let config = latchkey::Config::with(&[("REDIS_URL", url.as_str())]).unwrap();
-    // Connecting fails at start: the operator hears about it at once.
     let clock: std::sync::Arc<dyn latchkey::clock::Clock> = std::sync::Arc::new(latchkey::clock::SystemClock);
     assert!(latchkey::app::open_ephemeral(&config, clock).await.is_err());
+}
+
+/// /healthz names the part that went away: 503 with "redis" or "database".
+#[tokio::test]
+async fn health_names_the_failing_part() {
+    if !backends().contains(&Backend::Shared) {
+        eprintln!("skipping: needs TEST_DATABASE_URL and TEST_REDIS_URL");
+        return;
+    }
+    let pg_url = std::env::var("TEST_DATABASE_URL").unwrap();
+    let redis_url = std::env::var("TEST_REDIS_URL").unwrap();
+    for part in ["redis", "database"] {
+        let pg = Proxy::start(socket_of(&pg_url)).await;
+        let redis = Proxy::start(socket_of(&redis_url)).await;
+        let db = via_port(&pg_url, pg.port);
+        let cache = via_port(&redis_url, redis.port);
+        let server = TestServer::spawn_with(Backend::Embedded, &[("DATABASE_URL", &db), ("REDIS_URL", &cache)]).await;
+        let ok = http().get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        if part == "redis" {
+            redis.cut()
+        } else {
+            pg.cut()
+        }
+        let res = http().get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), 503, "{part} down");
+        let body = json(res).await;
+        assert_eq!(body["failing"], serde_json::json!([part]), "{body}");
+        // The rest keeps answering: discovery needs neither.
+        assert_eq!(http().get(server.url("/jwks.json")).send().await.unwrap().status(), 200);
+    }
 }
 
 #[tokio::test]

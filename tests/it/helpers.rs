@@ -448,3 +448,57 @@ pub async fn redeem(
 pub async fn json(res: reqwest::Response) -> serde_json::Value {
     res.json().await.expect("json body")
 }
+
+/// A TCP proxy to `target` that can be cut: after `cut()`, open connections
+/// are dropped and new ones refused, as when a database or Redis goes away.
+pub struct Proxy {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let held = conns.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                held.lock().expect("lock").push(conn);
+            }
+        });
+        Self { port, task, conns }
+    }
+
+    pub fn cut(&self) {
+        self.task.abort();
+        for c in self.conns.lock().expect("lock").drain(..) {
+            c.abort();
+        }
+    }
+}
+
+/// host:port of a URL such as postgres://user@127.0.0.1:5432/db.
+pub fn socket_of(url: &str) -> std::net::SocketAddr {
+    let parsed = url::Url::parse(url).expect("url");
+    let host = parsed.host_str().expect("host");
+    let port = parsed.port_or_known_default().unwrap_or(match parsed.scheme() {
+        "redis" => 6379,
+        _ => 5432,
+    });
+    format!("{host}:{port}").parse().expect("socket address")
+}
+
+/// `url` with its host and port replaced by 127.0.0.1:`port`.
+pub fn via_port(url: &str, port: u16) -> String {
+    let mut parsed = url::Url::parse(url).expect("url");
+    parsed.set_host(Some("127.0.0.1")).expect("host");
+    parsed.set_port(Some(port)).expect("port");
+    parsed.to_string()
+}
