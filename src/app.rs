@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
 use crate::keys::{self, KeyError, KeyRing};
-use crate::store::{SqlStore, Store, StoreError};
+use crate::store::{ClientCache, SqlStore, Store, StoreError};
 use crate::templates::{RenderError, Templates};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,7 @@ pub struct Inner {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn Store>,
+    pub clients: ClientCache,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub keys: Arc<KeyRing>,
     pub templates: Templates,
@@ -104,6 +105,7 @@ impl App {
                 config,
                 clock,
                 store,
+                clients: ClientCache::default(),
                 ephemeral,
                 keys,
                 templates,
@@ -155,6 +157,7 @@ fn spawn_background(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
     });
     let cleanup = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
+        tick.tick().await;
         loop {
             tick.tick().await;
             let now = state.now();
@@ -163,6 +166,12 @@ fn spawn_background(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
             }
+            match state.store.delete_expired_refresh_tokens(now).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "expired refresh tokens removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "refresh token cleanup failed"),
+            }
+            state.ephemeral.purge_expired().await;
             let window = state.config.access_token_ttl.max(state.config.id_token_ttl) + 300;
             if let Err(e) = state.store.delete_keys_retired_before(now - window - 86400).await {
                 tracing::warn!(error = %e, "key cleanup failed");

@@ -301,9 +301,24 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             Ok(())
         }
         ClientsCommand::Delete { id, json } => {
-            if !store.delete_client(&id).await? {
+            if store.get_client(&id).await?.is_none() {
                 return Err(CliError(format!("no client `{id}`")));
             }
+            // Its refresh tokens go with it; with Redis configured, the access
+            // tokens of its grants are deny-listed too (in-process state
+            // belongs to the running server, where they expire on their own
+            // within LATCHKEY_ACCESS_TOKEN_TTL).
+            let families = store.revoke_client_refresh_tokens(&id, clock.now()).await?;
+            if config.redis_url.is_some() {
+                let ephemeral = app::open_ephemeral(&config, clock.clone()).await?;
+                let ttl = std::time::Duration::from_secs(config.access_token_ttl as u64 + 60);
+                for family in &families {
+                    ephemeral
+                        .put(&crate::oauth::tokens::revoked_grant_key(family), "1", ttl)
+                        .await?;
+                }
+            }
+            store.delete_client(&id).await?;
             if json {
                 println!("{}", json!({ "deleted": id }));
             } else {

@@ -58,6 +58,16 @@ pub struct Config {
     pub access_token_ttl: i64,
     /// Lifetime of ID tokens, seconds. Defaults to 3600.
     pub id_token_ttl: i64,
+    /// A refresh token unused this long expires, seconds. Defaults to 30 days.
+    pub refresh_token_idle_ttl: i64,
+    /// A refresh token family ends this long after the authorization,
+    /// however often it is used, seconds. Defaults to 90 days.
+    pub refresh_token_absolute_ttl: i64,
+    /// How long after a rotation the previous refresh token may be presented
+    /// again and get the same successor (a lost response on a flaky network),
+    /// seconds. 0 turns the grace off: any reuse revokes the family.
+    /// Defaults to 10.
+    pub refresh_token_grace: i64,
     /// Browser session idle lifetime, seconds. Defaults to 3 days.
     pub session_idle_ttl: i64,
     /// Browser session absolute lifetime, seconds. Defaults to 14 days.
@@ -143,6 +153,9 @@ impl Config {
             log_format,
             access_token_ttl: src.positive("LATCHKEY_ACCESS_TOKEN_TTL", 900)?,
             id_token_ttl: src.positive("LATCHKEY_ID_TOKEN_TTL", 3600)?,
+            refresh_token_idle_ttl: src.positive("LATCHKEY_REFRESH_TOKEN_IDLE_TTL", 30 * 86400)?,
+            refresh_token_absolute_ttl: src.positive("LATCHKEY_REFRESH_TOKEN_ABSOLUTE_TTL", 90 * 86400)?,
+            refresh_token_grace: src.non_negative("LATCHKEY_REFRESH_TOKEN_GRACE", 10)?,
             session_idle_ttl: src.positive("LATCHKEY_SESSION_IDLE_TTL", 3 * 86400)?,
             session_absolute_ttl: src.positive("LATCHKEY_SESSION_ABSOLUTE_TTL", 14 * 86400)?,
             signing_key_file: src
@@ -218,6 +231,17 @@ impl Sources<'_> {
                 message: "is required".into(),
             }),
         }
+    }
+
+    fn non_negative(&self, key: &'static str, default: i64) -> Result<i64, ConfigError> {
+        let v: i64 = self.parse(key, Some(default))?;
+        if v < 0 {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("must not be negative, got {v}"),
+            });
+        }
+        Ok(v)
     }
 
     fn positive(&self, key: &'static str, default: i64) -> Result<i64, ConfigError> {

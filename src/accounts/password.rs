@@ -50,8 +50,9 @@ pub struct PasswordHasherPool {
     params: Params,
     permits: Arc<Semaphore>,
     /// A hash of a random password, verified against when the account does
-    /// not exist so that an unknown username costs the same time.
-    dummy: Arc<String>,
+    /// not exist so that an unknown username costs the same time. Made on
+    /// first use, so start-up does not pay for it.
+    dummy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 pub struct Verified {
@@ -64,11 +65,10 @@ impl PasswordHasherPool {
     pub fn new(p: Argon2Params, concurrency: usize) -> Result<Self, HashError> {
         let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| HashError::Argon2(e.to_string()))?;
-        let dummy = hash_with(&params, &crate::crypto::random_token(16))?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy: Arc::new(dummy),
+            dummy: Arc::default(),
         })
     }
 
@@ -84,9 +84,18 @@ impl PasswordHasherPool {
     /// Verifies `password` against `stored`, or against a dummy hash when
     /// there is no stored hash, so both paths take the same time.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let exists = stored.is_some();
-        let stored = stored.map(str::to_string).unwrap_or_else(|| self.dummy.to_string());
+        let stored = match stored {
+            Some(s) => s.to_string(),
+            None => {
+                let pool = self.clone();
+                self.dummy
+                    .get_or_try_init(|| async move { pool.hash(&crate::crypto::random_token(16)).await })
+                    .await?
+                    .clone()
+            }
+        };
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let password = password.to_string();
         let params = self.params.clone();
         let (ok, needs_rehash) = tokio::task::spawn_blocking(move || {

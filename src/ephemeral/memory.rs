@@ -149,6 +149,11 @@ impl Ephemeral for MemoryStore {
         Ok(())
     }
 
+    async fn purge_expired(&self) {
+        let now = self.clock.now();
+        self.lock().map.retain(|_, e| e.expires_at > now);
+    }
+
     fn backend(&self) -> &'static str {
         "memory"
     }

@@ -42,5 +42,7 @@ pub trait Ephemeral: Send + Sync {
     /// increment; returns the new count.
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64>;
     async fn ping(&self) -> EphemeralResult<()>;
+    /// Drops expired entries now (Redis expires keys by itself).
+    async fn purge_expired(&self) {}
     fn backend(&self) -> &'static str;
 }

@@ -9,7 +9,9 @@ use super::extract::PageParams;
 use super::pages::{render, see_other};
 use super::routes;
 use crate::app::AppState;
+use crate::audit;
 use crate::error::PageError;
+use crate::oauth::refresh;
 use crate::templates::{AccountPage, SignedOutPage, UserLine};
 
 pub async fn home(browser: Browser) -> Response {
@@ -63,8 +65,27 @@ pub async fn sign_out_everywhere(
         let Some(session) = browser.session.clone() else {
             return Ok(see_other(routes::LOGIN));
         };
+        let now = state.now();
         let ended = state.store.delete_user_sessions(&session.user_id).await?;
-        tracing::info!(user_id = %session.user_id, ended, "signed out everywhere");
+        // Apps lose their refresh tokens, and the access tokens of those
+        // grants stop working at once.
+        let families = state.store.revoke_user_refresh_tokens(&session.user_id, now).await?;
+        for family in &families {
+            refresh::deny_grant(&state, family).await.map_err(PageError::server)?;
+        }
+        audit::record(
+            &state,
+            audit::Event {
+                event: "session.sign_out_everywhere",
+                outcome: "success",
+                user_id: Some(&session.user_id),
+                ip: browser.ip.as_deref(),
+                user_agent: browser.user_agent.as_deref(),
+                detail: Some(format!("{ended} sessions ended, {} grants revoked", families.len())),
+                ..Default::default()
+            },
+        )
+        .await;
         let cookie = browser.sign_out(&state).await?;
         let mut res = render(
             &state,

@@ -19,6 +19,8 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "userinfo_endpoint": url(routes::USERINFO),
         "jwks_uri": url(routes::JWKS),
         "end_session_endpoint": url(routes::END_SESSION),
+        "revocation_endpoint": url(routes::REVOKE),
+        "introspection_endpoint": url(routes::INTROSPECT),
         "scopes_supported": scopes::SUPPORTED.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -26,6 +28,8 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": client_auth::METHODS,
+        "revocation_endpoint_auth_methods_supported": client_auth::METHODS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",

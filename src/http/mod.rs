@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
                 .post(userinfo::userinfo)
                 .options(cors::preflight),
         )
+        .route(routes::REVOKE, post(token::revoke).options(cors::preflight))
         .layer(middleware::from_fn_with_state(state.clone(), cors::registered_origins));
 
     let pages = Router::new()
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public_metadata)
         .merge(client_facing)
         .merge(pages)
+        .route(routes::INTROSPECT, post(token::introspect))
         .route(routes::HEALTH, get(health::healthz))
         .route(routes::STYLESHEET, get(pages::stylesheet))
         .route(routes::THEME, get(pages::theme))

@@ -6,7 +6,10 @@ use base64::Engine;
 use super::params::Params;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::OAuthError;
-use crate::store::{Client, Store};
+use std::sync::Arc;
+
+use crate::app::AppState;
+use crate::store::Client;
 
 /// What the client presented.
 #[derive(Debug, PartialEq, Eq)]
@@ -72,14 +75,14 @@ fn form_decode(s: &str) -> String {
 }
 
 /// Finds the client and checks its secret in constant time.
-pub async fn authenticate(store: &dyn Store, creds: &Credentials) -> Result<Client, OAuthError> {
+pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
     let (id, secret, basic) = match creds {
         Credentials::Basic { id, secret } => (id, Some(secret), true),
         Credentials::Post { id, secret } => (id, Some(secret), false),
         Credentials::None { id } => (id, None, false),
     };
     let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
-    let client = store.get_client(id).await?.ok_or_else(fail)?;
+    let client = state.clients.get(&*state.store, id).await?.ok_or_else(fail)?;
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) => {
             if !constant_time_eq(token_hash(secret).as_bytes(), hash.as_bytes()) {

@@ -10,7 +10,7 @@ pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 /// Grant types this build implements.
-pub const SUPPORTED_GRANTS: &[&str] = &[GRANT_AUTHORIZATION_CODE];
+pub const SUPPORTED_GRANTS: &[&str] = &[GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS];
 
 #[derive(Debug, Default, Clone)]
 pub struct ClientSpec {
@@ -39,9 +39,11 @@ pub fn build(spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
         redirect_uri::validate_registration(uri)?;
     }
     let grant_types = if spec.grant_types.is_empty() {
-        vec![GRANT_AUTHORIZATION_CODE.to_string()]
+        vec![GRANT_AUTHORIZATION_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()]
     } else {
-        spec.grant_types
+        let mut g = spec.grant_types;
+        g.dedup();
+        g
     };
     for g in &grant_types {
         if !SUPPORTED_GRANTS.contains(&g.as_str()) {
@@ -54,14 +56,17 @@ pub fn build(spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
     if grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) && spec.redirect_uris.is_empty() {
         return Err("the authorization_code grant needs at least one redirect URI".into());
     }
+    if spec.public && grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
+        return Err("client_credentials is for confidential clients; drop --public".into());
+    }
     let scopes = if spec.scopes.is_empty() {
         scopes::default_client_scopes()
     } else {
         spec.scopes
     };
     for s in &scopes {
-        if scopes::describe(s).is_none() {
-            return Err(format!("unknown scope `{s}`"));
+        if !scopes::is_user_scope(s) && !scopes::valid_api_scope(s) {
+            return Err(format!("invalid scope `{s}`"));
         }
     }
     let secret = (!spec.public).then(|| random_token(32));
@@ -97,7 +102,7 @@ mod tests {
         .unwrap();
         let secret = n.secret.unwrap();
         assert_eq!(n.client.secret_hash.as_deref(), Some(token_hash(&secret).as_str()));
-        assert_eq!(n.client.grant_types, vec!["authorization_code"]);
+        assert_eq!(n.client.grant_types, vec!["authorization_code", "refresh_token"]);
     }
 
     #[test]
@@ -114,6 +119,19 @@ mod tests {
         assert!(build(s, 0).unwrap().secret.is_none());
         let mut s = spec(&["https://app.example/cb"]);
         s.grant_types = vec!["implicit".into()];
+        assert!(build(s, 0).is_err());
+        let mut s = spec(&[]);
+        s.grant_types = vec!["client_credentials".into()];
+        s.scopes = vec!["orders:read".into()];
+        if let Err(e) = build(s, 0) {
+            panic!("machine clients need no redirect URI: {e}");
+        }
+        let mut s = spec(&[]);
+        s.grant_types = vec!["client_credentials".into()];
+        s.public = true;
+        assert!(build(s, 0).is_err());
+        let mut s = spec(&["https://app.example/cb"]);
+        s.scopes = vec!["bad scope".into()];
         assert!(build(s, 0).is_err());
     }
 }

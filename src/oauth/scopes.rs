@@ -24,6 +24,21 @@ pub fn parse(raw: &str, allowed: &[String]) -> Vec<String> {
     out
 }
 
+/// The scopes about a person (OpenID Connect's). Other registered scopes are
+/// API scopes, granted through client credentials.
+pub fn is_user_scope(scope: &str) -> bool {
+    SUPPORTED.iter().any(|(n, _)| *n == scope)
+}
+
+/// An API scope a client may be registered with: 1–64 characters of
+/// letters, digits and `:._-/`.
+pub fn valid_api_scope(scope: &str) -> bool {
+    (1..=64).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'/'))
+}
+
 pub fn describe(scope: &str) -> Option<&'static str> {
     SUPPORTED.iter().find(|(n, _)| *n == scope).map(|(_, d)| *d)
 }

@@ -1,6 +1,7 @@
 //! Durable data. A trait per aggregate; one implementation ([`sql::SqlStore`])
 //! runs the same portable SQL on SQLite and PostgreSQL.
 
+pub mod client_cache;
 pub mod sql;
 #[cfg(test)]
 mod tests;
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 
+pub use client_cache::ClientCache;
 pub use sql::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,9 +147,78 @@ pub trait ConsentStore: Send + Sync {
     async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()>;
 }
 
+/// A refresh token as stored: its hash, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub id_hash: String,
+    /// The grant (authorization) it descends from; shared by every rotation.
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub auth_time: Timestamp,
+    pub amr: Vec<String>,
+    pub created_at: Timestamp,
+    /// Idle expiry: a token unused this long is dead.
+    pub expires_at: Timestamp,
+    /// Absolute expiry of the whole family.
+    pub family_expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub successor_hash: Option<String>,
+    /// The successor's value sealed with a key derived from this token's
+    /// value, so only a holder of this token can recover it (grace window).
+    pub successor_sealed: Option<Vec<u8>>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Marks `old_hash` used (recording its successor) and inserts `new`, in
+    /// one transaction. False, with nothing changed, when `old_hash` was
+    /// already used or revoked: a concurrent rotation won.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        used_at: Timestamp,
+        successor_sealed: &[u8],
+        new: &RefreshToken,
+    ) -> StoreResult<bool>;
+    async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<u64>;
+    /// Revokes every live refresh token of the user; returns their family ids.
+    async fn revoke_user_refresh_tokens(&self, user_id: &str, at: Timestamp) -> StoreResult<Vec<String>>;
+    /// Revokes every live refresh token of the client; returns their family ids.
+    async fn revoke_client_refresh_tokens(&self, client_id: &str, at: Timestamp) -> StoreResult<Vec<String>>;
+    /// Deletes tokens past their idle or family expiry.
+    async fn delete_expired_refresh_tokens(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: Timestamp,
+    pub event: String,
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first; all users when `user_id` is None.
+    async fn list_audit(&self, user_id: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+}
+
 /// Everything durable, behind one object the app holds as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: KeyStore + ClientStore + UserStore + SessionStore + ConsentStore {
+pub trait Store:
+    KeyStore + ClientStore + UserStore + SessionStore + ConsentStore + RefreshTokenStore + AuditStore
+{
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;
 }

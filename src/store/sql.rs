@@ -214,7 +214,7 @@ impl KeyStore for SqlStore {
 
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
         let rows: Vec<KeyRow> = on_pool!(&self.db, pool => {
-            sqlx::query_as("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC")
+            sqlx::query_as("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, kid DESC")
                 .fetch_all(pool)
                 .await?
         });
@@ -514,6 +514,234 @@ impl ConsentStore for SqlStore {
                 .await?;
         });
         Ok(())
+    }
+}
+
+#[derive(FromRow)]
+struct RefreshRow {
+    id_hash: String,
+    family_id: String,
+    client_id: String,
+    user_id: String,
+    scopes: String,
+    auth_time: i64,
+    amr: String,
+    created_at: i64,
+    expires_at: i64,
+    family_expires_at: i64,
+    used_at: Option<i64>,
+    successor_hash: Option<String>,
+    successor_sealed: Option<Vec<u8>>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<RefreshRow> for RefreshToken {
+    type Error = StoreError;
+    fn try_from(r: RefreshRow) -> StoreResult<RefreshToken> {
+        Ok(RefreshToken {
+            scopes: from_json(&r.scopes, "refresh_tokens.scopes")?,
+            amr: from_json(&r.amr, "refresh_tokens.amr")?,
+            id_hash: r.id_hash,
+            family_id: r.family_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            family_expires_at: r.family_expires_at,
+            used_at: r.used_at,
+            successor_hash: r.successor_hash,
+            successor_sealed: r.successor_sealed,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id_hash, family_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Binds a refresh token to [`INSERT_REFRESH`].
+macro_rules! bind_refresh {
+    ($q:expr, $t:expr) => {
+        $q.bind(&$t.id_hash)
+            .bind(&$t.family_id)
+            .bind(&$t.client_id)
+            .bind(&$t.user_id)
+            .bind(to_json(&$t.scopes))
+            .bind($t.auth_time)
+            .bind(to_json(&$t.amr))
+            .bind($t.created_at)
+            .bind($t.expires_at)
+            .bind($t.family_expires_at)
+            .bind($t.used_at)
+            .bind(&$t.successor_hash)
+            .bind(&$t.successor_sealed)
+            .bind($t.revoked_at)
+    };
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqlStore {
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            bind_refresh!(sqlx::query(INSERT_REFRESH), t).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>> {
+        let row: Option<RefreshRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id_hash, family_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at FROM refresh_tokens WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(RefreshToken::try_from).transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        used_at: Timestamp,
+        successor_sealed: &[u8],
+        new: &RefreshToken,
+    ) -> StoreResult<bool> {
+        let won = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE refresh_tokens SET used_at = $1, successor_hash = $2, successor_sealed = $3 WHERE id_hash = $4 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(used_at)
+                .bind(&new.id_hash)
+                .bind(successor_sealed)
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                bind_refresh!(sqlx::query(INSERT_REFRESH), new).execute(&mut *tx).await?;
+                tx.commit().await?;
+                true
+            } else {
+                tx.rollback().await?;
+                false
+            }
+        });
+        Ok(won)
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(family_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    async fn revoke_user_refresh_tokens(&self, user_id: &str, at: Timestamp) -> StoreResult<Vec<String>> {
+        let families: Vec<(String,)> = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let families = sqlx::query_as("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            families
+        });
+        Ok(families.into_iter().map(|(f,)| f).collect())
+    }
+
+    async fn revoke_client_refresh_tokens(&self, client_id: &str, at: Timestamp) -> StoreResult<Vec<String>> {
+        let families: Vec<(String,)> = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let families = sqlx::query_as("SELECT DISTINCT family_id FROM refresh_tokens WHERE client_id = $1 AND revoked_at IS NULL")
+                .bind(client_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            families
+        });
+        Ok(families.into_iter().map(|(f,)| f).collect())
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1 OR family_expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+#[derive(FromRow)]
+struct AuditRow {
+    id: String,
+    at: i64,
+    event: String,
+    outcome: String,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Option<String>,
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn record_audit(&self, e: &AuditEvent) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("INSERT INTO audit_events (id, at, event, outcome, user_id, client_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                .bind(&e.id)
+                .bind(e.at)
+                .bind(&e.event)
+                .bind(&e.outcome)
+                .bind(&e.user_id)
+                .bind(&e.client_id)
+                .bind(&e.ip)
+                .bind(&e.user_agent)
+                .bind(&e.detail)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn list_audit(&self, user_id: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let rows: Vec<AuditRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id, at, event, outcome, user_id, client_id, ip, user_agent, detail FROM audit_events WHERE ($1 IS NULL OR user_id = $1) ORDER BY at DESC, id DESC LIMIT $2")
+                .bind(user_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEvent {
+                id: r.id,
+                at: r.at,
+                event: r.event,
+                outcome: r.outcome,
+                user_id: r.user_id,
+                client_id: r.client_id,
+                ip: r.ip,
+                user_agent: r.user_agent,
+                detail: r.detail,
+            })
+            .collect())
     }
 }
 

@@ -185,3 +185,132 @@ async fn keys_retire_and_delete() {
         store.ping().await.unwrap();
     }
 }
+
+fn refresh(tag: &str, family: &str, user: &str, client: &str, expires_at: i64) -> RefreshToken {
+    RefreshToken {
+        id_hash: format!("{tag}-{}", random_token(8)),
+        family_id: family.to_string(),
+        client_id: client.to_string(),
+        user_id: user.to_string(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        auth_time: 1,
+        amr: vec!["pwd".into()],
+        created_at: 1,
+        expires_at,
+        family_expires_at: 10_000,
+        used_at: None,
+        successor_hash: None,
+        successor_sealed: None,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_once_and_revoke_by_family() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let tag = random_token(6).to_lowercase();
+        let u = user(&tag);
+        store.create_user(&u).await.unwrap();
+        let c = client(&tag);
+        store.create_client(&c).await.unwrap();
+        let family = random_token(8);
+        let first = refresh("a", &family, &u.id, &c.id, 1000);
+        store.insert_refresh_token(&first).await.unwrap();
+        assert_eq!(
+            store.get_refresh_token(&first.id_hash).await.unwrap().as_ref(),
+            Some(&first)
+        );
+        let second = refresh("b", &family, &u.id, &c.id, 1000);
+        assert!(
+            store
+                .rotate_refresh_token(&first.id_hash, 5, b"sealed", &second)
+                .await
+                .unwrap()
+        );
+        let third = refresh("c", &family, &u.id, &c.id, 1000);
+        assert!(
+            !store
+                .rotate_refresh_token(&first.id_hash, 6, b"sealed", &third)
+                .await
+                .unwrap(),
+            "{}: a used token rotates once",
+            store.backend()
+        );
+        assert_eq!(
+            store.get_refresh_token(&third.id_hash).await.unwrap(),
+            None,
+            "the loser inserts nothing"
+        );
+        let used = store.get_refresh_token(&first.id_hash).await.unwrap().unwrap();
+        assert_eq!(
+            (used.used_at, used.successor_hash.as_deref()),
+            (Some(5), Some(second.id_hash.as_str()))
+        );
+        assert_eq!(used.successor_sealed.as_deref(), Some(&b"sealed"[..]));
+        assert_eq!(store.revoke_refresh_family(&family, 7).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .get_refresh_token(&second.id_hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(7)
+        );
+
+        let other = refresh("d", &random_token(8), &u.id, &c.id, 1000);
+        store.insert_refresh_token(&other).await.unwrap();
+        assert_eq!(
+            store.revoke_user_refresh_tokens(&u.id, 8).await.unwrap(),
+            vec![other.family_id.clone()]
+        );
+        let another = refresh("e", &random_token(8), &u.id, &c.id, 1000);
+        store.insert_refresh_token(&another).await.unwrap();
+        assert_eq!(
+            store.revoke_client_refresh_tokens(&c.id, 9).await.unwrap(),
+            vec![another.family_id.clone()]
+        );
+
+        let stale = refresh("f", &random_token(8), &u.id, &c.id, 50);
+        store.insert_refresh_token(&stale).await.unwrap();
+        assert!(store.delete_expired_refresh_tokens(60).await.unwrap() >= 1);
+        assert_eq!(store.get_refresh_token(&stale.id_hash).await.unwrap(), None);
+        assert!(store.get_refresh_token(&other.id_hash).await.unwrap().is_some());
+        // Deleting the client takes its tokens with it.
+        store.delete_client(&c.id).await.unwrap();
+        assert_eq!(store.get_refresh_token(&other.id_hash).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn audit_events_are_listed_newest_first() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let who = random_token(8);
+        for (i, event) in ["a", "b"].iter().enumerate() {
+            store
+                .record_audit(&AuditEvent {
+                    id: random_token(8),
+                    at: 100 + i as i64,
+                    event: event.to_string(),
+                    outcome: "success".into(),
+                    user_id: Some(who.clone()),
+                    client_id: None,
+                    ip: Some("127.0.0.1".into()),
+                    user_agent: None,
+                    detail: None,
+                })
+                .await
+                .unwrap();
+        }
+        let listed = store.list_audit(Some(&who), 10).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+            vec!["b", "a"],
+            "{}",
+            store.backend()
+        );
+        assert!(store.list_audit(None, 1).await.unwrap().len() == 1);
+    }
+}

@@ -8,3 +8,4 @@ mod cli;
 mod discovery;
 mod flow;
 mod rules;
+mod tokens;

@@ -761,6 +761,6 @@ async fn native_loopback_redirect_may_change_port() {
     let body = json(res).await;
     assert!(
         body["refresh_token"].is_null(),
-        "no refresh tokens are advertised or issued yet"
+        "a public client gets a refresh token only with offline_access"
     );
 }

@@ -18,6 +18,7 @@ use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
+use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
 use crate::store::Client;
@@ -71,7 +72,7 @@ pub async fn redeem(
         // Unknown, expired, or already used. A marker means a replay: the
         // code may have been stolen, so everything issued from it goes.
         if let Some(grant_id) = state.ephemeral.get(&used_key(code)).await? {
-            revoke_grant(state, &grant_id).await?;
+            refresh::revoke_family(state, &grant_id, now).await?;
             tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; grant revoked");
         }
         return Err(OAuthError::invalid_grant(
@@ -169,25 +170,31 @@ pub async fn redeem(
     } else {
         None
     };
+    let refresh_token = if refresh::should_issue(client, &record.scopes) {
+        let (value, row) = refresh::mint(
+            state,
+            &NewRefresh {
+                family_id: &record.grant_id,
+                client_id: &client.id,
+                user_id: &user.id,
+                scopes: &record.scopes,
+                auth_time: record.auth_time,
+                amr: &record.amr,
+                family_expires_at: now + state.config.refresh_token_absolute_ttl,
+            },
+            now,
+        );
+        state.store.insert_refresh_token(&row).await?;
+        Some(value)
+    } else {
+        None
+    };
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: state.config.access_token_ttl,
         scope: scopes::join(&record.scopes),
         id_token,
-        refresh_token: None,
+        refresh_token,
     })
-}
-
-/// Revokes every access token of a grant until the longest of them expires.
-pub async fn revoke_grant(state: &AppState, grant_id: &str) -> Result<(), OAuthError> {
-    state
-        .ephemeral
-        .put(
-            &tokens::revoked_grant_key(grant_id),
-            "1",
-            Duration::from_secs(state.config.access_token_ttl as u64 + 60),
-        )
-        .await?;
-    Ok(())
 }

@@ -1,0 +1,196 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection
+//! (RFC 9700 §4.14.2): every use returns a new refresh token and retires the
+//! presented one; presenting a retired token again revokes the whole family,
+//! unless it comes within the grace window, when the same successor is
+//! returned (a client that lost the response must not be signed out).
+
+use crate::app::AppState;
+use crate::audit;
+use crate::clock::Timestamp;
+use crate::crypto::{constant_time_eq, token_hash};
+use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+use crate::oauth::refresh::{self, NewRefresh};
+use crate::oauth::scopes;
+use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
+use crate::store::{Client, RefreshToken};
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+pub async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let hash = token_hash(presented);
+    let row = state.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
+    if !constant_time_eq(row.client_id.as_bytes(), client.id.as_bytes()) {
+        return Err(invalid());
+    }
+    if row.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    // RFC 6749 §6: the scope may be narrowed, never widened.
+    let scopes = match params.get("scope") {
+        Some(raw) => {
+            let asked: Vec<String> = raw.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            if !scopes::covers(&row.scopes, &asked) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope exceeds what was originally granted",
+                ));
+            }
+            let mut narrowed: Vec<String> = Vec::new();
+            for s in asked {
+                if !narrowed.contains(&s) {
+                    narrowed.push(s);
+                }
+            }
+            narrowed
+        }
+        None => row.scopes.clone(),
+    };
+    if row.used_at.is_some() {
+        return reused(state, client, &row, presented, &scopes, now).await;
+    }
+    if now >= row.expires_at || now >= row.family_expires_at {
+        return Err(invalid());
+    }
+    let user = state
+        .store
+        .get_user(&row.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(invalid)?;
+
+    let (successor, successor_row) = refresh::mint(
+        state,
+        &NewRefresh {
+            family_id: &row.family_id,
+            client_id: &row.client_id,
+            user_id: &row.user_id,
+            scopes: &row.scopes,
+            auth_time: row.auth_time,
+            amr: &row.amr,
+            family_expires_at: row.family_expires_at,
+        },
+        now,
+    );
+    let sealed =
+        refresh::seal(presented, &successor).ok_or_else(|| OAuthError::server("sealing the successor failed"))?;
+    if !state
+        .store
+        .rotate_refresh_token(&hash, now, &sealed, &successor_row)
+        .await?
+    {
+        // Another request rotated this token a moment ago: treat as reuse,
+        // which the grace window turns into the same successor.
+        let row = state.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
+        return reused(state, client, &row, presented, &scopes, now).await;
+    }
+    respond(state, client, &user, &row, &scopes, successor, now)
+}
+
+/// A token that was already rotated was presented again.
+async fn reused(
+    state: &AppState,
+    client: &Client,
+    row: &RefreshToken,
+    presented: &str,
+    scopes: &[String],
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let grace = state.config.refresh_token_grace;
+    let within_grace = grace > 0 && row.used_at.is_some_and(|at| now - at <= grace);
+    if within_grace {
+        if let (Some(successor_hash), Some(sealed)) = (&row.successor_hash, &row.successor_sealed) {
+            let successor = state.store.get_refresh_token(successor_hash).await?;
+            let value = refresh::unseal(presented, sealed);
+            if let (Some(successor), Some(value)) = (successor, value) {
+                if successor.used_at.is_none() && successor.revoked_at.is_none() {
+                    let user = state
+                        .store
+                        .get_user(&row.user_id)
+                        .await?
+                        .filter(|u| !u.disabled)
+                        .ok_or_else(invalid)?;
+                    tracing::info!(client_id = %client.id, family_id = %row.family_id, "refresh token retried within the grace window");
+                    return respond(state, client, &user, row, scopes, value, now);
+                }
+            }
+        }
+    }
+    // RFC 9700 §4.14.2: a rotated refresh token used again means one of two
+    // parties holds a stolen token; revoke the whole family.
+    refresh::revoke_family(state, &row.family_id, now).await?;
+    audit::record(
+        state,
+        audit::Event {
+            event: "refresh_token.reuse_detected",
+            outcome: "family_revoked",
+            user_id: Some(&row.user_id),
+            client_id: Some(&client.id),
+            detail: Some(format!("family {}", row.family_id)),
+            ..Default::default()
+        },
+    )
+    .await;
+    Err(invalid())
+}
+
+fn respond(
+    state: &AppState,
+    client: &Client,
+    user: &crate::store::User,
+    row: &RefreshToken,
+    scopes: &[String],
+    refresh_token: String,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let (access_token, _) = tokens::issue_access_token(
+        state,
+        &AccessGrant {
+            sub: &user.id,
+            client_id: &client.id,
+            scopes,
+            auth_time: Some(row.auth_time),
+            grant_id: &row.family_id,
+        },
+        now,
+    )
+    .map_err(OAuthError::server)?;
+    // OIDC Core §12.2: a refreshed ID token keeps the original auth_time and
+    // carries no nonce.
+    let id_token = if scopes.iter().any(|s| s == scopes::OPENID) {
+        Some(
+            tokens::issue_id_token(
+                state,
+                &IdTokenInput {
+                    user,
+                    client_id: &client.id,
+                    nonce: None,
+                    auth_time: row.auth_time,
+                    amr: &row.amr,
+                    access_token: &access_token,
+                    scopes,
+                },
+                now,
+            )
+            .map_err(OAuthError::server)?,
+        )
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.access_token_ttl,
+        scope: scopes::join(scopes),
+        id_token,
+        refresh_token: Some(refresh_token),
+    })
+}

@@ -1,0 +1,76 @@
+//! Token introspection (RFC 7662). Anything not valid, or not ours to show
+//! the caller, is `{"active": false}` and nothing else (§2.2).
+
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::clock::Timestamp;
+use crate::crypto::{constant_time_eq, token_hash};
+use crate::oauth::tokens::{self, AccessClaims};
+use crate::store::Client;
+
+pub fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+pub async fn introspect(state: &AppState, caller: &Client, token: &str, now: Timestamp) -> Value {
+    let result = if token.matches('.').count() == 2 {
+        access_token(state, token, now).await
+    } else {
+        refresh_token(state, caller, token, now).await
+    };
+    result.map(Value::Object).unwrap_or_else(inactive)
+}
+
+async fn access_token(state: &AppState, token: &str, now: Timestamp) -> Option<Map<String, Value>> {
+    // Resource servers introspect tokens issued to other clients: that is
+    // the point. Signature, type, issuer, expiry and the deny-list all hold.
+    let claims: AccessClaims = tokens::validate_access_token(state, token, now).await.ok()?;
+    // A deleted client's tokens die with it.
+    state.clients.get(&*state.store, &claims.client_id).await.ok()??;
+    let mut out = Map::new();
+    out.insert("active".into(), json!(true));
+    if claims.sub != claims.client_id {
+        let user = state.store.get_user(&claims.sub).await.ok()??;
+        if user.disabled {
+            return None;
+        }
+        out.insert("username".into(), json!(user.username));
+    }
+    out.insert("scope".into(), json!(claims.scope));
+    out.insert("client_id".into(), json!(claims.client_id));
+    out.insert("sub".into(), json!(claims.sub));
+    out.insert("exp".into(), json!(claims.exp));
+    out.insert("iat".into(), json!(claims.iat));
+    out.insert("nbf".into(), json!(claims.iat));
+    out.insert("aud".into(), json!(claims.aud));
+    out.insert("iss".into(), json!(claims.iss));
+    out.insert("jti".into(), json!(claims.jti));
+    out.insert("token_type".into(), json!("Bearer"));
+    Some(out)
+}
+
+async fn refresh_token(state: &AppState, caller: &Client, token: &str, now: Timestamp) -> Option<Map<String, Value>> {
+    let row = state.store.get_refresh_token(&token_hash(token)).await.ok()??;
+    // Only the client holding a refresh token may learn about it.
+    let live = row.used_at.is_none() && row.revoked_at.is_none() && now < row.expires_at && now < row.family_expires_at;
+    if !live || !constant_time_eq(row.client_id.as_bytes(), caller.id.as_bytes()) {
+        return None;
+    }
+    let user = state.store.get_user(&row.user_id).await.ok()??;
+    if user.disabled {
+        return None;
+    }
+    let mut out = Map::new();
+    out.insert("active".into(), json!(true));
+    out.insert("scope".into(), json!(row.scopes.join(" ")));
+    out.insert("client_id".into(), json!(row.client_id));
+    out.insert("sub".into(), json!(row.user_id));
+    out.insert("username".into(), json!(user.username));
+    out.insert("exp".into(), json!(row.expires_at));
+    out.insert("iat".into(), json!(row.created_at));
+    out.insert("nbf".into(), json!(row.created_at));
+    out.insert("iss".into(), json!(state.config.issuer));
+    out.insert("token_type".into(), json!("refresh_token"));
+    Some(out)
+}

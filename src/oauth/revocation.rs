@@ -1,0 +1,57 @@
+//! Token revocation (RFC 7009) for access and refresh tokens.
+
+use std::time::Duration;
+
+use crate::app::AppState;
+use crate::clock::Timestamp;
+use crate::crypto::{constant_time_eq, token_hash};
+use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::refresh;
+use crate::oauth::tokens::{ACCESS_TOKEN_TYP, AccessClaims, revoked_jti_key};
+use crate::store::Client;
+
+fn not_yours() -> OAuthError {
+    // RFC 7009 §2.1: a token issued to another client is refused.
+    OAuthError::new(ErrorCode::UnauthorizedClient, "the token was not issued to this client")
+}
+
+/// Revokes `token` if it is one of ours issued to `client`. Unknown,
+/// expired or malformed tokens are not an error (RFC 7009 §2.2: "invalid
+/// tokens do not cause an error response").
+pub async fn revoke(state: &AppState, client: &Client, token: &str, now: Timestamp) -> Result<(), OAuthError> {
+    // Our access tokens are JWTs; refresh tokens are opaque. The hint only
+    // orders the lookups (§2.1), and both are cheap, so it is not needed.
+    if token.matches('.').count() == 2 {
+        let Ok(claims) = state
+            .keys
+            .verify::<AccessClaims>(token, Some(ACCESS_TOKEN_TYP), &state.config.issuer)
+            .await
+        else {
+            return Ok(());
+        };
+        if !constant_time_eq(claims.client_id.as_bytes(), client.id.as_bytes()) {
+            return Err(not_yours());
+        }
+        let remaining = claims.exp - now;
+        if remaining > 0 {
+            state
+                .ephemeral
+                .put(
+                    &revoked_jti_key(&claims.jti),
+                    "1",
+                    Duration::from_secs(remaining as u64 + 60),
+                )
+                .await?;
+        }
+        return Ok(());
+    }
+    let Some(row) = state.store.get_refresh_token(&token_hash(token)).await? else {
+        return Ok(());
+    };
+    if !constant_time_eq(row.client_id.as_bytes(), client.id.as_bytes()) {
+        return Err(not_yours());
+    }
+    // §2.1: revoking a refresh token SHOULD also invalidate the access
+    // tokens of the same grant.
+    refresh::revoke_family(state, &row.family_id, now).await
+}
