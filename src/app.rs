@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
 use crate::keys::{self, KeyError, KeyRing};
-use crate::store::{ClientCache, SqlStore, Store, StoreError};
+use crate::store::{ClientCache, SqlStore, Store, StoreError, UserCache};
 use crate::templates::{RenderError, Templates};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,7 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn Store>,
     pub clients: ClientCache,
+    pub users: UserCache,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub keys: Arc<KeyRing>,
     pub templates: Templates,
@@ -106,6 +107,7 @@ impl App {
                 clock,
                 store,
                 clients: ClientCache::default(),
+                users: UserCache::default(),
                 ephemeral,
                 keys,
                 templates,

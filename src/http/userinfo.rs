@@ -48,8 +48,8 @@ pub async fn userinfo(
             ));
         }
         let user = state
-            .store
-            .get_user(&claims.sub)
+            .users
+            .get(&*state.store, &claims.sub)
             .await?
             .filter(|u| !u.disabled)
             .ok_or_else(|| OAuthError::invalid_token("the account behind this token is gone"))?;

@@ -31,7 +31,7 @@ async fn access_token(state: &AppState, token: &str, now: Timestamp) -> Option<M
     let mut out = Map::new();
     out.insert("active".into(), json!(true));
     if claims.sub != claims.client_id {
-        let user = state.store.get_user(&claims.sub).await.ok()??;
+        let user = state.users.get(&*state.store, &claims.sub).await.ok()??;
         if user.disabled {
             return None;
         }

@@ -45,6 +45,12 @@ pub fn revoked_jti_key(jti: &str) -> String {
 pub fn revoked_grant_key(gid: &str) -> String {
     format!("revoked:grant:{gid}")
 }
+/// While this entry exists every access token of the subject is refused: set
+/// for an access-token lifetime when an account is disabled or deleted, so
+/// a cached profile never outlives the account.
+pub fn revoked_subject_key(sub: &str) -> String {
+    format!("revoked:sub:{sub}")
+}
 
 /// What the token endpoint answers (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -155,7 +161,11 @@ pub async fn validate_access_token(state: &AppState, token: &str, now: Timestamp
     if claims.exp <= now {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
-    let keys = [revoked_jti_key(&claims.jti), revoked_grant_key(&claims.gid)];
+    let keys = [
+        revoked_jti_key(&claims.jti),
+        revoked_grant_key(&claims.gid),
+        revoked_subject_key(&claims.sub),
+    ];
     if state.ephemeral.exists_any(&keys).await? {
         return Err(OAuthError::invalid_token("the access token has been revoked"));
     }

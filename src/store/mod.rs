@@ -1,7 +1,7 @@
 //! Durable data. A trait per aggregate; one implementation ([`sql::SqlStore`])
 //! runs the same portable SQL on SQLite and PostgreSQL.
 
-pub mod client_cache;
+pub mod cache;
 pub mod sql;
 #[cfg(test)]
 mod tests;
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 
-pub use client_cache::ClientCache;
+pub use cache::{ClientCache, UserCache};
 pub use sql::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
