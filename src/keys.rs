@@ -67,7 +67,7 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    fn from_stored(stored: &StoredKey) -> Result<Self, KeyError> {
+    pub fn from_stored(stored: &StoredKey) -> Result<Self, KeyError> {
         let pair = KeyPair::from_pkcs8(&stored.private_der).map_err(|e| KeyError::Rejected(e.to_string()))?;
         Ok(Self::from_pair(stored.kid.clone(), pair))
     }
