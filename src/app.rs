@@ -96,9 +96,9 @@ impl App {
         store: Arc<dyn Store>,
         ephemeral: Arc<dyn Ephemeral>,
     ) -> Result<Self, StartError> {
-        keys::ensure_key(&*store, clock.now(), &config.signing_key_file).await?;
+        keys::ensure_keys(&*store, clock.now(), &config.signing_key_file, &config.access_token_alg).await?;
         let window = config.access_token_ttl.max(config.id_token_ttl) + 300;
-        let keys = Arc::new(KeyRing::load(store.clone(), clock.clone(), window).await?);
+        let keys = Arc::new(KeyRing::load(store.clone(), clock.clone(), window, &config.access_token_alg).await?);
         let templates = Templates::new(config.brand.clone())?;
         let hasher = PasswordHasherPool::new(config.argon2, config.password_hash_concurrency)?;
         Ok(Self {

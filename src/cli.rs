@@ -223,14 +223,18 @@ async fn keys_cmd(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> Cl
         }
         KeysCommand::Rotate { json } => {
             let store = app::open_store(&config).await?;
-            let key = keys::rotate(&*store, clock.now()).await?;
+            let rotated = keys::rotate(&*store, clock.now()).await?;
             if json {
-                println!("{}", json!({ "kid": key.kid, "created_at": key.created_at }));
+                let rows: Vec<_> = rotated
+                    .iter()
+                    .map(|k| json!({ "kid": k.kid, "alg": k.alg, "created_at": k.created_at }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
             } else {
-                println!(
-                    "new active key {}; running instances pick it up within a minute",
-                    key.kid
-                );
+                for k in &rotated {
+                    println!("new active {} key {}", k.alg, k.kid);
+                }
+                println!("running instances pick the new keys up within a minute");
             }
             Ok(())
         }

@@ -56,6 +56,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Lifetime of access tokens, seconds. Defaults to 900 (15 min).
     pub access_token_ttl: i64,
+    /// Algorithm of access-token signatures: RS256 (default), ES256 or
+    /// EdDSA. ID tokens are always RS256.
+    pub access_token_alg: String,
     /// Lifetime of ID tokens, seconds. Defaults to 3600.
     pub id_token_ttl: i64,
     /// A refresh token unused this long expires, seconds. Defaults to 30 days.
@@ -152,6 +155,17 @@ impl Config {
             redis_url,
             log_format,
             access_token_ttl: src.positive("LATCHKEY_ACCESS_TOKEN_TTL", 900)?,
+            access_token_alg: match src.get("LATCHKEY_ACCESS_TOKEN_ALG")?.as_deref() {
+                None | Some("RS256") => "RS256".into(),
+                Some("ES256") => "ES256".into(),
+                Some("EdDSA") => "EdDSA".into(),
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        key: "LATCHKEY_ACCESS_TOKEN_ALG",
+                        message: format!("expected RS256, ES256 or EdDSA, got `{other}`"),
+                    });
+                }
+            },
             id_token_ttl: src.positive("LATCHKEY_ID_TOKEN_TTL", 3600)?,
             refresh_token_idle_ttl: src.positive("LATCHKEY_REFRESH_TOKEN_IDLE_TTL", 30 * 86400)?,
             refresh_token_absolute_ttl: src.positive("LATCHKEY_REFRESH_TOKEN_ABSOLUTE_TTL", 90 * 86400)?,

@@ -6,9 +6,15 @@
 //! (at most every 5 s) when they meet a `kid` they do not know, so a rotation
 //! reaches them without a restart.
 //!
-//! Signing uses an aws-lc-rs key pair parsed once and kept: re-parsing the
-//! key per token (as `jsonwebtoken::encode` does) costs about two thirds of
-//! the signing rate.
+//! ID tokens are always RS256 (the algorithm every relying party supports,
+//! OIDC Core §15.1). Access tokens use RS256 too unless the operator picks
+//! ES256 or EdDSA (`LATCHKEY_ACCESS_TOKEN_ALG`), which sign several times
+//! faster; then a key of that algorithm is kept and published beside the RSA
+//! key.
+//!
+//! Signing uses aws-lc-rs key pairs parsed once and kept: re-parsing the key
+//! per token (as `jsonwebtoken::encode` does) costs about two thirds of the
+//! RS256 signing rate.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,8 +22,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
@@ -28,6 +36,10 @@ use crate::crypto::{b64url, sha256};
 use crate::store::{Store, StoreError, StoredKey};
 
 pub const RS256: &str = "RS256";
+pub const ES256: &str = "ES256";
+pub const EDDSA: &str = "EdDSA";
+/// Algorithms a signing key may use.
+pub const ALGORITHMS: &[&str] = &[RS256, ES256, EDDSA];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -39,8 +51,8 @@ pub enum KeyError {
     Io { path: String, source: std::io::Error },
     #[error("signing failed")]
     Sign,
-    #[error("no signing key in the store")]
-    NoKey,
+    #[error("no active {0} signing key in the store")]
+    NoKey(String),
 }
 
 /// Why a presented JWT was refused. Details are for logs, not for clients.
@@ -58,88 +70,172 @@ pub enum VerifyError {
     WrongIssuer,
 }
 
-/// One RSA key ready to sign, with its public JWK.
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// One key ready to sign, with its public JWK.
 pub struct SigningKey {
     pub kid: String,
-    pair: KeyPair,
+    pub alg: &'static str,
+    pair: Pair,
     jwk: serde_json::Value,
     decoding: DecodingKey,
+    algorithm: Algorithm,
+}
+
+fn alg_name(alg: &str) -> Option<&'static str> {
+    ALGORITHMS.iter().copied().find(|a| *a == alg)
 }
 
 impl SigningKey {
     pub fn from_stored(stored: &StoredKey) -> Result<Self, KeyError> {
-        let pair = KeyPair::from_pkcs8(&stored.private_der).map_err(|e| KeyError::Rejected(e.to_string()))?;
-        Ok(Self::from_pair(stored.kid.clone(), pair))
+        let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Rejected(e.to_string());
+        let alg =
+            alg_name(&stored.alg).ok_or_else(|| KeyError::Rejected(format!("unknown algorithm {}", stored.alg)))?;
+        let pair = match alg {
+            RS256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&stored.private_der).map_err(rejected)?),
+            ES256 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &stored.private_der).map_err(rejected)?,
+            ),
+            _ => Pair::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&stored.private_der).map_err(rejected)?),
+        };
+        Self::from_pair(stored.kid.clone(), pair)
     }
 
-    fn from_pair(kid: String, pair: KeyPair) -> Self {
-        let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-        let jwk = serde_json::json!({
-            "kty": "RSA",
-            "use": "sig",
-            "alg": RS256,
-            "kid": kid,
-            "n": b64url(&public.n),
-            "e": b64url(&public.e),
-        });
-        let decoding = DecodingKey::from_rsa_raw_components(&public.n, &public.e);
-        Self {
+    fn from_pair(kid: String, pair: Pair) -> Result<Self, KeyError> {
+        let bad = |what: &str| KeyError::Rejected(what.to_string());
+        let (mut jwk, decoding, algorithm, alg) = match &pair {
+            Pair::Rsa(p) => {
+                let public = PublicKeyComponents::<Vec<u8>>::from(p.public_key());
+                let jwk = serde_json::json!({ "kty": "RSA", "n": b64url(&public.n), "e": b64url(&public.e) });
+                let decoding = DecodingKey::from_rsa_raw_components(&public.n, &public.e);
+                (jwk, decoding, Algorithm::RS256, RS256)
+            }
+            Pair::Ec(p) => {
+                // An uncompressed P-256 point: 0x04 || x || y.
+                let point = p.public_key().as_ref();
+                if point.len() != 65 || point[0] != 4 {
+                    return Err(bad("unexpected EC public key encoding"));
+                }
+                let (x, y) = (b64url(&point[1..33]), b64url(&point[33..]));
+                let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| bad("EC key"))?;
+                (
+                    serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
+                    decoding,
+                    Algorithm::ES256,
+                    ES256,
+                )
+            }
+            Pair::Ed(p) => {
+                let x = b64url(p.public_key().as_ref());
+                let decoding = DecodingKey::from_ed_components(&x).map_err(|_| bad("Ed25519 key"))?;
+                (
+                    serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x }),
+                    decoding,
+                    Algorithm::EdDSA,
+                    EDDSA,
+                )
+            }
+        };
+        jwk["use"] = "sig".into();
+        jwk["alg"] = alg.into();
+        jwk["kid"] = kid.clone().into();
+        Ok(Self {
             kid,
+            alg,
             pair,
             jwk,
             decoding,
-        }
+            algorithm,
+        })
     }
 
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
-        let header = serde_json::json!({ "alg": RS256, "kid": self.kid, "typ": typ });
+        let header = serde_json::json!({ "alg": self.alg, "kid": self.kid, "typ": typ });
         let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut token = engine.encode(serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?);
         token.push('.');
         engine.encode_string(serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?, &mut token);
-        let mut signature = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &aws_lc_rs::rand::SystemRandom::new(),
-                token.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| KeyError::Sign)?;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let signature = match &self.pair {
+            Pair::Rsa(p) => {
+                let mut sig = vec![0u8; p.public_modulus_len()];
+                p.sign(&RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut sig)
+                    .map_err(|_| KeyError::Sign)?;
+                sig
+            }
+            // The fixed encoding (r || s) is the JWS form (RFC 7518 §3.4).
+            Pair::Ec(p) => p
+                .sign(&rng, token.as_bytes())
+                .map_err(|_| KeyError::Sign)?
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(p) => p.sign(token.as_bytes()).as_ref().to_vec(),
+        };
         token.push('.');
         engine.encode_string(&signature, &mut token);
         Ok(token)
     }
 }
 
-/// A fresh RSA-2048 key with its RFC 7638 thumbprint as `kid`.
-pub fn generate(now: Timestamp) -> Result<StoredKey, KeyError> {
-    let pair =
-        KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Rejected("RSA key generation failed".into()))?;
-    stored_from_pair(&pair, now)
+/// A fresh key of `alg`, with its RFC 7638 JWK thumbprint as `kid`.
+pub fn generate_alg(alg: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
+    let failed = |_| KeyError::Rejected(format!("{alg} key generation failed"));
+    let (alg, der) = match alg_name(alg) {
+        Some(RS256) => {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(failed)?;
+            let der = AsDer::<Pkcs8V1Der>::as_der(&pair).map_err(failed)?;
+            (RS256, der.as_ref().to_vec())
+        }
+        Some(ES256) => {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(failed)?;
+            (ES256, doc.as_ref().to_vec())
+        }
+        Some(_) => {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?;
+            (EDDSA, doc.as_ref().to_vec())
+        }
+        None => return Err(KeyError::Rejected(format!("unknown algorithm {alg}"))),
+    };
+    stored(alg, der, now)
 }
 
-fn stored_from_pair(pair: &KeyPair, now: Timestamp) -> Result<StoredKey, KeyError> {
-    let der = AsDer::<Pkcs8V1Der>::as_der(pair).map_err(|_| KeyError::Rejected("cannot encode key".into()))?;
-    Ok(StoredKey {
-        kid: thumbprint(pair),
-        alg: RS256.into(),
-        private_der: der.as_ref().to_vec(),
+/// A fresh RSA-2048 key.
+pub fn generate(now: Timestamp) -> Result<StoredKey, KeyError> {
+    generate_alg(RS256, now)
+}
+
+fn stored(alg: &'static str, der: Vec<u8>, now: Timestamp) -> Result<StoredKey, KeyError> {
+    let mut key = StoredKey {
+        kid: String::new(),
+        alg: alg.into(),
+        private_der: der,
         created_at: now,
         retired_at: None,
-    })
+    };
+    key.kid = thumbprint(&SigningKey::from_stored(&key)?.jwk);
+    Ok(key)
 }
 
-/// RFC 7638 JWK thumbprint: SHA-256 over the required members in order.
-fn thumbprint(pair: &KeyPair) -> String {
-    let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-    let canonical = format!(
-        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-        b64url(&public.e),
-        b64url(&public.n)
-    );
-    b64url(&sha256(canonical.as_bytes()))
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members, in
+/// lexicographic order, without white space.
+fn thumbprint(jwk: &serde_json::Value) -> String {
+    let members: &[&str] = match jwk["kty"].as_str() {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        _ => &["crv", "kty", "x"],
+    };
+    let body: Vec<String> = members
+        .iter()
+        .map(|m| format!("\"{m}\":\"{}\"", jwk[*m].as_str().unwrap_or("")))
+        .collect();
+    b64url(&sha256(format!("{{{}}}", body.join(",")).as_bytes()))
 }
 
 /// Reads an RSA private key from PEM: PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1
@@ -147,15 +243,16 @@ fn thumbprint(pair: &KeyPair) -> String {
 pub fn import_pem(pem: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
     let (label, der) = pem_decode(pem).ok_or_else(|| KeyError::Rejected("not a PEM private key".into()))?;
     let pair = match label.as_str() {
-        "PRIVATE KEY" => KeyPair::from_pkcs8(&der),
-        "RSA PRIVATE KEY" => KeyPair::from_der(&der),
+        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
+        "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
         other => return Err(KeyError::Rejected(format!("unsupported PEM block `{other}`"))),
     }
     .map_err(|e| KeyError::Rejected(e.to_string()))?;
     if pair.public_modulus_len() < 256 {
         return Err(KeyError::Rejected("RSA keys must have at least 2048 bits".into()));
     }
-    stored_from_pair(&pair, now)
+    let der = AsDer::<Pkcs8V1Der>::as_der(&pair).map_err(|_| KeyError::Rejected("cannot encode key".into()))?;
+    stored(RS256, der.as_ref().to_vec(), now)
 }
 
 fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {
@@ -197,47 +294,80 @@ pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Makes sure the store holds an active key: imports `import_file` when it
-/// exists, else generates one.
-pub async fn ensure_key(store: &dyn Store, now: Timestamp, import_file: &Path) -> Result<(), KeyError> {
-    let keys = store.list_keys().await?;
-    if keys.iter().any(|k| k.retired_at.is_none()) {
-        return Ok(());
-    }
-    let key = if import_file.exists() {
-        let pem = std::fs::read_to_string(import_file).map_err(|source| KeyError::Io {
-            path: import_file.display().to_string(),
-            source,
-        })?;
-        let key = import_pem(&pem, now)?;
-        tracing::info!(kid = %key.kid, file = %import_file.display(), "imported signing key");
-        key
-    } else {
-        let key = tokio::task::spawn_blocking(move || generate(now))
-            .await
-            .map_err(|_| KeyError::Rejected("key generation task failed".into()))??;
-        tracing::info!(kid = %key.kid, "generated signing key");
-        key
-    };
-    match store.insert_key(&key).await {
-        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+async fn generate_blocking(alg: &'static str, now: Timestamp) -> Result<StoredKey, KeyError> {
+    tokio::task::spawn_blocking(move || generate_alg(alg, now))
+        .await
+        .map_err(|_| KeyError::Rejected("key generation task failed".into()))?
 }
 
-/// Makes a new key active; the previous ones stay published until tokens they
-/// signed have expired.
-pub async fn rotate(store: &dyn Store, now: Timestamp) -> Result<StoredKey, KeyError> {
-    let key = tokio::task::spawn_blocking(move || generate(now))
-        .await
-        .map_err(|_| KeyError::Rejected("key generation task failed".into()))??;
-    store.insert_key(&key).await?;
-    store.retire_keys_except(&key.kid, now).await?;
-    Ok(key)
+/// Makes sure the store holds an active RS256 key (importing `import_file`
+/// when it exists, else generating one) and an active key of
+/// `access_token_alg`.
+pub async fn ensure_keys(
+    store: &dyn Store,
+    now: Timestamp,
+    import_file: &Path,
+    access_token_alg: &str,
+) -> Result<(), KeyError> {
+    let keys = store.list_keys().await?;
+    let has_active = |alg: &str| keys.iter().any(|k| k.retired_at.is_none() && k.alg == alg);
+    let mut new = Vec::new();
+    if !has_active(RS256) {
+        let key = if import_file.exists() {
+            let pem = std::fs::read_to_string(import_file).map_err(|source| KeyError::Io {
+                path: import_file.display().to_string(),
+                source,
+            })?;
+            let key = import_pem(&pem, now)?;
+            tracing::info!(kid = %key.kid, file = %import_file.display(), "imported signing key");
+            key
+        } else {
+            generate_blocking(RS256, now).await?
+        };
+        new.push(key);
+    }
+    let access_alg = alg_name(access_token_alg)
+        .ok_or_else(|| KeyError::Rejected(format!("unknown algorithm {access_token_alg}")))?;
+    if access_alg != RS256 && !has_active(access_alg) {
+        new.push(generate_blocking(access_alg, now).await?);
+    }
+    for key in new {
+        tracing::info!(kid = %key.kid, alg = %key.alg, "signing key ready");
+        match store.insert_key(&key).await {
+            // Another instance starting at the same moment made one too;
+            // both are published and the newest signs.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Makes a new key active for every algorithm in use; the previous ones stay
+/// published until tokens they signed have expired.
+pub async fn rotate(store: &dyn Store, now: Timestamp) -> Result<Vec<StoredKey>, KeyError> {
+    let keys = store.list_keys().await?;
+    let mut algs: Vec<&'static str> = vec![RS256];
+    for k in &keys {
+        if let Some(alg) = alg_name(&k.alg) {
+            if k.retired_at.is_none() && !algs.contains(&alg) {
+                algs.push(alg);
+            }
+        }
+    }
+    let mut rotated = Vec::new();
+    for alg in algs {
+        let key = generate_blocking(alg, now).await?;
+        store.insert_key(&key).await?;
+        store.retire_keys_except(alg, &key.kid, now).await?;
+        rotated.push(key);
+    }
+    Ok(rotated)
 }
 
 struct KeySet {
-    active: Arc<SigningKey>,
+    /// The newest non-retired key of each algorithm.
+    active: HashMap<&'static str, Arc<SigningKey>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
     jwks: Arc<[u8]>,
 }
@@ -249,41 +379,59 @@ pub struct KeyRing {
     /// How long a retired key stays published: the longest token lifetime
     /// plus a margin for clock skew.
     publish_window: i64,
+    access_token_alg: &'static str,
     current: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
-    pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>, publish_window: i64) -> Result<Self, KeyError> {
-        let set = Self::build(&*store, clock.now(), publish_window).await?;
+    pub async fn load(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        publish_window: i64,
+        access_token_alg: &str,
+    ) -> Result<Self, KeyError> {
+        let access_token_alg = alg_name(access_token_alg)
+            .ok_or_else(|| KeyError::Rejected(format!("unknown algorithm {access_token_alg}")))?;
+        let set = Self::build(&*store, clock.now(), publish_window, access_token_alg).await?;
         Ok(Self {
             store,
             clock,
             publish_window,
+            access_token_alg,
             current: RwLock::new(Arc::new(set)),
             last_reload: Mutex::new(None),
         })
     }
 
-    async fn build(store: &dyn Store, now: Timestamp, window: i64) -> Result<KeySet, KeyError> {
+    async fn build(
+        store: &dyn Store,
+        now: Timestamp,
+        window: i64,
+        access_alg: &'static str,
+    ) -> Result<KeySet, KeyError> {
         let stored = store.list_keys().await?;
         let mut by_kid = HashMap::new();
-        let mut active = None;
+        let mut active: HashMap<&'static str, Arc<SigningKey>> = HashMap::new();
         let mut jwks = Vec::new();
-        // Newest first: the newest key not retired signs.
+        // Active keys first, newest first within each algorithm.
         for key in &stored {
             let published = key.retired_at.is_none_or(|at| at + window > now);
-            if !published || key.alg != RS256 {
+            if !published || alg_name(&key.alg).is_none() {
                 continue;
             }
             let signing = Arc::new(SigningKey::from_stored(key)?);
-            if active.is_none() && key.retired_at.is_none() {
-                active = Some(signing.clone());
+            if key.retired_at.is_none() {
+                active.entry(signing.alg).or_insert_with(|| signing.clone());
             }
             jwks.push(signing.jwk.clone());
             by_kid.insert(key.kid.clone(), signing);
         }
-        let active = active.ok_or(KeyError::NoKey)?;
+        for alg in [RS256, access_alg] {
+            if !active.contains_key(alg) {
+                return Err(KeyError::NoKey(alg.into()));
+            }
+        }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|_| KeyError::Sign)?;
         Ok(KeySet {
             active,
@@ -298,7 +446,13 @@ impl KeyRing {
 
     /// Re-reads the key set from the store.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let set = Self::build(&*self.store, self.clock.now(), self.publish_window).await?;
+        let set = Self::build(
+            &*self.store,
+            self.clock.now(),
+            self.publish_window,
+            self.access_token_alg,
+        )
+        .await?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Ok(())
@@ -309,17 +463,33 @@ impl KeyRing {
         self.set().jwks.clone()
     }
 
+    /// The kid of the active RS256 key.
     pub fn active_kid(&self) -> String {
-        self.set().active.kid.clone()
+        self.active(RS256).map(|k| k.kid.clone()).unwrap_or_default()
     }
 
+    fn active(&self, alg: &str) -> Result<Arc<SigningKey>, KeyError> {
+        self.set()
+            .active
+            .get(alg)
+            .cloned()
+            .ok_or_else(|| KeyError::NoKey(alg.into()))
+    }
+
+    /// Signs with the active RS256 key (ID tokens and anything a relying
+    /// party must be able to verify).
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
-        self.set().active.sign(typ, claims)
+        self.active(RS256)?.sign(typ, claims)
     }
 
-    /// Verifies an RS256 JWT's signature, its `typ` header (when `typ` is
-    /// given) and its `iss`. Expiry is the caller's rule, checked against the
-    /// app clock.
+    /// Signs an access token with the configured access-token algorithm.
+    pub fn sign_access<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
+        self.active(self.access_token_alg)?.sign(typ, claims)
+    }
+
+    /// Verifies a JWT's signature (with the key its `kid` names, in that
+    /// key's algorithm only), its `typ` header (when `typ` is given) and its
+    /// `iss`. Expiry is the caller's rule, checked against the app clock.
     pub async fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -327,9 +497,6 @@ impl KeyRing {
         issuer: &str,
     ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if header.alg != Algorithm::RS256 {
-            return Err(VerifyError::Malformed);
-        }
         if let Some(expected) = typ {
             // RFC 9068 §4: the resource server MUST check typ, so an ID token
             // ("JWT") can never pass for an access token ("at+jwt").
@@ -345,7 +512,12 @@ impl KeyRing {
             key = self.set().by_kid.get(&kid).cloned();
         }
         let key = key.ok_or(VerifyError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::RS256);
+        // The key fixes the algorithm: a header naming another one (or
+        // "none") is refused (RFC 8725 §3.1).
+        if header.alg != key.algorithm {
+            return Err(VerifyError::Malformed);
+        }
+        let mut validation = Validation::new(key.algorithm);
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
@@ -382,6 +554,38 @@ mod tests {
     fn rejects_garbage_pem() {
         assert!(import_pem("hello", 1).is_err());
         assert!(import_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 1).is_err());
+    }
+
+    #[test]
+    fn every_algorithm_signs_and_verifies() {
+        for alg in ALGORITHMS {
+            let stored = generate_alg(alg, 1).unwrap();
+            let key = SigningKey::from_stored(&stored).unwrap();
+            assert_eq!(key.jwk["kid"], stored.kid.as_str());
+            assert!(key.jwk.get("d").is_none(), "{alg}: private part published");
+            let token = key.sign("at+jwt", &serde_json::json!({"sub": "y"})).unwrap();
+            let mut v = Validation::new(key.algorithm);
+            v.required_spec_claims.clear();
+            v.validate_exp = false;
+            let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key.decoding, &v).unwrap();
+            assert_eq!(data.claims["sub"], "y", "{alg}");
+            assert_eq!(
+                SigningKey::from_stored(&stored).unwrap().kid,
+                stored.kid,
+                "{alg}: kid is stable"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_example() {
+        // RFC 7638 §3.1.
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+        });
+        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

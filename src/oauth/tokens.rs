@@ -96,7 +96,7 @@ pub fn issue_access_token(
         auth_time: g.auth_time,
         gid: g.grant_id.to_string(),
     };
-    let token = state.keys.sign(ACCESS_TOKEN_TYP, &claims)?;
+    let token = state.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
     Ok((token, claims))
 }
 

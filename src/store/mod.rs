@@ -100,8 +100,9 @@ pub struct Session {
 pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
-    /// Marks every key but `keep` retired at `at` (if not retired already).
-    async fn retire_keys_except(&self, keep: &str, at: Timestamp) -> StoreResult<u64>;
+    /// Marks every key of algorithm `alg` but `keep` retired at `at` (if not
+    /// retired already).
+    async fn retire_keys_except(&self, alg: &str, keep: &str, at: Timestamp) -> StoreResult<u64>;
     /// Deletes keys retired before `before`.
     async fn delete_keys_retired_before(&self, before: Timestamp) -> StoreResult<u64>;
 }

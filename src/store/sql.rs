@@ -230,10 +230,11 @@ impl KeyStore for SqlStore {
             .collect())
     }
 
-    async fn retire_keys_except(&self, keep: &str, at: Timestamp) -> StoreResult<u64> {
+    async fn retire_keys_except(&self, alg: &str, keep: &str, at: Timestamp) -> StoreResult<u64> {
         let n = on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND kid <> $3 AND retired_at IS NULL")
                 .bind(at)
+                .bind(alg)
                 .bind(keep)
                 .execute(pool)
                 .await?

@@ -189,9 +189,9 @@ fn keys_rotate_and_list() {
     let listed = ok_json(run(&db, &["keys", "list", "--json"], None));
     let list = listed.as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0]["kid"], rotated_again["kid"]);
+    assert_eq!(list[0]["kid"], rotated_again[0]["kid"]);
     assert_eq!(list[0]["active"], true);
-    assert_eq!(list[1]["kid"], rotated["kid"]);
+    assert_eq!(list[1]["kid"], rotated[0]["kid"]);
     assert!(list[1]["retired_at"].is_i64());
 }
 

@@ -174,7 +174,12 @@ async fn key_rotation_reaches_a_running_instance() {
         let b = a.sibling().await;
         let before = a.state.keys.active_kid();
         assert_eq!(before, b.state.keys.active_kid(), "instances share keys");
-        let new = latchkey::keys::rotate(&*a.state.store, a.state.now()).await.unwrap();
+        let new = latchkey::keys::rotate(&*a.state.store, a.state.now())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.alg == "RS256")
+            .unwrap();
         // The periodic reload runs every 30 s; drive it directly here.
         b.state.keys.reload().await.unwrap();
         assert_eq!(b.state.keys.active_kid(), new.kid);

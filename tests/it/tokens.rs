@@ -501,3 +501,43 @@ async fn signing_out_everywhere_ends_sessions_and_grants() {
         assert_eq!(userinfo_status(&server, access).await, 401);
     }
 }
+
+/// Operators may sign access tokens with ES256 or EdDSA; ID tokens stay
+/// RS256, and everything verifies against the published JWKS.
+#[tokio::test]
+async fn access_tokens_in_es256_and_eddsa() {
+    for alg in ["ES256", "EdDSA"] {
+        let (server, id, secret, username) = setup(&[("LATCHKEY_ACCESS_TOKEN_ALG", alg)], Backend::Embedded).await;
+        let g = grant(&server, &id, &secret, &username).await;
+        let header = |token: &str| -> Value {
+            let first = token.split('.').next().unwrap();
+            serde_json::from_slice(&latchkey::crypto::b64url_decode(first).unwrap()).unwrap()
+        };
+        assert_eq!(header(&g.access)["alg"], alg);
+        assert_eq!(header(&g.id_token)["alg"], "RS256");
+        assert_eq!(userinfo_status(&server, &g.access).await, 200);
+        assert_eq!(introspect(&server, &id, &secret, &g.access).await["active"], true);
+        let jwks = json(http().get(server.url("/jwks.json")).send().await.unwrap()).await;
+        let algs: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["alg"].as_str().unwrap())
+            .collect();
+        assert!(algs.contains(&alg) && algs.contains(&"RS256"), "{algs:?}");
+        // A token re-labelled with another algorithm is refused.
+        let mut parts: Vec<String> = g.access.split('.').map(str::to_string).collect();
+        let mut h = header(&g.access);
+        h["alg"] = "RS256".into();
+        parts[0] = latchkey::crypto::b64url(&serde_json::to_vec(&h).unwrap());
+        assert_eq!(userinfo_status(&server, &parts.join(".")).await, 401);
+        let rotated = latchkey::keys::rotate(&*server.state.store, server.state.now())
+            .await
+            .unwrap();
+        let mut rotated_algs: Vec<&str> = rotated.iter().map(|k| k.alg.as_str()).collect();
+        rotated_algs.sort();
+        let mut want = vec!["RS256", alg];
+        want.sort();
+        assert_eq!(rotated_algs, want, "rotation covers every algorithm in use");
+    }
+}
