@@ -62,7 +62,7 @@ header() {
 start_latchkey() {
   local name=$1 db=$2 redis=$3
   port=$(free_port)
-  DATABASE_URL=$db REDIS_URL=$redis LATCHKEY_LISTEN=127.0.0.1:$port LATCHKEY_ISSUER=http://127.0.0.1:$port \
+  DATABASE_URL=$db REDIS_URL=$redis LATCHKEY_ACCESS_TOKEN_ALG=${ACCESS_ALG:-RS256} LATCHKEY_LISTEN=127.0.0.1:$port LATCHKEY_ISSUER=http://127.0.0.1:$port \
     LATCHKEY_LOG=warn "$bin" serve >"$tmp/$name.log" 2>&1 &
   pid=$!
   pids+=("$pid")
@@ -70,7 +70,7 @@ start_latchkey() {
 }
 
 run_latchkey() {
-  local name=$1 db=$2 redis=$3
+  local name=$1 db=$2 redis=$3 alg=${4:-RS256} short=${5:-}
   export DATABASE_URL=$db REDIS_URL=$redis
   "$bin" migrate >/dev/null
   local m2m web
@@ -85,7 +85,7 @@ run_latchkey() {
   wsecret=$(echo "$web" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
   unset DATABASE_URL REDIS_URL
 
-  start_latchkey "$name" "$db" "$redis"
+  ACCESS_ALG=$alg start_latchkey "$name" "$db" "$redis"
   local base="http://127.0.0.1:$port"
   local basic
   basic="Basic $(printf '%s:%s' "$mid" "$msecret" | base64 -w0)"
@@ -93,6 +93,15 @@ run_latchkey() {
   access=$("$driver" token "$base" "$wid" "$wsecret" "$user" "$password")
   echo "idle RSS before load: $(rss_mb "$pid") MB" >&2
 
+  if [ -n "$short" ]; then
+    header "Latchkey on $name, $alg access tokens"
+    for c in 16 64; do
+      wrk_row "/token client_credentials ($alg)" "$pid" "$c" "$base/token" post.lua "grant_type=client_credentials" "$basic"
+    done
+    wrk_row "/userinfo ($alg access token)" "$pid" 16 "$base/userinfo" get.lua "" "Bearer $access"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    return
+  fi
   header "Latchkey on $name"
   for c in 1 16 64; do
     wrk_row "/token client_credentials" "$pid" "$c" "$base/token" post.lua "grant_type=client_credentials" "$basic"
@@ -111,11 +120,17 @@ run_latchkey() {
 
 echo "## Latchkey benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per load"
 echo
-"$driver" sign 5 | awk '
-  /sign_one_core/ { printf "RS256 signing with our signing code: %s/s on one core", $2 }
-  /sign_all_cores/ { printf ", %s/s on all %s cores\n", $2, $3 }'
+echo "Signing rate of our signing code (key parsed once and kept), signatures/s:"
+echo
+echo "| algorithm | one core | all cores |"
+echo "|---|---:|---:|"
+for alg in RS256 ES256 EdDSA; do
+  "$driver" sign 5 "$alg" | awk '{ printf "| %s | %s | %s (%s cores) |\n", $2, $3, $4, $5 }'
+done
 
 run_latchkey "SQLite + in-process state" "sqlite://$tmp/bench.db" ""
+run_latchkey "SQLite + in-process state" "sqlite://$tmp/bench-es256.db" "" ES256 short
+run_latchkey "SQLite + in-process state" "sqlite://$tmp/bench-eddsa.db" "" EdDSA short
 
 if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1 && redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG; then
   dbname=${PG_URL##*/}

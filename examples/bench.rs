@@ -1,6 +1,7 @@
 //! The benchmark driver used by bench/run.sh. Not a test: it reports rates.
 //!
-//!   bench sign SECONDS                 RS256 signatures/s of our signing code,
+//!   bench sign SECONDS ALG             signatures/s of our signing code (RS256,
+//!                                      ES256 or EdDSA),
 //!                                      on one core and on all cores
 //!   bench token BASE CLIENT SECRET USER PASSWORD
 //!                                      one sign-in; prints the access token
@@ -18,7 +19,10 @@ fn main() {
     latchkey::install_crypto_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("sign") => sign(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3)),
+        Some("sign") => sign(
+            args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3),
+            args.get(2).map(String::as_str).unwrap_or("RS256"),
+        ),
         Some("token") if args.len() == 6 => {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
             let token = rt
@@ -39,8 +43,8 @@ fn main() {
     }
 }
 
-fn sign(seconds: u64) {
-    let stored = latchkey::keys::generate(0).expect("key");
+fn sign(seconds: u64, alg: &str) {
+    let stored = latchkey::keys::generate_alg(alg, 0).expect("key");
     let key = Arc::new(latchkey::keys::SigningKey::from_stored(&stored).expect("key"));
     let claims = serde_json::json!({
         "iss": "http://127.0.0.1:8080", "sub": "client", "aud": "http://127.0.0.1:8080",
@@ -69,8 +73,7 @@ fn sign(seconds: u64) {
         done.load(Ordering::Relaxed) as f64 / seconds as f64
     };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("sign_one_core {:.0}", run(1));
-    println!("sign_all_cores {:.0} {cores}", run(cores));
+    println!("sign {alg} {:.0} {:.0} {cores}", run(1), run(cores));
 }
 
 fn browser() -> reqwest::Client {
