@@ -11,6 +11,7 @@ use crate::accounts::password::{HashError, PasswordHasherPool};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
+use crate::federation::github::GithubClient;
 use crate::keys::{self, KeyError, KeyRing};
 use crate::store::{ClientCache, SqlStore, Store, StoreError, UserCache};
 use crate::templates::{RenderError, Templates};
@@ -29,6 +30,8 @@ pub enum StartError {
     Hash(#[from] HashError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("GitHub sign-in: {0}")]
+    Github(String),
     #[error("server: {0}")]
     Serve(std::io::Error),
 }
@@ -47,6 +50,8 @@ pub struct Inner {
     pub keys: Arc<KeyRing>,
     pub templates: Templates,
     pub hasher: PasswordHasherPool,
+    /// Set when "Sign in with GitHub" is configured.
+    pub github: Option<Arc<GithubClient>>,
 }
 
 impl Deref for AppState {
@@ -101,6 +106,12 @@ impl App {
         let keys = Arc::new(KeyRing::load(store.clone(), clock.clone(), window, &config.access_token_alg).await?);
         let templates = Templates::new(config.brand.clone())?;
         let hasher = PasswordHasherPool::new(config.argon2, config.password_hash_concurrency)?;
+        let github = match &config.github {
+            Some(gh) => Some(Arc::new(
+                GithubClient::new(gh, &config.issuer).map_err(StartError::Github)?,
+            )),
+            None => None,
+        };
         Ok(Self {
             state: AppState(Arc::new(Inner {
                 config,
@@ -112,6 +123,7 @@ impl App {
                 keys,
                 templates,
                 hasher,
+                github,
             })),
         })
     }

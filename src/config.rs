@@ -47,6 +47,23 @@ pub struct Argon2Params {
     pub parallelism: u32,
 }
 
+/// "Sign in with GitHub": an OAuth app registered at GitHub (or GitHub
+/// Enterprise Server) whose callback is `{issuer}/federation/github/callback`.
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Where people sign in: `https://github.com`, or `https://HOST` for
+    /// Enterprise Server.
+    pub web_url: String,
+    /// The REST API: `https://api.github.com`, or `https://HOST/api/v3`.
+    pub api_url: String,
+    /// When not empty, only members of one of these organizations may sign in.
+    pub allowed_orgs: Vec<String>,
+    /// Limit on each call to GitHub, seconds.
+    pub timeout: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub issuer: String,
@@ -82,6 +99,8 @@ pub struct Config {
     /// How many password hashes may be computed at once (each takes
     /// `argon2.memory_kib` of memory). Defaults to the number of cores.
     pub password_hash_concurrency: usize,
+    /// Set when GitHub sign-in is configured.
+    pub github: Option<GithubConfig>,
 }
 
 impl Config {
@@ -187,6 +206,7 @@ impl Config {
                 parallelism: src.positive("LATCHKEY_ARGON2_PARALLELISM", 1)? as u32,
             },
             password_hash_concurrency: src.positive("LATCHKEY_PASSWORD_HASH_CONCURRENCY", cores as i64)? as usize,
+            github: github_config(&src)?,
         };
         Ok(config)
     }
@@ -268,6 +288,78 @@ impl Sources<'_> {
         }
         Ok(v)
     }
+}
+
+fn github_config(src: &Sources<'_>) -> Result<Option<GithubConfig>, ConfigError> {
+    let client_id = src.get("LATCHKEY_GITHUB_CLIENT_ID")?.filter(|s| !s.trim().is_empty());
+    let inline = src.get("LATCHKEY_GITHUB_CLIENT_SECRET")?.filter(|s| !s.is_empty());
+    let file = src.get("LATCHKEY_GITHUB_CLIENT_SECRET_FILE")?.filter(|s| !s.is_empty());
+    let secret = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                key: "LATCHKEY_GITHUB_CLIENT_SECRET",
+                message: "set either this or LATCHKEY_GITHUB_CLIENT_SECRET_FILE, not both".into(),
+            });
+        }
+        (Some(s), None) => Some(s),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::Invalid {
+                    key: "LATCHKEY_GITHUB_CLIENT_SECRET_FILE",
+                    message: format!("cannot read {path}: {e}"),
+                })?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let (client_id, secret) = match (client_id, secret) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(secret)) if !secret.is_empty() => (id.trim().to_string(), secret),
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid {
+                key: "LATCHKEY_GITHUB_CLIENT_ID",
+                message: "is required when a GitHub client secret is set".into(),
+            });
+        }
+        (Some(_), _) => {
+            return Err(ConfigError::Invalid {
+                key: "LATCHKEY_GITHUB_CLIENT_SECRET",
+                message:
+                    "is required when LATCHKEY_GITHUB_CLIENT_ID is set (or use LATCHKEY_GITHUB_CLIENT_SECRET_FILE)"
+                        .into(),
+            });
+        }
+    };
+    let url = |key: &'static str, default: &str| -> Result<String, ConfigError> {
+        let raw = src.get(key)?.unwrap_or_else(|| default.to_string());
+        let raw = raw.trim_end_matches('/').to_string();
+        let ok = Url::parse(&raw)
+            .map(|u| u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)))
+            .unwrap_or(false);
+        if !ok {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("`{raw}`: expected an https URL (http only for loopback hosts)"),
+            });
+        }
+        Ok(raw)
+    };
+    let allowed_orgs = src
+        .get("LATCHKEY_GITHUB_ALLOWED_ORGS")?
+        .unwrap_or_default()
+        .split(',')
+        .map(|o| o.trim().to_ascii_lowercase())
+        .filter(|o| !o.is_empty())
+        .collect();
+    Ok(Some(GithubConfig {
+        client_id,
+        client_secret: Secret::new(secret),
+        web_url: url("LATCHKEY_GITHUB_WEB_URL", "https://github.com")?,
+        api_url: url("LATCHKEY_GITHUB_API_URL", "https://api.github.com")?,
+        allowed_orgs,
+        timeout: src.positive("LATCHKEY_GITHUB_TIMEOUT", 10)? as u64,
+    }))
 }
 
 /// The issuer is an https URL with no query, fragment or trailing slash
@@ -355,6 +447,43 @@ mod tests {
         assert_eq!(c.issuer, "https://env.example");
         assert_eq!(c.access_token_ttl, 60);
         assert_eq!(c.brand.name, "Acme");
+    }
+
+    #[test]
+    fn github_is_optional_and_complete() {
+        assert!(Config::with(&[]).unwrap().github.is_none());
+        let c = Config::with(&[
+            ("LATCHKEY_GITHUB_CLIENT_ID", "Iv1.abc"),
+            ("LATCHKEY_GITHUB_CLIENT_SECRET", "s3cret"),
+            ("LATCHKEY_GITHUB_ALLOWED_ORGS", "Acme, rust-lang"),
+        ])
+        .unwrap();
+        let gh = c.github.unwrap();
+        assert_eq!(gh.web_url, "https://github.com");
+        assert_eq!(gh.api_url, "https://api.github.com");
+        assert_eq!(gh.allowed_orgs, ["acme", "rust-lang"]);
+        assert!(!format!("{gh:?}").contains("s3cret"), "secret in Debug output");
+        let err = Config::with(&[("LATCHKEY_GITHUB_CLIENT_ID", "Iv1.abc")]).unwrap_err();
+        assert!(err.to_string().contains("LATCHKEY_GITHUB_CLIENT_SECRET"));
+        let err = Config::with(&[
+            ("LATCHKEY_GITHUB_CLIENT_ID", "Iv1.abc"),
+            ("LATCHKEY_GITHUB_CLIENT_SECRET", "s"),
+            ("LATCHKEY_GITHUB_WEB_URL", "http://github.example"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("LATCHKEY_GITHUB_WEB_URL"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let c = Config::with(&[
+            ("LATCHKEY_GITHUB_CLIENT_ID", "Iv1.abc"),
+            ("LATCHKEY_GITHUB_CLIENT_SECRET_FILE", path.to_str().unwrap()),
+            ("LATCHKEY_GITHUB_API_URL", "https://ghe.example/api/v3/"),
+        ])
+        .unwrap();
+        let gh = c.github.unwrap();
+        assert_eq!(gh.client_secret.expose(), "from-file");
+        assert_eq!(gh.api_url, "https://ghe.example/api/v3");
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub struct PageError {
     pub status: StatusCode,
     pub heading: Cow<'static, str>,
     pub message: Cow<'static, str>,
-    pub code: Option<&'static str>,
+    pub code: Option<Cow<'static, str>>,
     pub back_url: Option<String>,
 }
 
@@ -226,7 +226,13 @@ impl PageError {
     }
 
     pub fn with_code(mut self, code: ErrorCode) -> Self {
-        self.code = Some(code.as_str());
+        self.code = Some(code.as_str().into());
+        self
+    }
+
+    /// An error code from elsewhere (an upstream provider's), shown as is.
+    pub fn with_code_text(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.code = Some(code.into());
         self
     }
 

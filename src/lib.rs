@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod ephemeral;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod keys;
 pub mod oauth;

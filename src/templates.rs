@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signed_out.html", include_str!("../templates/signed_out.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("link_github.html", include_str!("../templates/link_github.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("../static/latchkey.css");
@@ -220,6 +221,34 @@ pub struct AccountPage {
     pub user: UserLine,
     pub session_count: i64,
     pub notice: Option<String>,
+    pub error: Option<String>,
+    pub has_password: bool,
+    /// GitHub sign-in is configured on this server.
+    pub github_available: bool,
+    /// The linked GitHub login, if any.
+    pub github_login: Option<String>,
+    /// Whether unlinking GitHub would leave a way to sign in.
+    pub can_unlink: bool,
+}
+
+/// Proof of ownership: the password of the account that uses the email of
+/// the GitHub account being linked.
+#[derive(Debug, Serialize)]
+pub struct LinkGithubPage {
+    pub csrf: String,
+    pub proof: String,
+    pub github_login: String,
+    pub email: String,
+    pub username: String,
+    pub has_password: bool,
+    pub error: Option<String>,
+    pub cancel_url: String,
+}
+impl Page for LinkGithubPage {
+    const TEMPLATE: &'static str = "link_github.html";
+    fn title(&self) -> String {
+        "Link your GitHub account".into()
+    }
 }
 impl Page for AccountPage {
     const TEMPLATE: &'static str = "account.html";
@@ -317,6 +346,22 @@ mod tests {
                 user: user(),
                 session_count: 2,
                 notice: None,
+                error: Some(evil.into()),
+                has_password: true,
+                github_available: true,
+                github_login: Some(evil.into()),
+                can_unlink: true,
+            })
+            .unwrap(),
+            t.render(&LinkGithubPage {
+                csrf: "tok".into(),
+                proof: "p".into(),
+                github_login: evil.into(),
+                email: "ada@example.com".into(),
+                username: "ada".into(),
+                has_password: true,
+                error: Some("That password is not correct.".into()),
+                cancel_url: "/login".into(),
             })
             .unwrap(),
         ];

@@ -128,6 +128,7 @@ pub async fn create_account(
         email,
         email_verified: false,
         name: input.name.map(str::to_string).filter(|n| !n.trim().is_empty()),
+        picture: None,
         password_hash,
         role: "user".into(),
         disabled: false,

@@ -11,6 +11,7 @@ use super::routes;
 use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
+use crate::federation::{github, linking};
 use crate::oauth::refresh;
 use crate::templates::{AccountPage, SignedOutPage, UserLine};
 
@@ -23,7 +24,21 @@ pub async fn home(browser: Browser) -> Response {
     browser.finish(see_other(target))
 }
 
-pub async fn account_page(State(state): State<AppState>, browser: Browser) -> Response {
+/// Messages for `?done=…` after a redirect back to the account page (fixed
+/// texts: nothing from the URL is shown).
+fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
+    match done {
+        Some("github-linked") => (Some("GitHub is now linked: you can sign in with it.".into()), None),
+        Some("github-unlinked") => (Some("GitHub is no longer linked to your account.".into()), None),
+        Some("github-last-method") => (
+            None,
+            Some("GitHub is the only way to sign in to this account, so it cannot be unlinked yet.".into()),
+        ),
+        _ => (None, None),
+    }
+}
+
+pub async fn account_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
     let res = async {
         let Some(session) = &browser.session else {
             return Ok(see_other(routes::LOGIN));
@@ -31,15 +46,23 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser) -> Re
         let Some(user) = state.store.get_user(&session.user_id).await? else {
             return Ok(see_other(routes::LOGIN));
         };
+        let identities = state.store.user_identities(&user.id).await?;
+        let github = identities.iter().find(|i| i.provider == github::PROVIDER);
+        let (notice, error) = outcome_message(params.get("done"));
         let page = AccountPage {
             csrf: browser.csrf.clone(),
             session_count: state.store.count_user_sessions(&user.id, state.now()).await?,
+            has_password: user.password_hash.is_some(),
+            github_available: state.github.is_some(),
+            github_login: github.map(|i| i.login.clone()),
+            can_unlink: linking::may_unlink(&user, &identities),
             user: UserLine {
                 username: user.username,
                 email: Some(user.email),
                 name: user.name,
             },
-            notice: None,
+            notice,
+            error,
         };
         Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
     }

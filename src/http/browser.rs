@@ -139,6 +139,18 @@ impl Browser {
         !self.csrf_is_new && submitted.is_some_and(|s| constant_time_eq(s.as_bytes(), self.csrf.as_bytes()))
     }
 
+    /// A value that ties server-side state to this browser: the hash of its
+    /// CSRF cookie (never the cookie itself).
+    pub fn binding(&self) -> String {
+        token_hash(&self.csrf)
+    }
+
+    /// Whether `binding` was made by this browser (and the browser sent its
+    /// cookie, rather than getting a new one now).
+    pub fn bound_to(&self, binding: &str) -> bool {
+        !self.csrf_is_new && constant_time_eq(self.binding().as_bytes(), binding.as_bytes())
+    }
+
     /// Adds the cookies this request decided on to `res`.
     pub fn finish(&self, mut res: Response) -> Response {
         let names = cookie_names(self.secure);

@@ -32,6 +32,14 @@ fn after_sign_in(request: Option<&str>) -> String {
     }
 }
 
+/// The "Continue with GitHub" link, when GitHub is configured.
+fn github_url(state: &AppState, request: Option<&str>) -> Option<String> {
+    state
+        .github
+        .as_ref()
+        .map(|_| with_request(routes::GITHUB_START, request))
+}
+
 fn csrf_expired() -> &'static str {
     "This form expired. For your safety it was not submitted; please try again."
 }
@@ -60,7 +68,7 @@ pub async fn login_page(State(state): State<AppState>, browser: Browser, PagePar
             notice,
             client_name: pending.map(|p| p.client_name),
             signup_url: with_request(routes::SIGNUP, request),
-            github_url: None,
+            github_url: github_url(&state, request),
         };
         Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
     }
@@ -95,7 +103,7 @@ async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Pa
         notice: None,
         client_name: pending.as_ref().map(|(_, p)| p.client_name.clone()),
         signup_url: with_request(routes::SIGNUP, request),
-        github_url: None,
+        github_url: github_url(state, request),
     };
     if !browser.csrf_ok(params.get("csrf")) {
         return Ok(render(state, StatusCode::FORBIDDEN, &page(csrf_expired())));

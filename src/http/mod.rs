@@ -7,6 +7,7 @@ mod browser;
 mod cors;
 mod discovery;
 mod extract;
+mod federation;
 mod health;
 mod login;
 mod logout;
@@ -59,6 +60,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::ACCOUNT, get(account::account_page))
         .route(routes::SIGN_OUT_EVERYWHERE, post(account::sign_out_everywhere))
+        .route(routes::GITHUB_START, get(federation::start_sign_in))
+        .route(routes::GITHUB_CALLBACK, get(federation::callback))
+        .route(routes::GITHUB_CONFIRM, post(federation::confirm))
+        .route(routes::GITHUB_LINK, post(federation::start_link))
+        .route(routes::GITHUB_UNLINK, post(federation::unlink))
         .route("/", get(account::home));
 
     Router::new()

@@ -37,7 +37,7 @@ pub async fn render_page_errors(State(state): State<AppState>, req: Request, nex
     let page = ErrorPage {
         heading: err.heading.to_string(),
         message: err.message.to_string(),
-        code: err.code.map(str::to_string),
+        code: err.code.map(|c| c.into_owned()),
         back_url: err.back_url.clone(),
     };
     let html = state

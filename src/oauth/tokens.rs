@@ -116,6 +116,9 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         if let Some(name) = &user.name {
             m.insert("name".into(), json!(name));
         }
+        if let Some(picture) = &user.picture {
+            m.insert("picture".into(), json!(picture));
+        }
         m.insert("updated_at".into(), json!(user.updated_at));
     }
     if scopes.iter().any(|s| s == "email") {
@@ -193,6 +196,7 @@ mod tests {
             email: "ada@example.com".into(),
             email_verified: true,
             name: Some("Ada".into()),
+            picture: None,
             password_hash: None,
             role: "user".into(),
             disabled: false,

@@ -74,6 +74,8 @@ pub struct User {
     pub email: String,
     pub email_verified: bool,
     pub name: Option<String>,
+    /// A picture URL for the `picture` claim.
+    pub picture: Option<String>,
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub role: String,
@@ -128,6 +130,45 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool>;
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
+    /// Sets name and picture where the account has none (values from an
+    /// upstream provider never overwrite the person's own).
+    async fn fill_profile(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        picture: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+}
+
+/// An account at an upstream identity provider linked to a local account.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Identity {
+    /// `github`.
+    pub provider: String,
+    /// The provider's stable user id (GitHub's numeric id, as a string).
+    pub subject: String,
+    pub user_id: String,
+    /// The provider login at the last sign-in (for display only).
+    pub login: String,
+    pub email: Option<String>,
+    pub linked_at: Timestamp,
+    pub last_used_at: Timestamp,
+}
+
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn find_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>>;
+    async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<Identity>>;
+    /// Fails with [`StoreError::Conflict`] when the identity is linked
+    /// already, or the account already links one of this provider.
+    async fn link_identity(&self, identity: &Identity) -> StoreResult<()>;
+    /// Creates the account and links the identity in one transaction: both
+    /// or neither. Conflicts as `create_user` and `link_identity` do.
+    async fn create_user_with_identity(&self, user: &User, identity: &Identity) -> StoreResult<()>;
+    /// Records a sign-in: the login and email as the provider reports them now.
+    async fn touch_identity(&self, identity: &Identity) -> StoreResult<()>;
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -218,7 +259,7 @@ pub trait AuditStore: Send + Sync {
 /// Everything durable, behind one object the app holds as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    KeyStore + ClientStore + UserStore + SessionStore + ConsentStore + RefreshTokenStore + AuditStore
+    KeyStore + ClientStore + UserStore + IdentityStore + SessionStore + ConsentStore + RefreshTokenStore + AuditStore
 {
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;

@@ -154,6 +154,7 @@ struct UserRow {
     email: String,
     email_verified: bool,
     name: Option<String>,
+    picture: Option<String>,
     password_hash: Option<String>,
     role: String,
     disabled: bool,
@@ -169,6 +170,7 @@ impl From<UserRow> for User {
             email: r.email,
             email_verified: r.email_verified,
             name: r.name,
+            picture: r.picture,
             password_hash: r.password_hash,
             role: r.role,
             disabled: r.disabled,
@@ -192,7 +194,66 @@ struct SessionRow {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, email, email_verified, name, password_hash, role, disabled, created_at, updated_at";
+    "id, username, email, email_verified, name, picture, password_hash, role, disabled, created_at, updated_at";
+const INSERT_USER: &str = "INSERT INTO users (id, username, email, email_verified, name, picture, password_hash, role, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const INSERT_IDENTITY: &str = "INSERT INTO federated_identities (provider, subject, user_id, login, email, linked_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Binds a user's fields in the order of `INSERT_USER`.
+macro_rules! bind_user {
+    ($q:expr, $u:expr) => {
+        $q.bind(&$u.id)
+            .bind(&$u.username)
+            .bind(&$u.email)
+            .bind($u.email_verified)
+            .bind(&$u.name)
+            .bind(&$u.picture)
+            .bind(&$u.password_hash)
+            .bind(&$u.role)
+            .bind($u.disabled)
+            .bind($u.created_at)
+            .bind($u.updated_at)
+    };
+}
+
+/// Binds an identity's fields in the order of `INSERT_IDENTITY`.
+macro_rules! bind_identity {
+    ($q:expr, $i:expr) => {
+        $q.bind(&$i.provider)
+            .bind(&$i.subject)
+            .bind(&$i.user_id)
+            .bind(&$i.login)
+            .bind(&$i.email)
+            .bind($i.linked_at)
+            .bind($i.last_used_at)
+    };
+}
+
+#[derive(FromRow)]
+struct IdentityRow {
+    provider: String,
+    subject: String,
+    user_id: String,
+    login: String,
+    email: Option<String>,
+    linked_at: i64,
+    last_used_at: i64,
+}
+
+impl From<IdentityRow> for Identity {
+    fn from(r: IdentityRow) -> Identity {
+        Identity {
+            provider: r.provider,
+            subject: r.subject,
+            user_id: r.user_id,
+            login: r.login,
+            email: r.email,
+            linked_at: r.linked_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+const IDENTITY_COLUMNS: &str = "provider, subject, user_id, login, email, linked_at, last_used_at";
 const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at";
 
 #[async_trait]
@@ -330,17 +391,7 @@ impl ClientStore for SqlStore {
 impl UserStore for SqlStore {
     async fn create_user(&self, u: &User) -> StoreResult<()> {
         on_pool!(&self.db, pool => {
-            sqlx::query("INSERT INTO users (id, username, email, email_verified, name, password_hash, role, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind(&u.id)
-                .bind(&u.username)
-                .bind(&u.email)
-                .bind(u.email_verified)
-                .bind(&u.name)
-                .bind(&u.password_hash)
-                .bind(&u.role)
-                .bind(u.disabled)
-                .bind(u.created_at)
-                .bind(u.updated_at)
+            bind_user!(sqlx::query(INSERT_USER), u)
                 .execute(pool)
                 .await
                 .map_err(|e| unique_violation(e, "username or email"))?;
@@ -391,6 +442,25 @@ impl UserStore for SqlStore {
         Ok(n > 0)
     }
 
+    async fn fill_profile(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        picture: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET name = COALESCE(name, $1), picture = COALESCE(picture, $2), updated_at = $3 WHERE id = $4 AND ((name IS NULL AND $1 IS NOT NULL) OR (picture IS NULL AND $2 IS NOT NULL))")
+                .bind(name)
+                .bind(picture)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()> {
         on_pool!(&self.db, pool => {
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
@@ -401,6 +471,82 @@ impl UserStore for SqlStore {
                 .await?;
         });
         Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqlStore {
+    async fn find_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
+        let row: Option<IdentityRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {IDENTITY_COLUMNS} FROM federated_identities WHERE provider = $1 AND subject = $2")))
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(Identity::from))
+    }
+
+    async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<Identity>> {
+        let rows: Vec<IdentityRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {IDENTITY_COLUMNS} FROM federated_identities WHERE user_id = $1 ORDER BY provider")))
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(Identity::from).collect())
+    }
+
+    async fn link_identity(&self, i: &Identity) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            bind_identity!(sqlx::query(INSERT_IDENTITY), i)
+                .execute(pool)
+                .await
+                .map_err(|e| unique_violation(e, "linked identity"))?;
+        });
+        Ok(())
+    }
+
+    async fn create_user_with_identity(&self, u: &User, i: &Identity) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            bind_user!(sqlx::query(INSERT_USER), u)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_violation(e, "username or email"))?;
+            bind_identity!(sqlx::query(INSERT_IDENTITY), i)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_violation(e, "linked identity"))?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn touch_identity(&self, i: &Identity) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE federated_identities SET login = $1, email = $2, last_used_at = $3 WHERE provider = $4 AND subject = $5")
+                .bind(&i.login)
+                .bind(&i.email)
+                .bind(i.last_used_at)
+                .bind(&i.provider)
+                .bind(&i.subject)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM federated_identities WHERE user_id = $1 AND provider = $2")
+                .bind(user_id)
+                .bind(provider)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
     }
 }
 

@@ -35,6 +35,7 @@ fn user(tag: &str) -> User {
         email: format!("{tag}@example.com"),
         email_verified: false,
         name: Some("Ada".into()),
+        picture: None,
         password_hash: Some("$argon2id$x".into()),
         role: "user".into(),
         disabled: false,
@@ -312,5 +313,85 @@ async fn audit_events_are_listed_newest_first() {
             store.backend()
         );
         assert!(store.list_audit(None, 1).await.unwrap().len() == 1);
+    }
+}
+
+fn identity(subject: &str, user_id: &str) -> Identity {
+    Identity {
+        provider: "github".into(),
+        subject: subject.into(),
+        user_id: user_id.into(),
+        login: format!("gh-{subject}"),
+        email: None,
+        linked_at: 30,
+        last_used_at: 30,
+    }
+}
+
+#[tokio::test]
+async fn identities_link_once_and_create_atomically() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let b = store.backend();
+        let tag = random_token(6).to_lowercase();
+        // Unique per run: the PostgreSQL database outlives the test.
+        let subject = format!("9{tag}");
+        let ada = user(&format!("a{tag}"));
+        store.create_user(&ada).await.unwrap();
+        let linked = identity(&subject, &ada.id);
+        store.link_identity(&linked).await.unwrap();
+        assert_eq!(
+            store.find_identity("github", &subject).await.unwrap().as_ref(),
+            Some(&linked),
+            "{b}"
+        );
+
+        // The same GitHub identity for another account, or a second GitHub
+        // identity for the same account: both conflict.
+        let bob = user(&format!("b{tag}"));
+        store.create_user(&bob).await.unwrap();
+        assert!(matches!(
+            store.link_identity(&identity(&subject, &bob.id)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.link_identity(&identity(&format!("x{subject}"), &ada.id)).await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        // Creating an account with an identity already linked leaves no
+        // account behind.
+        let carol = user(&format!("c{tag}"));
+        assert!(matches!(
+            store
+                .create_user_with_identity(&carol, &identity(&subject, &carol.id))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(store.get_user(&carol.id).await.unwrap().is_none(), "{b}: rolled back");
+        store
+            .create_user_with_identity(&carol, &identity(&format!("c{subject}"), &carol.id))
+            .await
+            .unwrap();
+        assert_eq!(store.user_identities(&carol.id).await.unwrap().len(), 1);
+
+        let mut seen = linked.clone();
+        seen.login = "renamed".into();
+        seen.last_used_at = 40;
+        store.touch_identity(&seen).await.unwrap();
+        assert_eq!(store.find_identity("github", &subject).await.unwrap(), Some(seen));
+
+        // Profile values fill gaps only.
+        store
+            .fill_profile(&ada.id, Some("Other"), Some("https://pic.example/a.png"), 50)
+            .await
+            .unwrap();
+        let again = store.get_user(&ada.id).await.unwrap().unwrap();
+        assert_eq!(again.name.as_deref(), Some("Ada"), "{b}: own name kept");
+        assert_eq!(again.picture.as_deref(), Some("https://pic.example/a.png"));
+
+        assert!(store.unlink_identity(&ada.id, "github").await.unwrap());
+        assert!(!store.unlink_identity(&ada.id, "github").await.unwrap());
+        assert!(store.find_identity("github", &subject).await.unwrap().is_none());
     }
 }

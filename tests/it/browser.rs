@@ -112,6 +112,22 @@ async fn callback_server() -> String {
     format!("http://127.0.0.1:{}/callback", addr.port())
 }
 
+/// An authorization request with PKCE, as the app would send it.
+fn authorize_url(server: &TestServer, client_id: &str, callback: &str, scope: &str, state: &str) -> url::Url {
+    let (_, challenge) = pkce();
+    let mut start = url::Url::parse(&server.url("/authorize")).unwrap();
+    start
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", callback)
+        .append_pair("scope", scope)
+        .append_pair("state", state)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    start
+}
+
 async fn fill(c: &Client, name: &str, value: &str) {
     c.find(Locator::Css(&format!("input[name=\"{name}\"]")))
         .await
@@ -149,17 +165,13 @@ async fn chromium_signs_up_signs_in_and_consents() {
     let server = TestServer::spawn(Backend::Embedded).await;
     let callback = callback_server().await;
     let (client_id, _) = server.confidential(&callback).await;
-    let (_, challenge) = pkce();
-    let mut start = url::Url::parse(&server.url("/authorize")).unwrap();
-    start
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", &callback)
-        .append_pair("scope", "openid profile email offline_access")
-        .append_pair("state", "browser-1")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let start = authorize_url(
+        &server,
+        &client_id,
+        &callback,
+        "openid profile email offline_access",
+        "browser-1",
+    );
 
     // Sign up.
     c.goto(start.as_str()).await.unwrap();
@@ -223,5 +235,60 @@ async fn chromium_signs_up_signs_in_and_consents() {
     c.goto(start.as_str()).await.unwrap();
     wait_for_path(&c, "/login").await;
     shot(&c, "07-sign-in-phone").await;
+    c.close().await.unwrap();
+}
+
+/// "Continue with GitHub" in a real browser, against the fake GitHub: the
+/// GitHub email belongs to an existing account, so the browser shows the
+/// proof-of-ownership page; with the password it links, consents and lands
+/// in the app. Screenshots: the sign-in page with the GitHub button, the
+/// proof page, and the account page listing the ways to sign in.
+#[tokio::test]
+async fn chromium_signs_in_with_github_and_proves_an_existing_account() {
+    use crate::fake_github::{FakeGithub, github_user};
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let gh = FakeGithub::start().await;
+    let server = TestServer::spawn_with(
+        Backend::Embedded,
+        &[
+            ("LATCHKEY_GITHUB_CLIENT_ID", FakeGithub::CLIENT_ID),
+            ("LATCHKEY_GITHUB_CLIENT_SECRET", FakeGithub::CLIENT_SECRET),
+            ("LATCHKEY_GITHUB_WEB_URL", gh.base.as_str()),
+            ("LATCHKEY_GITHUB_API_URL", gh.base.as_str()),
+        ],
+    )
+    .await;
+    let callback = callback_server().await;
+    let (client_id, _) = server.confidential(&callback).await;
+    let username = unique("grace");
+    server.user(&username, PASSWORD).await;
+    gh.sign_in_as(github_user(424242, "grace-hopper", &format!("{username}@example.com")));
+    let start = authorize_url(&server, &client_id, &callback, "openid profile email", "browser-gh");
+
+    c.goto(start.as_str()).await.unwrap();
+    wait_for_path(&c, "/login").await;
+    shot(&c, "08-sign-in-with-github").await;
+    click(&c, "a[href^=\"/federation/github/start\"]").await;
+    wait_for_path(&c, "/federation/github/callback").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("Link your GitHub account"), "{html}");
+    shot(&c, "09-link-github-proof").await;
+    fill(&c, "password", PASSWORD).await;
+    click(&c, "button[type=\"submit\"]").await;
+    wait_for_path(&c, "/consent").await;
+    click(&c, "button[value=\"allow\"]").await;
+    let landed = wait_for_path(&c, "/callback").await;
+    assert_eq!(
+        landed.query_pairs().find(|(k, _)| k == "state").unwrap().1,
+        "browser-gh"
+    );
+
+    c.goto(&server.url("/account")).await.unwrap();
+    wait_for_path(&c, "/account").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("@grace-hopper"), "linked GitHub login shown");
+    shot(&c, "10-account-with-github").await;
     c.close().await.unwrap();
 }

@@ -1,11 +1,13 @@
 //! The integration suite: one binary, a module per feature. Every test starts
 //! the real server on 127.0.0.1:0 and talks HTTP to it.
 
+mod fake_github;
 mod helpers;
 
 mod browser;
 mod cli;
 mod discovery;
+mod federation;
 mod flow;
 mod rules;
 mod tokens;
