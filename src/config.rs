@@ -101,6 +101,16 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Set when GitHub sign-in is configured.
     pub github: Option<GithubConfig>,
+    /// Brute-force limits for sign-in, second factors, resets and clients.
+    pub throttle: crate::accounts::throttle::Policy,
+    /// Peers whose X-Forwarded-For is believed (a load balancer).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Sign-in completes only once the email is verified.
+    pub require_verified_email: bool,
+    /// Key material for encrypting TOTP secrets at rest; None: read or
+    /// create `totp_key_file`.
+    pub totp_key: Option<Secret>,
+    pub totp_key_file: PathBuf,
 }
 
 impl Config {
@@ -207,6 +217,31 @@ impl Config {
             },
             password_hash_concurrency: src.positive("LATCHKEY_PASSWORD_HASH_CONCURRENCY", cores as i64)? as usize,
             github: github_config(&src)?,
+            throttle: crate::accounts::throttle::Policy {
+                max_failures: src.positive("LATCHKEY_LOCKOUT_THRESHOLD", 10)?,
+                max_ip_failures: src.positive("LATCHKEY_IP_FAILURE_LIMIT", 100)?,
+                lock_seconds: src.positive("LATCHKEY_LOCKOUT_DURATION", 900)?,
+                delay_ms: src.non_negative("LATCHKEY_THROTTLE_DELAY_MS", 250)? as u64,
+            },
+            trusted_proxies: src
+                .get("LATCHKEY_TRUSTED_PROXIES")?
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpAddr>().map_err(|e| ConfigError::Invalid {
+                        key: "LATCHKEY_TRUSTED_PROXIES",
+                        message: format!("`{s}`: {e}"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            require_verified_email: src.parse("LATCHKEY_REQUIRE_VERIFIED_EMAIL", Some(false))?,
+            totp_key: src.get("LATCHKEY_TOTP_KEY")?.filter(|s| !s.is_empty()).map(Secret::new),
+            totp_key_file: src
+                .get("LATCHKEY_TOTP_KEY_FILE")?
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("data/totp.key")),
         };
         Ok(config)
     }

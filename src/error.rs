@@ -91,6 +91,8 @@ pub struct OAuthError {
     /// For `invalid_client`: the client tried HTTP Basic, so answer with a
     /// Basic challenge (RFC 6749 §5.2).
     pub basic_challenge: bool,
+    /// Set when throttled: the answer is 429 with this Retry-After.
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -100,7 +102,19 @@ impl OAuthError {
             description: description.into(),
             detail: None,
             basic_challenge: false,
+            retry_after: None,
         }
+    }
+
+    /// Too many failed attempts: 429 with Retry-After (RFC 6585 §4). The
+    /// body keeps an RFC 6749 code a client already understands.
+    pub fn too_many_attempts(retry_after: i64) -> Self {
+        let mut e = Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many failed attempts; retry later",
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
@@ -148,7 +162,10 @@ impl IntoResponse for OAuthError {
         if let Some(detail) = &self.detail {
             tracing::error!(error = self.code.as_str(), detail = %detail, "request failed");
         }
-        let status = self.code.status();
+        let status = match self.retry_after {
+            Some(_) => StatusCode::TOO_MANY_REQUESTS,
+            None => self.code.status(),
+        };
         let mut res = (
             status,
             Json(ErrorBody {
@@ -162,6 +179,9 @@ impl IntoResponse for OAuthError {
         // holds for every other protocol error we send.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         match self.code {
             ErrorCode::InvalidClient => {
                 let value = if self.basic_challenge {

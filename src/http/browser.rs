@@ -1,9 +1,7 @@
 //! The browser side of a request: the session cookie, the CSRF cookie, and
 //! where the request came from.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -109,10 +107,7 @@ impl FromRequestParts<AppState> for Browser {
             }
             _ => (random_token(32), true),
         };
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let ip = super::extract::client_ip(parts, &state.config.trusted_proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

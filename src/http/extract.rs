@@ -62,3 +62,46 @@ impl FromRequest<AppState> for PageParams {
             .map_err(PageError::bad_request)
     }
 }
+
+/// The client's IP address: the TCP peer, or, when the peer is one of the
+/// configured trusted proxies, the right-most X-Forwarded-For entry that is
+/// not itself a trusted proxy (entries further left are the client's word).
+pub fn client_ip(parts: &axum::http::request::Parts, trusted: &[std::net::IpAddr]) -> Option<String> {
+    use axum::extract::ConnectInfo;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    if !trusted.contains(&peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let ip = forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .copied()
+        .unwrap_or(peer);
+    Some(ip.to_string())
+}
+
+/// The client's IP address as an extractor (see [`client_ip`]).
+pub struct ClientIp(pub Option<String>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, &state.config.trusted_proxies)))
+    }
+}

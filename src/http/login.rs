@@ -1,7 +1,7 @@
 //! Sign-in and sign-up pages.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::authorize::{load_pending, save_pending};
@@ -10,8 +10,10 @@ use super::extract::PageParams;
 use super::pages::{render, see_other};
 use super::routes;
 use crate::accounts::password::MIN_LENGTH;
+use crate::accounts::throttle::{self, Kind};
 use crate::accounts::users::{self, AccountError, NewAccount};
 use crate::app::AppState;
+use crate::audit;
 use crate::error::PageError;
 use crate::oauth::params::Params;
 use crate::templates::{LoginPage, SignupErrors, SignupPage, SignupValues};
@@ -110,15 +112,78 @@ async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Pa
     }
     let password = params.get("password").unwrap_or("");
     let now = state.now();
+    let ip = browser.ip.clone();
+    let eph = &*state.ephemeral;
+    let locked_page = |wait: i64| {
+        let text = format!(
+            "Too many failed attempts. Try again {}, or reset your password.",
+            throttle::wait_words(wait)
+        );
+        let mut res = render(state, StatusCode::TOO_MANY_REQUESTS, &page(&text));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+        res
+    };
+    // Checked before the password: a locked login refuses even the right
+    // one, and unknown logins lock the same way, so nothing is revealed.
+    if let Some(wait) = throttle::locked(eph, Kind::SignIn, &username, ip.as_deref(), now).await? {
+        return Ok(locked_page(wait));
+    }
     let user = match users::authenticate(&*state.store, &state.hasher, &username, password, now).await {
         Ok(u) => u,
         Err(e) => return Err(PageError::server(e)),
     };
     let Some(user) = user else {
-        tracing::info!(login = %username, ip = ?browser.ip, "sign-in failed");
+        let policy = state.config.throttle;
+        let failure = throttle::fail(eph, &policy, Kind::SignIn, &username, ip.as_deref(), now).await?;
+        let known = state.store.find_user_by_login(&username).await?;
+        audit::record(
+            state,
+            audit::Event {
+                event: "sign_in",
+                outcome: "failure",
+                user_id: known.as_ref().map(|u| u.id.as_str()),
+                ip: ip.as_deref(),
+                user_agent: browser.user_agent.as_deref(),
+                detail: Some(format!("{} failure(s) in the window", failure.count)),
+                ..Default::default()
+            },
+        )
+        .await;
+        if let Some(wait) = failure.locked_for {
+            audit::record(
+                state,
+                audit::Event {
+                    event: "sign_in.lockout",
+                    outcome: "locked",
+                    user_id: known.as_ref().map(|u| u.id.as_str()),
+                    ip: ip.as_deref(),
+                    user_agent: browser.user_agent.as_deref(),
+                    detail: Some(format!("locked for {wait} s")),
+                    ..Default::default()
+                },
+            )
+            .await;
+            return Ok(locked_page(wait));
+        }
+        tokio::time::sleep(failure.delay).await;
         // The same words whether the account exists or not.
         return Ok(render(state, StatusCode::OK, &page("Incorrect username or password.")));
     };
+    throttle::succeeded(eph, Kind::SignIn, &username).await?;
+    audit::record(
+        state,
+        audit::Event {
+            event: "sign_in",
+            outcome: "success",
+            user_id: Some(&user.id),
+            ip: ip.as_deref(),
+            user_agent: browser.user_agent.as_deref(),
+            detail: Some("password".into()),
+            ..Default::default()
+        },
+    )
+    .await;
     tracing::info!(user_id = %user.id, ip = ?browser.ip, "signed in");
     let cookie = browser.sign_in(state, &user.id, vec!["pwd".into()]).await?;
     if let Some((id, mut req)) = pending {

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::extract::ProtocolParams;
+use super::extract::{ClientIp, ProtocolParams};
 use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::client_auth;
@@ -24,11 +24,12 @@ async fn authenticated_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    ip: Option<&str>,
 ) -> Result<Arc<Client>, OAuthError> {
     params.check_unique()?;
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let creds = client_auth::extract(authorization, params)?;
-    client_auth::authenticate(state, &creds).await
+    client_auth::authenticate(state, &creds, ip).await
 }
 
 /// RFC 6749 §5.1: responses with tokens MUST NOT be cached.
@@ -43,10 +44,11 @@ fn no_store(mut res: Response) -> Response {
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ProtocolParams(params): ProtocolParams,
 ) -> Response {
     let result = async {
-        let client = authenticated_client(&state, &headers, &params).await?;
+        let client = authenticated_client(&state, &headers, &params, ip.as_deref()).await?;
         let grant_type = params.require("grant_type")?;
         if !SUPPORTED_GRANTS.contains(&grant_type) {
             return Err(OAuthError::new(
@@ -81,10 +83,11 @@ pub async fn token(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ProtocolParams(params): ProtocolParams,
 ) -> Response {
     let result = async {
-        let client = authenticated_client(&state, &headers, &params).await?;
+        let client = authenticated_client(&state, &headers, &params, ip.as_deref()).await?;
         let token = params.require("token")?;
         revocation::revoke(&state, &client, token, state.now()).await
     }
@@ -98,10 +101,11 @@ pub async fn revoke(
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ProtocolParams(params): ProtocolParams,
 ) -> Response {
     let result = async {
-        let client = authenticated_client(&state, &headers, &params).await?;
+        let client = authenticated_client(&state, &headers, &params, ip.as_deref()).await?;
         // RFC 7662 §4: callers must authenticate; a public client cannot.
         if client.public {
             return Err(OAuthError::invalid_client("public clients may not introspect tokens"));

@@ -4,8 +4,9 @@
 use base64::Engine;
 
 use super::params::Params;
+use crate::accounts::throttle::{self, Kind};
 use crate::crypto::{constant_time_eq, token_hash};
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use std::sync::Arc;
 
 use crate::app::AppState;
@@ -74,8 +75,42 @@ fn form_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Finds the client and checks its secret in constant time.
-pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
+/// Finds the client and checks its secret in constant time. Failures are
+/// throttled per client id and per IP. The lock is consulted only after a
+/// failure: secrets are 256-bit random values that cannot be guessed, so the
+/// limit is there to stop floods of bad attempts, and the success path keeps
+/// its zero extra round trips.
+pub async fn authenticate(state: &AppState, creds: &Credentials, ip: Option<&str>) -> Result<Arc<Client>, OAuthError> {
+    match check(state, creds).await {
+        Ok(client) => Ok(client),
+        Err(e) if e.code == ErrorCode::InvalidClient => {
+            let id = creds.client_id();
+            let now = state.now();
+            if let Some(wait) = throttle::locked(&*state.ephemeral, Kind::Client, id, ip, now).await? {
+                return Err(OAuthError::too_many_attempts(wait));
+            }
+            let policy = state.config.throttle;
+            let failure = throttle::fail(&*state.ephemeral, &policy, Kind::Client, id, ip, now).await?;
+            tracing::info!(client_id = %id, ip = ?ip, failures = failure.count, "client authentication failed");
+            if let Some(wait) = failure.locked_for {
+                return Err(OAuthError::too_many_attempts(wait));
+            }
+            tokio::time::sleep(failure.delay).await;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Credentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Credentials::Basic { id, .. } | Credentials::Post { id, .. } | Credentials::None { id } => id,
+        }
+    }
+}
+
+async fn check(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
     let (id, secret, basic) = match creds {
         Credentials::Basic { id, secret } => (id, Some(secret), true),
         Credentials::Post { id, secret } => (id, Some(secret), false),

@@ -64,11 +64,16 @@ impl TestServer {
 
     /// Another instance on the same database (and Redis, when shared).
     pub async fn sibling(&self) -> Self {
+        self.sibling_with(&[]).await
+    }
+
+    /// Another instance, with extra config keys.
+    pub async fn sibling_with(&self, extra: &[(&str, &str)]) -> Self {
         let db = match self.backend {
             Backend::Embedded => format!("sqlite://{}/latchkey.db", self.dir.path().display()),
             Backend::Shared => std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL"),
         };
-        Self::spawn_on(self.backend, &[], self.dir.clone(), &db, Some(&self.issuer)).await
+        Self::spawn_on(self.backend, extra, self.dir.clone(), &db, Some(&self.issuer)).await
     }
 
     async fn spawn_on(

@@ -10,4 +10,5 @@ mod discovery;
 mod federation;
 mod flow;
 mod rules;
+mod security;
 mod tokens;
