@@ -3,7 +3,7 @@
 //! event never fails the request that caused it; a failed write is logged.
 
 use crate::app::AppState;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, Store};
 
 /// What happened, to whom, through which client, from where.
 #[derive(Debug, Default)]
@@ -18,9 +18,14 @@ pub struct Event<'a> {
 }
 
 pub async fn record(state: &AppState, e: Event<'_>) {
+    record_in(&*state.store, state.now(), e).await
+}
+
+/// As [`record`], for callers without a running app (the CLI).
+pub async fn record_in(store: &dyn Store, now: crate::clock::Timestamp, e: Event<'_>) {
     let row = AuditEvent {
         id: uuid::Uuid::now_v7().to_string(),
-        at: state.now(),
+        at: now,
         event: e.event.to_string(),
         outcome: e.outcome.to_string(),
         user_id: e.user_id.map(str::to_string),
@@ -39,7 +44,36 @@ pub async fn record(state: &AppState, e: Event<'_>) {
         detail = row.detail.as_deref(),
         "audit"
     );
-    if let Err(err) = state.store.record_audit(&row).await {
+    if let Err(err) = store.record_audit(&row).await {
         tracing::error!(error = %err, event = %row.event, "writing an audit event failed");
     }
+}
+
+/// An event in words for the person's account page.
+pub fn describe(event: &str, outcome: &str) -> String {
+    let text = match (event, outcome) {
+        ("sign_in", "success") => "Signed in",
+        ("sign_in", _) => "Failed sign-in attempt",
+        ("sign_in.lockout", _) => "Sign-in locked after repeated failures",
+        ("session.sign_out_everywhere", _) => "Signed out everywhere",
+        ("refresh_token.reuse_detected", _) => "An app's access was revoked: a used refresh token came back",
+        ("federation.account_created", _) => "Account created with GitHub",
+        ("federation.link", "success") => "GitHub linked",
+        ("federation.link", _) => "GitHub link refused",
+        ("federation.link_proof", _) => "Wrong password while linking GitHub",
+        ("federation.unlink", "success") => "GitHub unlinked",
+        ("federation.unlink", _) => "GitHub unlink refused (last way to sign in)",
+        ("password.change", "success") => "Password changed",
+        ("password.change", _) => "Password change failed",
+        ("password.reset", "success") => "Password reset",
+        ("password.reset_requested", _) => "Password reset requested",
+        ("email.verified", _) => "Email verified",
+        ("mfa.enrol", _) => "Two-step verification turned on",
+        ("mfa.disable", _) => "Two-step verification turned off",
+        ("mfa.use", "success") => "Two-step verification code used",
+        ("mfa.use", _) => "Wrong two-step verification code",
+        ("mfa.backup_code", _) => "Backup code used",
+        _ => return format!("{event} ({outcome})"),
+    };
+    text.to_string()
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::audit;
 use serde_json::json;
 
 use crate::accounts::password::PasswordHasherPool;
@@ -41,6 +43,23 @@ pub enum Command {
     /// User accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Security events, newest first.
+    List {
+        /// Only this user's events (id, username or email).
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,7 +179,61 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
         Command::Keys(cmd) => keys_cmd(cmd, config, clock).await,
         Command::Clients(cmd) => clients_cmd(cmd, config, clock).await,
         Command::Users(cmd) => users_cmd(cmd, config, clock).await,
+        Command::Audit(cmd) => audit_cmd(cmd, config).await,
     }
+}
+
+fn cli_event<'a>(event: &'a str, client_id: &'a str, detail: String) -> audit::Event<'a> {
+    audit::Event {
+        event,
+        outcome: "success",
+        client_id: Some(client_id),
+        detail: Some(detail),
+        ..Default::default()
+    }
+}
+
+/// A user named by id, username or email.
+async fn find_user(store: &dyn crate::store::Store, name: &str) -> Result<Option<crate::store::User>, CliError> {
+    Ok(match store.get_user(name).await? {
+        Some(u) => Some(u),
+        None => store.find_user_by_login(name).await?,
+    })
+}
+
+async fn audit_cmd(cmd: AuditCommand, config: Config) -> CliResult {
+    let AuditCommand::List { user, limit, json } = cmd;
+    if !(1..=10_000).contains(&limit) {
+        return Err(CliError("--limit must be between 1 and 10000".into()));
+    }
+    let store = app::open_store(&config).await?;
+    let user_id = match &user {
+        Some(u) => Some(
+            find_user(&*store, u)
+                .await?
+                .ok_or_else(|| CliError(format!("no user `{u}`")))?
+                .id,
+        ),
+        None => None,
+    };
+    let events = store.list_audit(user_id.as_deref(), limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&events)?);
+    } else {
+        for e in &events {
+            println!(
+                "{}  {:<28} {:<8} user={} client={} ip={} {}",
+                e.at,
+                e.event,
+                e.outcome,
+                e.user_id.as_deref().unwrap_or("-"),
+                e.client_id.as_deref().unwrap_or("-"),
+                e.ip.as_deref().unwrap_or("-"),
+                e.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, clock: Arc<dyn Clock>) -> CliResult {
@@ -259,6 +332,8 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             )
             .map_err(CliError)?;
             store.create_client(&new.client).await?;
+            let detail = format!("{} (cli)", new.client.name);
+            audit::record_in(&*store, clock.now(), cli_event("client.create", &new.client.id, detail)).await;
             if c.json {
                 println!("{}", json!({ "client_id": new.client.id, "client_secret": new.secret }));
             } else {
@@ -323,6 +398,8 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 }
             }
             store.delete_client(&id).await?;
+            let detail = format!("{} grants revoked (cli)", families.len());
+            audit::record_in(&*store, clock.now(), cli_event("client.delete", &id, detail)).await;
             if json {
                 println!("{}", json!({ "deleted": id }));
             } else {
@@ -401,11 +478,9 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
                     ROLES.join(", ")
                 )));
             }
-            let found = match store.get_user(&user).await? {
-                Some(u) => Some(u),
-                None => store.find_user_by_login(&user).await?,
-            };
-            let u = found.ok_or_else(|| CliError(format!("no user `{user}`")))?;
+            let u = find_user(&*store, &user)
+                .await?
+                .ok_or_else(|| CliError(format!("no user `{user}`")))?;
             store.set_user_role(&u.id, &role, clock.now()).await?;
             if json {
                 println!("{}", json!({ "id": u.id, "username": u.username, "role": role }));

@@ -229,6 +229,17 @@ pub struct AccountPage {
     pub github_login: Option<String>,
     /// Whether unlinking GitHub would leave a way to sign in.
     pub can_unlink: bool,
+    /// The person's own recent security events, newest first.
+    pub activity: Vec<ActivityLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActivityLine {
+    pub what: String,
+    pub when: String,
+    pub ip: Option<String>,
+    /// A failure or refusal, shown in the error colour.
+    pub alert: bool,
 }
 
 /// Proof of ownership: the password of the account that uses the email of
@@ -351,6 +362,12 @@ mod tests {
                 github_available: true,
                 github_login: Some(evil.into()),
                 can_unlink: true,
+                activity: vec![ActivityLine {
+                    what: "Signed in".into(),
+                    when: "2026-11-22 23:10 UTC".into(),
+                    ip: Some(evil.into()),
+                    alert: false,
+                }],
             })
             .unwrap(),
             t.render(&LinkGithubPage {

@@ -8,12 +8,14 @@ use super::browser::Browser;
 use super::extract::PageParams;
 use super::pages::{render, see_other};
 use super::routes;
+use crate::accounts::password;
+use crate::accounts::throttle::{self, Kind};
 use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
 use crate::federation::{github, linking};
 use crate::oauth::refresh;
-use crate::templates::{AccountPage, SignedOutPage, UserLine};
+use crate::templates::{AccountPage, ActivityLine, SignedOutPage, UserLine};
 
 pub async fn home(browser: Browser) -> Response {
     let target = if browser.session.is_some() {
@@ -30,6 +32,23 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
     match done {
         Some("github-linked") => (Some("GitHub is now linked: you can sign in with it.".into()), None),
         Some("github-unlinked") => (Some("GitHub is no longer linked to your account.".into()), None),
+        Some("password-changed") => (
+            Some("Your password is changed. Every other session and app sign-in has ended.".into()),
+            None,
+        ),
+        Some("password-wrong") => (
+            None,
+            Some("Your current password was not correct. Nothing changed.".into()),
+        ),
+        Some("password-weak") => (
+            None,
+            Some(format!(
+                "That new password was not accepted: use {}–{} characters that are not a common password \
+                 or your username.",
+                password::MIN_LENGTH,
+                password::MAX_LENGTH
+            )),
+        ),
         Some("github-last-method") => (
             None,
             Some("GitHub is the only way to sign in to this account, so it cannot be unlinked yet.".into()),
@@ -49,6 +68,18 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
         let identities = state.store.user_identities(&user.id).await?;
         let github = identities.iter().find(|i| i.provider == github::PROVIDER);
         let (notice, error) = outcome_message(params.get("done"));
+        let activity = state
+            .store
+            .list_audit(Some(&user.id), 15)
+            .await?
+            .into_iter()
+            .map(|e| ActivityLine {
+                what: audit::describe(&e.event, &e.outcome),
+                when: crate::clock::utc_text(e.at),
+                alert: e.outcome != "success",
+                ip: e.ip,
+            })
+            .collect();
         let page = AccountPage {
             csrf: browser.csrf.clone(),
             session_count: state.store.count_user_sessions(&user.id, state.now()).await?,
@@ -56,6 +87,7 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
             github_available: state.github.is_some(),
             github_login: github.map(|i| i.login.clone()),
             can_unlink: linking::may_unlink(&user, &identities),
+            activity,
             user: UserLine {
                 username: user.username,
                 email: Some(user.email),
@@ -69,6 +101,91 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
     .await
     .unwrap_or_else(IntoResponse::into_response);
     browser.finish(res)
+}
+
+/// Ends every browser session of the account and revokes every refresh
+/// token (and with them the access tokens of those grants). Returns the
+/// numbers of sessions and grants ended.
+pub async fn end_everything(state: &AppState, user_id: &str) -> Result<(u64, usize), PageError> {
+    let ended = state.store.delete_user_sessions(user_id).await?;
+    let families = state.store.revoke_user_refresh_tokens(user_id, state.now()).await?;
+    for family in &families {
+        refresh::deny_grant(state, family).await.map_err(PageError::server)?;
+    }
+    Ok((ended, families.len()))
+}
+
+/// POST /account/password: change (or, for an account made through GitHub,
+/// set) the password. Every other session and refresh token ends; this
+/// browser gets a fresh session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    mut browser: Browser,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(session) = browser.session.clone() else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let Some(user) = state.store.get_user(&session.user_id).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let event = |outcome, detail: &str| audit::Event {
+            event: "password.change",
+            outcome,
+            user_id: Some(&session.user_id),
+            ip: browser.ip.as_deref(),
+            user_agent: browser.user_agent.as_deref(),
+            detail: Some(detail.to_string()),
+            ..Default::default()
+        };
+        let back = |code: &str| Ok(see_other(&format!("{}?done={code}", routes::ACCOUNT)));
+        if user.password_hash.is_some() {
+            let current = params.get("current_password").unwrap_or("");
+            let verified = state.hasher.verify(current, user.password_hash.as_deref()).await;
+            if !matches!(verified, Ok(v) if v.ok) {
+                let policy = state.config.throttle;
+                let now = state.now();
+                let ip = browser.ip.as_deref();
+                throttle::fail(&*state.ephemeral, &policy, Kind::SignIn, &user.username, ip, now).await?;
+                audit::record(&state, event("failure", "wrong current password")).await;
+                return back("password-wrong");
+            }
+        }
+        let new = params.get("new_password").unwrap_or("");
+        if let Err(why) = password::check_policy(new, &user.username, &user.email) {
+            tracing::info!(user_id = %user.id, reason = why, "new password refused");
+            return back("password-weak");
+        }
+        let hash = state.hasher.hash(new).await.map_err(PageError::server)?;
+        state.store.set_password_hash(&user.id, &hash, state.now()).await?;
+        state.users.forget(&user.id);
+        let (ended, grants) = end_everything(&state, &user.id).await?;
+        let detail = format!("{ended} sessions ended, {grants} grants revoked");
+        audit::record(&state, event("success", &detail)).await;
+        let mut amr = session.amr.clone();
+        if !amr.iter().any(|a| a == "pwd") {
+            amr.push("pwd".into());
+        }
+        let cookie = browser.sign_in(&state, &user.id, amr).await?;
+        let mut res = see_other(&format!("{}?done=password-changed", routes::ACCOUNT));
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+        Ok(res)
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+fn form_expired() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "For your safety we did not submit it. Reload the page and try again.",
+    )
 }
 
 /// Ends every session of the account, this browser's included.
@@ -88,14 +205,7 @@ pub async fn sign_out_everywhere(
         let Some(session) = browser.session.clone() else {
             return Ok(see_other(routes::LOGIN));
         };
-        let now = state.now();
-        let ended = state.store.delete_user_sessions(&session.user_id).await?;
-        // Apps lose their refresh tokens, and the access tokens of those
-        // grants stop working at once.
-        let families = state.store.revoke_user_refresh_tokens(&session.user_id, now).await?;
-        for family in &families {
-            refresh::deny_grant(&state, family).await.map_err(PageError::server)?;
-        }
+        let (ended, grants) = end_everything(&state, &session.user_id).await?;
         audit::record(
             &state,
             audit::Event {
@@ -104,7 +214,7 @@ pub async fn sign_out_everywhere(
                 user_id: Some(&session.user_id),
                 ip: browser.ip.as_deref(),
                 user_agent: browser.user_agent.as_deref(),
-                detail: Some(format!("{ended} sessions ended, {} grants revoked", families.len())),
+                detail: Some(format!("{ended} sessions ended, {grants} grants revoked")),
                 ..Default::default()
             },
         )

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::ACCOUNT, get(account::account_page))
         .route(routes::SIGN_OUT_EVERYWHERE, post(account::sign_out_everywhere))
+        .route(routes::CHANGE_PASSWORD, post(account::change_password))
         .route(routes::GITHUB_START, get(federation::start_sign_in))
         .route(routes::GITHUB_CALLBACK, get(federation::callback))
         .route(routes::GITHUB_CONFIRM, post(federation::confirm))

@@ -15,6 +15,7 @@ pub const LOGIN: &str = "/login";
 pub const SIGNUP: &str = "/signup";
 pub const CONSENT: &str = "/consent";
 pub const ACCOUNT: &str = "/account";
+pub const CHANGE_PASSWORD: &str = "/account/password";
 pub const SIGN_OUT_EVERYWHERE: &str = "/account/sign-out-everywhere";
 pub const GITHUB_START: &str = "/federation/github/start";
 pub const GITHUB_CALLBACK: &str = crate::federation::github::CALLBACK_PATH;

@@ -263,3 +263,37 @@ fn blocking_get(port: u16, path: &str) -> std::io::Result<String> {
         Err(std::io::Error::other(out))
     }
 }
+
+#[test]
+fn client_changes_are_audited_and_listed() {
+    let (_dir, db) = temp_db();
+    let created = ok_json(run(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Audited",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--json",
+        ],
+        None,
+    ));
+    let id = created["client_id"].as_str().unwrap();
+    ok_json(run(&db, &["clients", "delete", id, "--json"], None));
+    let events = ok_json(run(&db, &["audit", "list", "--json"], None));
+    let names: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), e["client_id"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(names, [("client.delete", id), ("client.create", id)], "newest first");
+    let text = run(&db, &["audit", "list"], None);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("client.create"));
+    let bad = run(&db, &["audit", "list", "--user", "nobody"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no user `nobody`"));
+}

@@ -502,6 +502,91 @@ async fn signing_out_everywhere_ends_sessions_and_grants() {
     }
 }
 
+#[tokio::test]
+async fn changing_the_password_ends_other_sessions_and_grants() {
+    for backend in backends() {
+        let (server, id, secret, username) = setup(&[], backend).await;
+        let b = browser();
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        let body = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
+        let access = body["access_token"].as_str().unwrap();
+        let refresh = body["refresh_token"].as_str().unwrap();
+        let other = browser();
+        let (_, login) = follow(&other, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&other, &server.base, &login, &username, PASSWORD).await;
+
+        let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
+        assert!(account.contains("Change password"));
+        let csrf = input_value(&account, "csrf").unwrap();
+        let change = |current: &'static str, new: &'static str| {
+            b.post(server.url("/account/password"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("current_password", current),
+                    ("new_password", new),
+                ])
+                .send()
+        };
+        let res = change("not-my-password", "a-Brand-new-one-42").await.unwrap();
+        assert!(location(&res).ends_with("done=password-wrong"), "{backend:?}");
+        let res = change(PASSWORD, "password").await.unwrap();
+        assert!(
+            location(&res).ends_with("done=password-weak"),
+            "common password refused"
+        );
+        assert_eq!(
+            other.get(server.url("/account")).send().await.unwrap().status(),
+            200,
+            "nothing ended yet"
+        );
+
+        let res = change(PASSWORD, "a-Brand-new-one-42").await.unwrap();
+        assert!(location(&res).ends_with("done=password-changed"), "{backend:?}");
+        let (_, page) = follow(&b, &server.base, &server.url("/account?done=password-changed"))
+            .await
+            .page();
+        assert!(
+            page.contains("Your password is changed"),
+            "this browser stays signed in"
+        );
+        assert_eq!(
+            other.get(server.url("/account")).send().await.unwrap().status(),
+            303,
+            "the other session ended"
+        );
+        assert_eq!(
+            json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"],
+            "invalid_grant"
+        );
+        assert_eq!(userinfo_status(&server, access).await, 401);
+
+        let fresh = browser();
+        let (_, login) = follow(&fresh, &server.base, &server.url("/login")).await.page();
+        let (_, html) = sign_in(&fresh, &server.base, &login, &username, PASSWORD).await.page();
+        assert!(html.contains("Incorrect username or password."), "old password refused");
+        let (url, _) = sign_in(&fresh, &server.base, &html, &username, "a-Brand-new-one-42")
+            .await
+            .page();
+        assert!(url.ends_with("/account"), "new password works: {url}");
+        let user = server.state.store.find_user_by_login(&username).await.unwrap().unwrap();
+        let events: Vec<(String, String)> = server
+            .state
+            .store
+            .list_audit(Some(&user.id), 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event, e.outcome))
+            .collect();
+        assert!(
+            events.contains(&("password.change".into(), "success".into())),
+            "{events:?}"
+        );
+        assert!(events.contains(&("password.change".into(), "failure".into())));
+        assert!(page.contains("Password changed"), "shown in recent activity");
+    }
+}
+
 /// Operators may sign access tokens with ES256 or EdDSA; ID tokens stay
 /// RS256, and everything verifies against the published JWKS.
 #[tokio::test]
