@@ -30,6 +30,10 @@ pub enum StartError {
     Hash(#[from] HashError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("TOTP key file {path}: {source}")]
+    TotpKey { path: String, source: std::io::Error },
+    #[error("email: {0}")]
+    Email(#[from] crate::email::EmailError),
     #[error("GitHub sign-in: {0}")]
     Github(String),
     #[error("server: {0}")]
@@ -52,6 +56,9 @@ pub struct Inner {
     pub hasher: PasswordHasherPool,
     /// Set when "Sign in with GitHub" is configured.
     pub github: Option<Arc<GithubClient>>,
+    pub mailer: Arc<crate::email::Mailer>,
+    /// Key material for sealing TOTP secrets at rest.
+    pub totp_key: crate::crypto::Secret,
 }
 
 impl Deref for AppState {
@@ -79,6 +86,30 @@ pub async fn open_ephemeral(config: &Config, clock: Arc<dyn Clock>) -> Result<Ar
         Some(url) => Arc::new(RedisStore::connect(url.expose()).await?),
         None => Arc::new(MemoryStore::new(clock)),
     })
+}
+
+/// Reads a key file, or creates it (256 random bits, mode 0600) when
+/// missing: the embedded default needs no setup. Instances sharing a
+/// database must share the key (the same file, or LATCHKEY_TOTP_KEY).
+fn load_or_create_key(path: &std::path::Path) -> std::io::Result<crate::crypto::Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(crate::crypto::Secret::new(text.trim())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key = crate::crypto::random_token(32);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options.open(path)?.write_all(format!("{key}\n").as_bytes())?;
+    tracing::info!(path = %path.display(), "created a TOTP encryption key");
+    Ok(crate::crypto::Secret::new(key))
 }
 
 /// A built application: state plus the background tasks it runs.
@@ -112,6 +143,14 @@ impl App {
             )),
             None => None,
         };
+        let mailer = Arc::new(crate::email::Mailer::new(&config.email)?);
+        let totp_key = match &config.totp_key {
+            Some(k) => k.clone(),
+            None => load_or_create_key(&config.totp_key_file).map_err(|e| StartError::TotpKey {
+                path: config.totp_key_file.display().to_string(),
+                source: e,
+            })?,
+        };
         Ok(Self {
             state: AppState(Arc::new(Inner {
                 config,
@@ -124,6 +163,8 @@ impl App {
                 templates,
                 hasher,
                 github,
+                mailer,
+                totp_key,
             })),
         })
     }

@@ -249,6 +249,7 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> CliResult {
         database = app.state.store.backend(),
         state = app.state.ephemeral.backend(),
         kid = %app.state.keys.active_kid(),
+        email = %app.state.mailer.describe(),
         "latchkey is ready"
     );
     app.serve(listener, app::shutdown_signal()).await?;

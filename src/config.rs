@@ -107,6 +107,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Sign-in completes only once the email is verified.
     pub require_verified_email: bool,
+    pub email: crate::email::EmailConfig,
     /// Key material for encrypting TOTP secrets at rest; None: read or
     /// create `totp_key_file`.
     pub totp_key: Option<Secret>,
@@ -237,6 +238,16 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
             require_verified_email: src.parse("LATCHKEY_REQUIRE_VERIFIED_EMAIL", Some(false))?,
+            email: crate::email::EmailConfig {
+                smtp_url: src.get("LATCHKEY_SMTP_URL")?.filter(|s| !s.is_empty()).map(Secret::new),
+                from: src
+                    .get("LATCHKEY_EMAIL_FROM")?
+                    .unwrap_or_else(|| "Latchkey <no-reply@localhost>".into()),
+                outbox_dir: src
+                    .get("LATCHKEY_OUTBOX_DIR")?
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("data/outbox")),
+            },
             totp_key: src.get("LATCHKEY_TOTP_KEY")?.filter(|s| !s.is_empty()).map(Secret::new),
             totp_key_file: src
                 .get("LATCHKEY_TOTP_KEY_FILE")?

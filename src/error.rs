@@ -25,6 +25,8 @@ pub enum ErrorCode {
     ServerError,
     TemporarilyUnavailable,
     InteractionRequired,
+    /// OpenID Connect Core §3.1.2.6 (errata 2): the requested `acr` cannot be met.
+    UnmetAuthenticationRequirements,
     LoginRequired,
     ConsentRequired,
     AccountSelectionRequired,
@@ -53,6 +55,7 @@ impl ErrorCode {
             ServerError => "server_error",
             TemporarilyUnavailable => "temporarily_unavailable",
             InteractionRequired => "interaction_required",
+            UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             LoginRequired => "login_required",
             ConsentRequired => "consent_required",
             AccountSelectionRequired => "account_selection_required",

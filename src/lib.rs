@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod email;
 pub mod ephemeral;
 pub mod error;
 pub mod federation;

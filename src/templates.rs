@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("logout.html", include_str!("../templates/logout.html")),
     ("account.html", include_str!("../templates/account.html")),
     ("link_github.html", include_str!("../templates/link_github.html")),
+    ("forgot.html", include_str!("../templates/forgot.html")),
+    ("mfa.html", include_str!("../templates/mfa.html")),
+    ("mfa_setup.html", include_str!("../templates/mfa_setup.html")),
+    ("backup_codes.html", include_str!("../templates/backup_codes.html")),
+    ("reset.html", include_str!("../templates/reset.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("../static/latchkey.css");
@@ -231,6 +236,8 @@ pub struct AccountPage {
     pub can_unlink: bool,
     /// The person's own recent security events, newest first.
     pub activity: Vec<ActivityLine>,
+    pub mfa_enabled: bool,
+    pub backup_codes_left: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,6 +247,75 @@ pub struct ActivityLine {
     pub ip: Option<String>,
     /// A failure or refusal, shown in the error colour.
     pub alert: bool,
+}
+
+/// The second step of a sign-in.
+#[derive(Debug, Serialize)]
+pub struct MfaPage {
+    pub csrf: String,
+    pub step: String,
+    pub error: Option<String>,
+}
+impl Page for MfaPage {
+    const TEMPLATE: &'static str = "mfa.html";
+    fn title(&self) -> String {
+        "Two-step verification".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MfaSetupPage {
+    pub csrf: String,
+    /// Rendered by us (`accounts::totp::qr_svg`): inserted unescaped.
+    pub qr_svg: String,
+    /// The secret in base32, in groups of four.
+    pub secret: String,
+    pub error: Option<String>,
+}
+impl Page for MfaSetupPage {
+    const TEMPLATE: &'static str = "mfa_setup.html";
+    fn title(&self) -> String {
+        "Set up two-step verification".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackupCodesPage {
+    pub codes: Vec<String>,
+}
+impl Page for BackupCodesPage {
+    const TEMPLATE: &'static str = "backup_codes.html";
+    fn title(&self) -> String {
+        "Your backup codes".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ForgotPage {
+    pub csrf: String,
+    /// The request was taken (whether or not the address has an account).
+    pub sent: bool,
+    pub error: Option<String>,
+}
+impl Page for ForgotPage {
+    const TEMPLATE: &'static str = "forgot.html";
+    fn title(&self) -> String {
+        "Reset your password".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResetPage {
+    pub csrf: String,
+    pub token: String,
+    pub error: Option<String>,
+    pub min_password: usize,
+}
+impl Page for ResetPage {
+    const TEMPLATE: &'static str = "reset.html";
+    fn title(&self) -> String {
+        "Choose a new password".into()
+    }
 }
 
 /// Proof of ownership: the password of the account that uses the email of
@@ -362,12 +438,44 @@ mod tests {
                 github_available: true,
                 github_login: Some(evil.into()),
                 can_unlink: true,
+                mfa_enabled: true,
+                backup_codes_left: 3,
                 activity: vec![ActivityLine {
                     what: "Signed in".into(),
                     when: "2026-11-22 23:10 UTC".into(),
                     ip: Some(evil.into()),
                     alert: false,
                 }],
+            })
+            .unwrap(),
+            t.render(&MfaPage {
+                csrf: "tok".into(),
+                step: evil.into(),
+                error: Some(evil.into()),
+            })
+            .unwrap(),
+            t.render(&MfaSetupPage {
+                csrf: "tok".into(),
+                qr_svg: crate::accounts::totp::qr_svg("otpauth://totp/Acme:ada?secret=ABC"),
+                secret: "ABCD EFGH".into(),
+                error: None,
+            })
+            .unwrap(),
+            t.render(&BackupCodesPage {
+                codes: vec![evil.into()],
+            })
+            .unwrap(),
+            t.render(&ForgotPage {
+                csrf: "tok".into(),
+                sent: false,
+                error: Some(evil.into()),
+            })
+            .unwrap(),
+            t.render(&ResetPage {
+                csrf: "tok".into(),
+                token: evil.into(),
+                error: None,
+                min_password: 8,
             })
             .unwrap(),
             t.render(&LinkGithubPage {

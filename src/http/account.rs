@@ -49,6 +49,11 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
                 password::MAX_LENGTH
             )),
         ),
+        Some("mfa-off") => (Some("Two-step verification is off.".into()), None),
+        Some("mfa-proof-wrong") => (
+            None,
+            Some("That code or password was not correct. Two-step verification is still on.".into()),
+        ),
         Some("github-last-method") => (
             None,
             Some("GitHub is the only way to sign in to this account, so it cannot be unlinked yet.".into()),
@@ -88,6 +93,8 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
             github_login: github.map(|i| i.login.clone()),
             can_unlink: linking::may_unlink(&user, &identities),
             activity,
+            mfa_enabled: state.store.get_totp(&user.id).await?.is_some(),
+            backup_codes_left: state.store.backup_codes_left(&user.id).await?,
             user: UserLine {
                 username: user.username,
                 email: Some(user.email),

@@ -102,7 +102,14 @@ async fn proceed(
         },
         None => None,
     };
-    match authorize::decide(&req, session, consent.as_deref(), now) {
+    let can_mfa = match session {
+        Some(s) if req.require_mfa => match state.store.get_totp(&s.user_id).await {
+            Ok(t) => t.is_some(),
+            Err(e) => return PageError::from(e).into_response(),
+        },
+        _ => false,
+    };
+    match authorize::decide(&req, session, consent.as_deref(), can_mfa, now) {
         Err(ErrorCode::LoginRequired) => {
             redirect_error(state, &req, ErrorCode::LoginRequired, "the user is not signed in")
         }
@@ -111,6 +118,12 @@ async fn proceed(
             &req,
             ErrorCode::ConsentRequired,
             "the user has not approved this client",
+        ),
+        Err(ErrorCode::UnmetAuthenticationRequirements) => redirect_error(
+            state,
+            &req,
+            ErrorCode::UnmetAuthenticationRequirements,
+            "multi-factor authentication was requested and the user cannot provide it",
         ),
         Err(code) => redirect_error(state, &req, code, "the request needs interaction"),
         Ok(Next::Issue) => match session {

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::authorize::{load_pending, save_pending};
+use super::authorize::load_pending;
 use super::browser::Browser;
 use super::extract::PageParams;
 use super::pages::{render, see_other};
@@ -454,6 +454,7 @@ pub async fn unlink(State(state): State<AppState>, browser: Browser, PageParams(
     browser.finish(res)
 }
 
+/// Signs the person in (after the second step, when the account has one).
 async fn sign_in(
     state: &AppState,
     browser: &mut Browser,
@@ -461,23 +462,11 @@ async fn sign_in(
     amr: Vec<String>,
     request_id: Option<String>,
 ) -> Result<Response, PageError> {
-    tracing::info!(user_id = %user.id, ip = ?browser.ip, "signed in with GitHub");
-    let cookie = browser.sign_in(state, &user.id, amr).await?;
-    let target = match request_id {
-        Some(id) => match load_pending(state, Some(&id)).await {
-            Ok((id, mut req)) => {
-                req.login_done = true;
-                save_pending(state, &id, &req).await?;
-                format!("{}?request={id}", routes::AUTHORIZE_RESUME)
-            }
-            // The app's request expired meanwhile; the person is signed in.
-            Err(_) => routes::ACCOUNT.to_string(),
-        },
-        None => routes::ACCOUNT.to_string(),
-    };
-    let mut res = see_other(&target);
-    res.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(res)
+    // GitHub is a first factor like a password: it does not skip TOTP.
+    if state.store.get_totp(&user.id).await?.is_some() {
+        return super::mfa::begin(state, browser, user, request_id.as_deref(), amr).await;
+    }
+    super::login::complete_sign_in(state, browser, user, amr, request_id.as_deref()).await
 }
 
 async fn record(state: &AppState, browser: &Browser, event: &str, outcome: &str, user_id: &str, p: &GithubProfile) {

@@ -16,7 +16,8 @@ use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
 use crate::oauth::params::Params;
-use crate::templates::{LoginPage, SignupErrors, SignupPage, SignupValues};
+use crate::store::User;
+use crate::templates::{LoginPage, SignedOutPage, SignupErrors, SignupPage, SignupValues};
 
 fn with_request(path: &str, request: Option<&str>) -> String {
     match request {
@@ -171,28 +172,78 @@ async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Pa
         return Ok(render(state, StatusCode::OK, &page("Incorrect username or password.")));
     };
     throttle::succeeded(eph, Kind::SignIn, &username).await?;
+    // With TOTP on, the password is only the first step.
+    if state.store.get_totp(&user.id).await?.is_some() {
+        return super::mfa::begin(state, browser, &user, request, vec!["pwd".into()]).await;
+    }
+    complete_sign_in(state, browser, &user, vec!["pwd".into()], request).await
+}
+
+/// The last step of every sign-in: the verified-email rule, the audit row,
+/// a new session, and back into the pending authorization (or the account).
+pub async fn complete_sign_in(
+    state: &AppState,
+    browser: &mut Browser,
+    user: &User,
+    amr: Vec<String>,
+    request: Option<&str>,
+) -> Result<Response, PageError> {
+    if state.config.require_verified_email && !user.email_verified {
+        return verify_first(state, browser, user).await;
+    }
     audit::record(
         state,
         audit::Event {
             event: "sign_in",
             outcome: "success",
             user_id: Some(&user.id),
-            ip: ip.as_deref(),
+            ip: browser.ip.as_deref(),
             user_agent: browser.user_agent.as_deref(),
-            detail: Some("password".into()),
+            detail: Some(amr.join(" ")),
             ..Default::default()
         },
     )
     .await;
     tracing::info!(user_id = %user.id, ip = ?browser.ip, "signed in");
-    let cookie = browser.sign_in(state, &user.id, vec!["pwd".into()]).await?;
-    if let Some((id, mut req)) = pending {
-        req.login_done = true;
-        save_pending(state, &id, &req).await?;
+    let cookie = browser.sign_in(state, &user.id, amr).await?;
+    if request.is_some() {
+        // The app's request may have expired meanwhile; the person is
+        // signed in all the same, and lands on the account page.
+        if let Ok((id, mut req)) = load_pending(state, request).await {
+            req.login_done = true;
+            save_pending(state, &id, &req).await?;
+        } else {
+            let mut res = see_other(routes::ACCOUNT);
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+            return Ok(res);
+        }
     }
     let mut res = see_other(&after_sign_in(request));
     res.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(res)
+}
+
+/// The operator requires a verified email: no session until the link in
+/// the email is opened. A new link is sent, at most as often as reset links.
+async fn verify_first(state: &AppState, browser: &Browser, user: &User) -> Result<Response, PageError> {
+    let now = state.now();
+    let eph = &*state.ephemeral;
+    let ip = browser.ip.as_deref();
+    if throttle::locked(eph, Kind::Reset, &user.email, ip, now)
+        .await?
+        .is_none()
+    {
+        throttle::fail(eph, &state.config.throttle, Kind::Reset, &user.email, ip, now).await?;
+        super::recovery::send_verification(state, user).await?;
+    }
+    let page = SignedOutPage {
+        heading: "Confirm your email first".into(),
+        message: format!(
+            "We sent a link to {}. Open it to confirm the address, then sign in again.",
+            user.email
+        ),
+    };
+    Ok(render(state, StatusCode::FORBIDDEN, &page))
 }
 
 pub async fn signup_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
@@ -270,6 +321,10 @@ async fn signup_submit_inner(state: &AppState, browser: &mut Browser, params: &P
         Err(e) => return Err(PageError::server(e)),
     };
     tracing::info!(user_id = %user.id, "account created");
+    if state.config.require_verified_email {
+        return verify_first(state, browser, &user).await;
+    }
+    super::recovery::send_verification(state, &user).await?;
     let cookie = browser.sign_in(state, &user.id, vec!["pwd".into()]).await?;
     if let Some((id, mut req)) = pending {
         req.login_done = true;

@@ -11,7 +11,9 @@ mod federation;
 mod health;
 mod login;
 mod logout;
+mod mfa;
 mod pages;
+mod recovery;
 pub mod routes;
 mod token;
 mod userinfo;
@@ -61,6 +63,18 @@ pub fn router(state: AppState) -> Router {
         .route(routes::ACCOUNT, get(account::account_page))
         .route(routes::SIGN_OUT_EVERYWHERE, post(account::sign_out_everywhere))
         .route(routes::CHANGE_PASSWORD, post(account::change_password))
+        .route(
+            routes::FORGOT_PASSWORD,
+            get(recovery::forgot_page).post(recovery::forgot_submit),
+        )
+        .route(
+            routes::RESET_PASSWORD,
+            get(recovery::reset_page).post(recovery::reset_submit),
+        )
+        .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
+        .route(routes::LOGIN_MFA, post(mfa::step_submit))
+        .route(routes::MFA_SETUP, get(mfa::setup_page).post(mfa::setup_submit))
+        .route(routes::MFA_DISABLE, post(mfa::disable))
         .route(routes::GITHUB_START, get(federation::start_sign_in))
         .route(routes::GITHUB_CALLBACK, get(federation::callback))
         .route(routes::GITHUB_CONFIRM, post(federation::confirm))

@@ -47,7 +47,16 @@ pub struct AuthorizationRequest {
     /// The person signed in during this request, which satisfies
     /// prompt=login, prompt=select_account and max_age.
     pub login_done: bool,
+    /// `acr_values` asked for multi-factor authentication ([`ACR_MFA`]).
+    #[serde(default)]
+    pub require_mfa: bool,
 }
+
+/// The `acr` value for a sign-in with two factors (password or GitHub, then
+/// a TOTP or backup code): the OpenID PAPE multi-factor policy URI, which
+/// relying parties already know. Requested with `acr_values`; carried in the
+/// ID token's `acr` claim.
+pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 /// A refused request: before the client and redirect URI are proven, a page
 /// (never a redirect: RFC 6749 §4.1.2.1); after, an error sent back to the
@@ -310,6 +319,9 @@ pub async fn validate(
         hint_sub,
         created_at: now,
         login_done: false,
+        require_mfa: params
+            .get("acr_values")
+            .is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
     };
     Ok((request, client))
 }
@@ -324,10 +336,14 @@ pub enum Next {
 
 /// Decides the next step from the request, the browser session and any
 /// remembered consent. `Err` carries the error for prompt=none.
+///
+/// `can_mfa`: the signed-in account has a second factor, for requests that
+/// demand one.
 pub fn decide(
     req: &AuthorizationRequest,
     session: Option<&Session>,
     consent: Option<&[String]>,
+    can_mfa: bool,
     now: Timestamp,
 ) -> Result<Next, ErrorCode> {
     let needs_login = match session {
@@ -343,6 +359,19 @@ pub fn decide(
     if needs_login {
         return if req.prompt.none {
             Err(ErrorCode::LoginRequired)
+        } else {
+            Ok(Next::Login)
+        };
+    }
+    if req.require_mfa && session.is_some_and(|s| !s.amr.iter().any(|a| a == "mfa")) {
+        // Step up: sign in again, which asks for the second factor. An
+        // account without one, or a sign-in that still lacks it, cannot
+        // meet the request.
+        if !can_mfa || req.login_done {
+            return Err(ErrorCode::UnmetAuthenticationRequirements);
+        }
+        return if req.prompt.none {
+            Err(ErrorCode::InteractionRequired)
         } else {
             Ok(Next::Login)
         };
@@ -384,6 +413,7 @@ mod tests {
             hint_sub: None,
             created_at: 1000,
             login_done: false,
+            require_mfa: false,
         }
     }
 
@@ -405,11 +435,14 @@ mod tests {
     fn login_then_consent_then_issue() {
         let req = request();
         let granted = vec!["openid".to_string(), "email".to_string()];
-        assert_eq!(decide(&req, None, None, 1000), Ok(Next::Login));
-        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Consent));
-        assert_eq!(decide(&req, Some(&session(990)), Some(&granted), 1000), Ok(Next::Issue));
+        assert_eq!(decide(&req, None, None, false, 1000), Ok(Next::Login));
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Consent));
         assert_eq!(
-            decide(&req, Some(&session(990)), Some(&granted[..1]), 1000),
+            decide(&req, Some(&session(990)), Some(&granted), false, 1000),
+            Ok(Next::Issue)
+        );
+        assert_eq!(
+            decide(&req, Some(&session(990)), Some(&granted[..1]), false, 1000),
             Ok(Next::Consent),
             "new scope asks again"
         );
@@ -419,9 +452,9 @@ mod tests {
     fn prompt_none_errors() {
         let mut req = request();
         req.prompt.none = true;
-        assert_eq!(decide(&req, None, None, 1000), Err(ErrorCode::LoginRequired));
+        assert_eq!(decide(&req, None, None, false, 1000), Err(ErrorCode::LoginRequired));
         assert_eq!(
-            decide(&req, Some(&session(990)), None, 1000),
+            decide(&req, Some(&session(990)), None, false, 1000),
             Err(ErrorCode::ConsentRequired)
         );
     }
@@ -431,14 +464,14 @@ mod tests {
         let mut req = request();
         req.skip_consent = true;
         req.prompt.login = true;
-        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Login));
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Login));
         req.login_done = true;
-        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Issue));
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Issue));
         let mut req = request();
         req.skip_consent = true;
         req.max_age = Some(5);
-        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Login));
-        assert_eq!(decide(&req, Some(&session(996)), None, 1000), Ok(Next::Issue));
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Login));
+        assert_eq!(decide(&req, Some(&session(996)), None, false, 1000), Ok(Next::Issue));
     }
 
     #[test]
@@ -446,9 +479,9 @@ mod tests {
         let mut req = request();
         req.skip_consent = true;
         req.hint_sub = Some("u2".into());
-        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Login));
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Login));
         req.hint_sub = Some("u1".into());
-        assert_eq!(decide(&req, Some(&session(990)), None, 1000), Ok(Next::Issue));
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Issue));
     }
 
     #[test]

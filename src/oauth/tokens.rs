@@ -146,6 +146,9 @@ pub fn issue_id_token(state: &AppState, input: &IdTokenInput<'_>, now: Timestamp
     claims.insert("iat".into(), json!(now));
     claims.insert("auth_time".into(), json!(input.auth_time));
     claims.insert("amr".into(), json!(input.amr));
+    if input.amr.iter().any(|a| a == "mfa") {
+        claims.insert("acr".into(), json!(crate::oauth::authorize::ACR_MFA));
+    }
     claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), json!(nonce));

@@ -130,6 +130,9 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool>;
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
+    /// Marks the account's email verified, if it is still `email`; false
+    /// when the address has changed since.
+    async fn set_email_verified(&self, id: &str, email: &str, now: Timestamp) -> StoreResult<bool>;
     /// Sets name and picture where the account has none (values from an
     /// upstream provider never overwrite the person's own).
     async fn fill_profile(
@@ -187,6 +190,33 @@ pub trait ConsentStore: Send + Sync {
     async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
     /// Records (replacing) the scopes the user has granted the client.
     async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()>;
+}
+
+/// An account's TOTP enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub user_id: String,
+    /// The secret, encrypted (see `accounts::totp::seal`).
+    pub secret_sealed: Vec<u8>,
+    /// The newest time step accepted.
+    pub last_step: Option<i64>,
+    pub enabled_at: Timestamp,
+}
+
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn get_totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>>;
+    /// Turns TOTP on (replacing any earlier enrolment) with a fresh set of
+    /// backup code hashes, in one transaction.
+    async fn enable_totp(&self, record: &TotpRecord, backup_code_hashes: &[String]) -> StoreResult<()>;
+    /// Records that `step` was used; false, changing nothing, when it is not
+    /// newer than the last one (a replay), even under concurrent use.
+    async fn advance_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Uses a backup code once; false when unknown or already used.
+    async fn use_backup_code(&self, user_id: &str, code_hash: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn backup_codes_left(&self, user_id: &str) -> StoreResult<i64>;
+    /// Turns TOTP off and drops the backup codes.
+    async fn disable_totp(&self, user_id: &str) -> StoreResult<bool>;
 }
 
 /// A refresh token as stored: its hash, never its value.
@@ -259,7 +289,15 @@ pub trait AuditStore: Send + Sync {
 /// Everything durable, behind one object the app holds as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    KeyStore + ClientStore + UserStore + IdentityStore + SessionStore + ConsentStore + RefreshTokenStore + AuditStore
+    KeyStore
+    + ClientStore
+    + UserStore
+    + IdentityStore
+    + MfaStore
+    + SessionStore
+    + ConsentStore
+    + RefreshTokenStore
+    + AuditStore
 {
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;

@@ -461,6 +461,20 @@ impl UserStore for SqlStore {
         Ok(())
     }
 
+    async fn set_email_verified(&self, id: &str, email: &str, now: Timestamp) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
+                .bind(true)
+                .bind(now)
+                .bind(id)
+                .bind(email)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()> {
         on_pool!(&self.db, pool => {
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
@@ -545,6 +559,115 @@ impl IdentityStore for SqlStore {
                 .execute(pool)
                 .await?
                 .rows_affected()
+        });
+        Ok(n > 0)
+    }
+}
+
+#[derive(FromRow)]
+struct TotpRow {
+    user_id: String,
+    secret_sealed: Vec<u8>,
+    last_step: Option<i64>,
+    enabled_at: i64,
+}
+
+#[async_trait]
+impl MfaStore for SqlStore {
+    async fn get_totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
+        let row: Option<TotpRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT user_id, secret_sealed, last_step, enabled_at FROM user_totp WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|r| TotpRecord {
+            user_id: r.user_id,
+            secret_sealed: r.secret_sealed,
+            last_step: r.last_step,
+            enabled_at: r.enabled_at,
+        }))
+    }
+
+    async fn enable_totp(&self, record: &TotpRecord, backup_code_hashes: &[String]) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
+                .bind(&record.user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
+                .bind(&record.user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO user_totp (user_id, secret_sealed, last_step, enabled_at) VALUES ($1, $2, $3, $4)")
+                .bind(&record.user_id)
+                .bind(&record.secret_sealed)
+                .bind(record.last_step)
+                .bind(record.enabled_at)
+                .execute(&mut *tx)
+                .await?;
+            for hash in backup_code_hashes {
+                sqlx::query("INSERT INTO backup_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)")
+                    .bind(&record.user_id)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn advance_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE user_totp SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)")
+                .bind(step)
+                .bind(user_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    async fn use_backup_code(&self, user_id: &str, code_hash: &str, now: Timestamp) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE backup_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+                .bind(code_hash)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    async fn backup_codes_left(&self, user_id: &str) -> StoreResult<i64> {
+        let n: i64 = on_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL")
+                .bind(user_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
+    async fn disable_totp(&self, user_id: &str) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
         });
         Ok(n > 0)
     }

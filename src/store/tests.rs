@@ -390,8 +390,52 @@ async fn identities_link_once_and_create_atomically() {
         assert_eq!(again.name.as_deref(), Some("Ada"), "{b}: own name kept");
         assert_eq!(again.picture.as_deref(), Some("https://pic.example/a.png"));
 
+        assert!(
+            !store
+                .set_email_verified(&ada.id, "other@example.com", 60)
+                .await
+                .unwrap()
+        );
+        assert!(store.set_email_verified(&ada.id, &ada.email, 60).await.unwrap());
+        assert!(store.get_user(&ada.id).await.unwrap().unwrap().email_verified, "{b}");
+
         assert!(store.unlink_identity(&ada.id, "github").await.unwrap());
         assert!(!store.unlink_identity(&ada.id, "github").await.unwrap());
         assert!(store.find_identity("github", &subject).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn totp_steps_only_move_forward_and_backup_codes_work_once() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let b = store.backend();
+        let tag = random_token(6).to_lowercase();
+        let u = user(&format!("m{tag}"));
+        store.create_user(&u).await.unwrap();
+        assert!(store.get_totp(&u.id).await.unwrap().is_none());
+        let record = TotpRecord {
+            user_id: u.id.clone(),
+            secret_sealed: vec![1, 2, 3],
+            last_step: None,
+            enabled_at: 70,
+        };
+        store.enable_totp(&record, &["h1".into(), "h2".into()]).await.unwrap();
+        assert_eq!(store.get_totp(&u.id).await.unwrap().as_ref(), Some(&record), "{b}");
+        assert!(store.advance_totp_step(&u.id, 100).await.unwrap());
+        assert!(!store.advance_totp_step(&u.id, 100).await.unwrap(), "{b}: replay");
+        assert!(!store.advance_totp_step(&u.id, 99).await.unwrap(), "older step");
+        assert!(store.advance_totp_step(&u.id, 101).await.unwrap());
+        assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 2);
+        assert!(store.use_backup_code(&u.id, "h1", 80).await.unwrap());
+        assert!(!store.use_backup_code(&u.id, "h1", 81).await.unwrap(), "{b}: used once");
+        assert!(!store.use_backup_code(&u.id, "nope", 81).await.unwrap());
+        assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 1);
+        // Enrolling again replaces the codes.
+        store.enable_totp(&record, &["h3".into()]).await.unwrap();
+        assert!(!store.use_backup_code(&u.id, "h2", 82).await.unwrap());
+        assert!(store.disable_totp(&u.id).await.unwrap());
+        assert!(store.get_totp(&u.id).await.unwrap().is_none());
+        assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 0);
     }
 }

@@ -97,10 +97,14 @@ impl TestServer {
         };
         let key_file = dir.path().join("no-such-key.pem");
         let key_file = key_file.to_string_lossy().to_string();
+        let outbox = dir.path().join("outbox").to_string_lossy().to_string();
+        let totp_key = dir.path().join("totp.key").to_string_lossy().to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
             ("LATCHKEY_ISSUER", &issuer),
             ("DATABASE_URL", &db),
             ("LATCHKEY_SIGNING_KEY_FILE", &key_file),
+            ("LATCHKEY_OUTBOX_DIR", &outbox),
+            ("LATCHKEY_TOTP_KEY_FILE", &totp_key),
         ];
         if !redis.is_empty() {
             pairs.push(("REDIS_URL", &redis));
@@ -134,6 +138,16 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The messages in the dev outbox (no SMTP configured), oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.dir.path().join("outbox");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
     }
 
     /// Registers a client directly through the library, as the CLI does.
@@ -506,4 +520,16 @@ pub fn via_port(url: &str, port: u16) -> String {
     parsed.set_host(Some("127.0.0.1")).expect("host");
     parsed.set_port(Some(port)).expect("port");
     parsed.to_string()
+}
+
+/// The first link to this server in an email, with quoted-printable soft
+/// line breaks and escapes undone.
+pub fn link_in_email(raw: &str, base: &str) -> Option<String> {
+    let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let start = text.find(base)?;
+    let end = text[start..]
+        .find(|c: char| c.is_whitespace())
+        .map(|i| start + i)
+        .unwrap_or(text.len());
+    Some(text[start..end].to_string())
 }

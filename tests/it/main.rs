@@ -3,6 +3,7 @@
 
 mod fake_github;
 mod helpers;
+mod smtp_sink;
 
 mod browser;
 mod cli;
