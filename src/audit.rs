@@ -63,6 +63,8 @@ pub fn describe(event: &str, outcome: &str) -> String {
         ("federation.link_proof", _) => "Wrong password while linking GitHub",
         ("federation.unlink", "success") => "GitHub unlinked",
         ("federation.unlink", _) => "GitHub unlink refused (last way to sign in)",
+        ("consent.grant", "success") => "Allowed an app to use your account",
+        ("consent.grant", _) => "Refused an app's request",
         ("password.change", "success") => "Password changed",
         ("password.change", _) => "Password change failed",
         ("password.reset", "success") => "Password reset",

@@ -90,8 +90,8 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, EmailError> {
         (other, _) => return Err(EmailError::Url(format!("scheme `{other}`: expected smtp or smtps"))),
     };
     // smtp: is not a special scheme, so the url crate keeps its host as text.
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if tls == Tls::None && !loopback {
         return Err(EmailError::Url(
             "tls=none is only allowed for a relay on this machine (a loopback host)".into(),

@@ -263,8 +263,35 @@ async fn consent_submit_inner(state: &AppState, browser: &Browser, params: &crat
             {
                 return PageError::from(e).into_response();
             }
+            consent_event(state, browser, &req, &session.user_id, "success", granted.join(" ")).await;
             issue_code(state, &req, session).await
         }
-        _ => redirect_error(state, &req, ErrorCode::AccessDenied, "the user denied the request"),
+        _ => {
+            consent_event(state, browser, &req, &session.user_id, "denied", req.scopes.join(" ")).await;
+            redirect_error(state, &req, ErrorCode::AccessDenied, "the user denied the request")
+        }
     }
+}
+
+async fn consent_event(
+    state: &AppState,
+    browser: &Browser,
+    req: &AuthorizationRequest,
+    user_id: &str,
+    outcome: &str,
+    scopes: String,
+) {
+    crate::audit::record(
+        state,
+        crate::audit::Event {
+            event: "consent.grant",
+            outcome,
+            user_id: Some(user_id),
+            client_id: Some(&req.client_id),
+            ip: browser.ip.as_deref(),
+            user_agent: browser.user_agent.as_deref(),
+            detail: Some(scopes),
+        },
+    )
+    .await;
 }

@@ -290,5 +290,13 @@ async fn chromium_signs_in_with_github_and_proves_an_existing_account() {
     let html = c.source().await.unwrap();
     assert!(html.contains("@grace-hopper"), "linked GitHub login shown");
     shot(&c, "10-account-with-github").await;
+    c.goto(&server.url("/account/mfa")).await.unwrap();
+    wait_for_path(&c, "/account/mfa").await;
+    assert!(c.source().await.unwrap().contains("<svg"), "QR code shown");
+    shot(&c, "11-two-step-setup").await;
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&server.url("/password/forgot")).await.unwrap();
+    wait_for_path(&c, "/password/forgot").await;
+    shot(&c, "12-forgot-password").await;
     c.close().await.unwrap();
 }

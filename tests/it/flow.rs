@@ -79,6 +79,13 @@ async fn relying_party_signs_in(
     assert!(consent_html.contains("See your email address"));
     let redirect = consent(&b, &server.base, &consent_html, "allow").await.left();
     assert!(redirect.starts_with(REDIRECT));
+    let audited = server.state.store.list_audit(None, 100).await.unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.event == "consent.grant" && e.outcome == "success" && e.client_id.as_deref() == Some(client_id)),
+        "consent is audited"
+    );
     assert_eq!(
         query_param(&redirect, "state").as_deref(),
         Some(csrf_state.secret().as_str())
