@@ -65,6 +65,8 @@ pub fn describe(event: &str, outcome: &str) -> String {
         ("federation.unlink", _) => "GitHub unlink refused (last way to sign in)",
         ("consent.grant", "success") => "Allowed an app to use your account",
         ("consent.grant", _) => "Refused an app's request",
+        ("consent.revoke", _) => "Revoked an app's access",
+        ("session.end", _) => "Ended a session on another device",
         ("password.change", "success") => "Password changed",
         ("password.change", _) => "Password change failed",
         ("password.reset", "success") => "Password reset",

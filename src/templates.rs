@@ -238,6 +238,27 @@ pub struct AccountPage {
     pub activity: Vec<ActivityLine>,
     pub mfa_enabled: bool,
     pub backup_codes_left: i64,
+    pub apps: Vec<AppLine>,
+    pub sessions: Vec<SessionLine>,
+}
+
+/// An app the person has allowed.
+#[derive(Debug, Serialize)]
+pub struct AppLine {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub since: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionLine {
+    /// The session's id hash (never the cookie): names it in the form.
+    pub id: String,
+    pub device: String,
+    pub ip: Option<String>,
+    pub last_seen: String,
+    pub current: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -440,6 +461,19 @@ mod tests {
                 can_unlink: true,
                 mfa_enabled: true,
                 backup_codes_left: 3,
+                apps: vec![AppLine {
+                    client_id: "c1".into(),
+                    name: evil.into(),
+                    scopes: vec!["See your email address".into()],
+                    since: "2026-11-22 23:10 UTC".into(),
+                }],
+                sessions: vec![SessionLine {
+                    id: "h".into(),
+                    device: evil.into(),
+                    ip: None,
+                    last_seen: "2026-11-22 23:10 UTC".into(),
+                    current: true,
+                }],
                 activity: vec![ActivityLine {
                     what: "Signed in".into(),
                     when: "2026-11-22 23:10 UTC".into(),

@@ -9,13 +9,14 @@ use super::extract::PageParams;
 use super::pages::{render, see_other};
 use super::routes;
 use crate::accounts::password;
+use crate::accounts::sessions;
 use crate::accounts::throttle::{self, Kind};
 use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
 use crate::federation::{github, linking};
 use crate::oauth::refresh;
-use crate::templates::{AccountPage, ActivityLine, SignedOutPage, UserLine};
+use crate::templates::{AccountPage, ActivityLine, AppLine, SessionLine, SignedOutPage, UserLine};
 
 pub async fn home(browser: Browser) -> Response {
     let target = if browser.session.is_some() {
@@ -49,6 +50,11 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
                 password::MAX_LENGTH
             )),
         ),
+        Some("app-revoked") => (
+            Some("The app's access is revoked. It will have to ask you again.".into()),
+            None,
+        ),
+        Some("session-ended") => (Some("That session has ended.".into()), None),
         Some("mfa-off") => (Some("Two-step verification is off.".into()), None),
         Some("mfa-proof-wrong") => (
             None,
@@ -85,7 +91,37 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
                 ip: e.ip,
             })
             .collect();
+        let mut apps = Vec::new();
+        for (client_id, scopes, granted_at) in state.store.list_user_consents(&user.id).await? {
+            let Some(client) = state.store.get_client(&client_id).await? else {
+                continue;
+            };
+            apps.push(AppLine {
+                client_id,
+                name: client.name.clone(),
+                scopes: scopes
+                    .iter()
+                    .filter_map(|s| crate::oauth::scopes::describe(s).map(str::to_string))
+                    .collect(),
+                since: crate::clock::utc_text(granted_at),
+            });
+        }
+        let sessions = state
+            .store
+            .list_user_sessions(&user.id, state.now())
+            .await?
+            .into_iter()
+            .map(|s| SessionLine {
+                current: s.id_hash == session.id_hash,
+                device: sessions::describe_device(s.user_agent.as_deref()),
+                last_seen: crate::clock::utc_text(s.last_seen_at),
+                ip: s.ip,
+                id: s.id_hash,
+            })
+            .collect();
         let page = AccountPage {
+            apps,
+            sessions,
             csrf: browser.csrf.clone(),
             session_count: state.store.count_user_sessions(&user.id, state.now()).await?,
             has_password: user.password_hash.is_some(),
@@ -193,6 +229,83 @@ fn form_expired() -> PageError {
         "This form has expired",
         "For your safety we did not submit it. Reload the page and try again.",
     )
+}
+
+/// POST /account/apps/revoke: forget an app's consent and revoke its
+/// refresh tokens (and the access tokens of those grants).
+pub async fn revoke_app(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(session) = &browser.session else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let client_id = params.get("client_id").unwrap_or("");
+        let removed = state.store.delete_consent(&session.user_id, client_id).await?;
+        let families = state
+            .store
+            .revoke_user_client_refresh_tokens(&session.user_id, client_id, state.now())
+            .await?;
+        for family in &families {
+            refresh::deny_grant(&state, family).await.map_err(PageError::server)?;
+        }
+        if removed || !families.is_empty() {
+            audit::record(
+                &state,
+                audit::Event {
+                    event: "consent.revoke",
+                    outcome: "success",
+                    user_id: Some(&session.user_id),
+                    client_id: Some(client_id),
+                    ip: browser.ip.as_deref(),
+                    user_agent: browser.user_agent.as_deref(),
+                    detail: Some(format!("{} grants revoked", families.len())),
+                },
+            )
+            .await;
+        }
+        Ok(see_other(&format!("{}?done=app-revoked", routes::ACCOUNT)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// POST /account/sessions/end: end one of the person's other sessions.
+pub async fn end_session(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(session) = &browser.session else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let id = params.get("session").unwrap_or("");
+        // Only the person's own sessions: the hash is looked up first.
+        if let Some(target) = state.store.get_session(id).await? {
+            if target.user_id == session.user_id {
+                state.store.delete_session(id).await?;
+                audit::record(
+                    &state,
+                    audit::Event {
+                        event: "session.end",
+                        outcome: "success",
+                        user_id: Some(&session.user_id),
+                        ip: browser.ip.as_deref(),
+                        user_agent: browser.user_agent.as_deref(),
+                        detail: Some(sessions::describe_device(target.user_agent.as_deref())),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            }
+        }
+        Ok(see_other(&format!("{}?done=session-ended", routes::ACCOUNT)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
 }
 
 /// Ends every session of the account, this browser's included.

@@ -73,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
+        .route(routes::REVOKE_APP, post(account::revoke_app))
+        .route(routes::END_SESSION_ONE, post(account::end_session))
         .route(routes::MFA_SETUP, get(mfa::setup_page).post(mfa::setup_submit))
         .route(routes::MFA_DISABLE, post(mfa::disable))
         .route(routes::GITHUB_START, get(federation::start_sign_in))

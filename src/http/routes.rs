@@ -28,5 +28,7 @@ pub const VERIFY_EMAIL: &str = "/email/verify";
 pub const LOGIN_MFA: &str = "/login/mfa";
 pub const MFA_SETUP: &str = "/account/mfa";
 pub const MFA_DISABLE: &str = "/account/mfa/disable";
+pub const REVOKE_APP: &str = "/account/apps/revoke";
+pub const END_SESSION_ONE: &str = "/account/sessions/end";
 pub const STYLESHEET: &str = "/static/latchkey.css";
 pub const THEME: &str = "/static/theme.css";

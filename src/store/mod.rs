@@ -182,6 +182,8 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
     async fn count_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<i64>;
+    /// The user's unexpired sessions, most recently seen first.
+    async fn list_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<Vec<Session>>;
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
@@ -190,6 +192,9 @@ pub trait ConsentStore: Send + Sync {
     async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
     /// Records (replacing) the scopes the user has granted the client.
     async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()>;
+    /// Every client the user has allowed: (client id, scopes, granted at).
+    async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(String, Vec<String>, Timestamp)>>;
+    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
 }
 
 /// An account's TOTP enrolment.
@@ -260,6 +265,14 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<u64>;
     /// Revokes every live refresh token of the user; returns their family ids.
     async fn revoke_user_refresh_tokens(&self, user_id: &str, at: Timestamp) -> StoreResult<Vec<String>>;
+    /// Revokes every live refresh token the user granted the client; returns
+    /// their family ids.
+    async fn revoke_user_client_refresh_tokens(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<String>>;
     /// Revokes every live refresh token of the client; returns their family ids.
     async fn revoke_client_refresh_tokens(&self, client_id: &str, at: Timestamp) -> StoreResult<Vec<String>>;
     /// Deletes tokens past their idle or family expiry.

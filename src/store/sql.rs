@@ -193,6 +193,23 @@ struct SessionRow {
     user_agent: Option<String>,
 }
 
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> StoreResult<Session> {
+        Ok(Session {
+            amr: from_json(&r.amr, "sessions.amr")?,
+            id_hash: r.id_hash,
+            user_id: r.user_id,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+            ip: r.ip,
+            user_agent: r.user_agent,
+        })
+    }
+}
+
 const USER_COLUMNS: &str =
     "id, username, email, email_verified, name, picture, password_hash, role, disabled, created_at, updated_at";
 const INSERT_USER: &str = "INSERT INTO users (id, username, email, email_verified, name, picture, password_hash, role, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
@@ -700,20 +717,7 @@ impl SessionStore for SqlStore {
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(|r| {
-            Ok(Session {
-                amr: from_json(&r.amr, "sessions.amr")?,
-                id_hash: r.id_hash,
-                user_id: r.user_id,
-                auth_time: r.auth_time,
-                created_at: r.created_at,
-                last_seen_at: r.last_seen_at,
-                expires_at: r.expires_at,
-                ip: r.ip,
-                user_agent: r.user_agent,
-            })
-        })
-        .transpose()
+        row.map(Session::try_from).transpose()
     }
 
     async fn touch_session(&self, id_hash: &str, last_seen_at: Timestamp) -> StoreResult<()> {
@@ -752,6 +756,17 @@ impl SessionStore for SqlStore {
         Ok(n)
     }
 
+    async fn list_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<Vec<Session>> {
+        let rows: Vec<SessionRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC")
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(Session::try_from).collect()
+    }
+
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
         let n = on_pool!(&self.db, pool => {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected()
@@ -784,6 +799,30 @@ impl ConsentStore for SqlStore {
                 .await?;
         });
         Ok(())
+    }
+
+    async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(String, Vec<String>, Timestamp)>> {
+        let rows: Vec<(String, String, i64)> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT client_id, scopes, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at DESC")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(c, s, at)| Ok((c, from_json(&s, "consents.scopes")?, at)))
+            .collect()
+    }
+
+    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
     }
 }
 
@@ -919,6 +958,31 @@ impl RefreshTokenStore for SqlStore {
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                 .bind(at)
                 .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            families
+        });
+        Ok(families.into_iter().map(|(f,)| f).collect())
+    }
+
+    async fn revoke_user_client_refresh_tokens(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let families: Vec<(String,)> = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let families = sqlx::query_as("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(user_id)
+                .bind(client_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -587,6 +587,61 @@ async fn changing_the_password_ends_other_sessions_and_grants() {
     }
 }
 
+#[tokio::test]
+async fn revoking_a_connected_app_and_ending_one_session_from_the_account_page() {
+    for backend in backends() {
+        let (server, id, secret, username) = setup(&[], backend).await;
+        let b = browser();
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        let body = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
+        let access = body["access_token"].as_str().unwrap();
+        let refresh = body["refresh_token"].as_str().unwrap();
+        let other = browser();
+        let (_, login) = follow(&other, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&other, &server.base, &login, &username, PASSWORD).await;
+
+        let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
+        assert!(
+            account.contains("Connected apps") && account.contains("Test App"),
+            "{backend:?}"
+        );
+        assert!(account.contains("this device"));
+        let csrf = input_value(&account, "csrf").unwrap();
+        let res = b
+            .post(server.url("/account/apps/revoke"))
+            .form(&[("csrf", csrf.as_str()), ("client_id", id.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).ends_with("done=app-revoked"));
+        assert_eq!(
+            json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"],
+            "invalid_grant",
+            "{backend:?}: the app's refresh token is dead"
+        );
+        assert_eq!(userinfo_status(&server, access).await, 401);
+        let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
+        assert!(account.contains("No apps have access"), "{backend:?}");
+
+        // End the other browser's session, and only that one.
+        let other_session = account
+            .split("name=\"session\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("an End button for the other session")
+            .to_string();
+        let res = b
+            .post(server.url("/account/sessions/end"))
+            .form(&[("csrf", csrf.as_str()), ("session", other_session.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).ends_with("done=session-ended"));
+        assert_eq!(other.get(server.url("/account")).send().await.unwrap().status(), 303);
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
+    }
+}
+
 /// Operators may sign access tokens with ES256 or EdDSA; ID tokens stay
 /// RS256, and everything verifies against the published JWKS.
 #[tokio::test]
