@@ -328,6 +328,7 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                     grant_types: c.grant_types,
                     scopes: c.scopes,
                     skip_consent: c.skip_consent,
+                    ..Default::default()
                 },
                 clock.now(),
             )

@@ -112,6 +112,10 @@ pub struct Config {
     /// create `totp_key_file`.
     pub totp_key: Option<Secret>,
     pub totp_key_file: PathBuf,
+    /// How long a rotated client secret keeps working, seconds.
+    pub secret_rotation_overlap: i64,
+    /// RFC 7591 registration without an initial access token.
+    pub registration_open: bool,
 }
 
 impl Config {
@@ -253,6 +257,8 @@ impl Config {
                 .get("LATCHKEY_TOTP_KEY_FILE")?
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("data/totp.key")),
+            secret_rotation_overlap: src.non_negative("LATCHKEY_SECRET_ROTATION_OVERLAP", 86400)?,
+            registration_open: src.parse("LATCHKEY_REGISTRATION_OPEN", Some(false))?,
         };
         Ok(config)
     }

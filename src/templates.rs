@@ -24,6 +24,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("../templates/account.html")),
     ("link_github.html", include_str!("../templates/link_github.html")),
     ("forgot.html", include_str!("../templates/forgot.html")),
+    ("nav.html", include_str!("../templates/nav.html")),
+    ("admin.html", include_str!("../templates/admin.html")),
+    ("apps.html", include_str!("../templates/apps.html")),
+    ("app_form.html", include_str!("../templates/app_form.html")),
+    ("app.html", include_str!("../templates/app.html")),
     ("mfa.html", include_str!("../templates/mfa.html")),
     ("mfa_setup.html", include_str!("../templates/mfa_setup.html")),
     ("backup_codes.html", include_str!("../templates/backup_codes.html")),
@@ -240,6 +245,7 @@ pub struct AccountPage {
     pub backup_codes_left: i64,
     pub apps: Vec<AppLine>,
     pub sessions: Vec<SessionLine>,
+    pub is_admin: bool,
 }
 
 /// An app the person has allowed.
@@ -268,6 +274,133 @@ pub struct ActivityLine {
     pub ip: Option<String>,
     /// A failure or refusal, shown in the error colour.
     pub alert: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdminUserLine {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub is_me: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdminClientLine {
+    pub id: String,
+    pub name: String,
+    pub public: bool,
+    /// Registered by a person in the portal (not by an operator).
+    pub owned: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdminPage {
+    pub csrf: String,
+    pub users: Vec<AdminUserLine>,
+    pub clients: Vec<AdminClientLine>,
+    pub notice: Option<String>,
+    pub is_admin: bool,
+}
+impl Page for AdminPage {
+    const TEMPLATE: &'static str = "admin.html";
+    fn title(&self) -> String {
+        "Administration".into()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppSummary {
+    pub id: String,
+    pub name: String,
+    pub type_label: String,
+    pub created: String,
+}
+
+/// The developer portal's list of the person's apps.
+#[derive(Debug, Serialize)]
+pub struct AppsPage {
+    pub apps: Vec<AppSummary>,
+    pub is_admin: bool,
+    pub notice: Option<String>,
+}
+impl Page for AppsPage {
+    const TEMPLATE: &'static str = "apps.html";
+    fn title(&self) -> String {
+        "Your apps".into()
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct AppFormValues {
+    pub name: String,
+    pub homepage: String,
+    pub logo_url: String,
+    pub app_type: String,
+    /// One URI per line.
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TypeOption {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// Registering an app, or editing one (`app_id` set).
+#[derive(Debug, Serialize)]
+pub struct AppFormPage {
+    pub csrf: String,
+    pub app_id: Option<String>,
+    pub values: AppFormValues,
+    pub types: Vec<TypeOption>,
+    pub error: Option<String>,
+}
+impl Page for AppFormPage {
+    const TEMPLATE: &'static str = "app_form.html";
+    fn title(&self) -> String {
+        if self.app_id.is_some() {
+            "Edit app".into()
+        } else {
+            "Register an app".into()
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppDetail {
+    pub id: String,
+    pub name: String,
+    pub type_label: String,
+    pub public: bool,
+    pub homepage: Option<String>,
+    pub logo_url: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub created: String,
+    pub discovery_url: String,
+    pub authorize_example: Option<String>,
+    /// Until when the previous secret still works, after a rotation.
+    pub old_secret_until: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppPage {
+    pub csrf: String,
+    pub app: AppDetail,
+    /// A new secret, shown this once.
+    pub secret: Option<String>,
+    pub notice: Option<String>,
+}
+impl Page for AppPage {
+    const TEMPLATE: &'static str = "app.html";
+    fn title(&self) -> String {
+        self.app.name.clone()
+    }
 }
 
 /// The second step of a sign-in.
@@ -467,6 +600,7 @@ mod tests {
                     scopes: vec!["See your email address".into()],
                     since: "2026-11-22 23:10 UTC".into(),
                 }],
+                is_admin: false,
                 sessions: vec![SessionLine {
                     id: "h".into(),
                     device: evil.into(),
@@ -480,6 +614,74 @@ mod tests {
                     ip: Some(evil.into()),
                     alert: false,
                 }],
+            })
+            .unwrap(),
+            t.render(&AdminPage {
+                csrf: "tok".into(),
+                users: vec![AdminUserLine {
+                    id: "u".into(),
+                    username: evil.into(),
+                    email: evil.into(),
+                    role: "admin".into(),
+                    disabled: false,
+                    is_me: false,
+                }],
+                clients: vec![AdminClientLine {
+                    id: "c".into(),
+                    name: evil.into(),
+                    public: true,
+                    owned: false,
+                }],
+                notice: None,
+                is_admin: true,
+            })
+            .unwrap(),
+            t.render(&AppsPage {
+                apps: vec![AppSummary {
+                    id: "c1".into(),
+                    name: evil.into(),
+                    type_label: "Web app".into(),
+                    created: "2026-11-22 23:10 UTC".into(),
+                }],
+                is_admin: true,
+                notice: None,
+            })
+            .unwrap(),
+            t.render(&AppFormPage {
+                csrf: "tok".into(),
+                app_id: None,
+                values: AppFormValues {
+                    name: evil.into(),
+                    redirect_uris: evil.into(),
+                    ..Default::default()
+                },
+                types: vec![TypeOption {
+                    value: "web".into(),
+                    label: "Web".into(),
+                    checked: true,
+                }],
+                error: Some(evil.into()),
+            })
+            .unwrap(),
+            t.render(&AppPage {
+                csrf: "tok".into(),
+                app: AppDetail {
+                    id: "c1".into(),
+                    name: evil.into(),
+                    type_label: "Web".into(),
+                    public: false,
+                    homepage: Some(evil.into()),
+                    logo_url: None,
+                    redirect_uris: vec![evil.into()],
+                    post_logout_redirect_uris: vec![],
+                    grant_types: vec!["authorization_code".into()],
+                    created: "2026-11-22 23:10 UTC".into(),
+                    discovery_url: "http://127.0.0.1:8080/.well-known/openid-configuration".into(),
+                    authorize_example: Some(evil.into()),
+                    old_secret_until: Some("2026-11-23 23:10 UTC".into()),
+                },
+                secret: Some("s3cret".into()),
+                notice: Some(evil.into()),
             })
             .unwrap(),
             t.render(&MfaPage {

@@ -120,6 +120,7 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
             })
             .collect();
         let page = AccountPage {
+            is_admin: user.role == "admin",
             apps,
             sessions,
             csrf: browser.csrf.clone(),

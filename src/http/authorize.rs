@@ -152,12 +152,24 @@ async fn proceed(
 
 async fn issue_code(state: &AppState, req: &AuthorizationRequest, session: &Session) -> Response {
     let now = state.now();
+    let mut scopes = req.scopes.clone();
+    // The admin scope goes to administrators only; for others it is dropped
+    // like any scope the client may not have.
+    if scopes.iter().any(|s| s == scopes::ADMIN) {
+        let is_admin = match state.store.get_user(&session.user_id).await {
+            Ok(u) => u.is_some_and(|u| u.role == "admin"),
+            Err(e) => return PageError::from(e).into_response(),
+        };
+        if !is_admin {
+            scopes.retain(|s| s != scopes::ADMIN);
+        }
+    }
     let record = CodeRecord {
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         redirect_uri_sent: req.redirect_uri_sent,
         user_id: session.user_id.clone(),
-        scopes: req.scopes.clone(),
+        scopes,
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
         auth_time: session.auth_time,

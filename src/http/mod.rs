@@ -2,6 +2,7 @@
 //! call a rule in `oauth` or `accounts`, and turn the outcome into a response.
 
 mod account;
+mod admin;
 mod authorize;
 mod browser;
 mod cors;
@@ -13,6 +14,7 @@ mod login;
 mod logout;
 mod mfa;
 mod pages;
+mod portal;
 mod recovery;
 pub mod routes;
 mod token;
@@ -20,7 +22,7 @@ mod userinfo;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -74,6 +76,15 @@ pub fn router(state: AppState) -> Router {
         .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
         .route(routes::REVOKE_APP, post(account::revoke_app))
+        .route(routes::DEVELOPER_APPS, get(portal::list).post(portal::create))
+        .route("/developer/apps/new", get(portal::new_form))
+        .route("/developer/apps/{id}", get(portal::show).post(portal::update))
+        .route("/developer/apps/{id}/edit", get(portal::edit_form))
+        .route("/developer/apps/{id}/rotate-secret", post(portal::rotate))
+        .route("/developer/apps/{id}/delete", post(portal::delete))
+        .route(routes::ADMIN, get(admin::page))
+        .route("/admin/users/{id}/{action}", post(admin::user_action))
+        .route("/admin/clients/{id}/delete", post(admin::client_delete))
         .route(routes::END_SESSION_ONE, post(account::end_session))
         .route(routes::MFA_SETUP, get(mfa::setup_page).post(mfa::setup_submit))
         .route(routes::MFA_DISABLE, post(mfa::disable))
@@ -89,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .merge(client_facing)
         .merge(pages)
         .route(routes::INTROSPECT, post(token::introspect))
+        .route("/admin/api/users", get(admin::api_users))
+        .route("/admin/api/users/{id}/{action}", post(admin::api_user_action))
+        .route("/admin/api/clients", get(admin::api_clients))
+        .route("/admin/api/clients/{id}", delete(admin::api_client_delete))
         .route(routes::HEALTH, get(health::healthz))
         .route(routes::STYLESHEET, get(pages::stylesheet))
         .route(routes::THEME, get(pages::theme))

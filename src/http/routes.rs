@@ -30,5 +30,7 @@ pub const MFA_SETUP: &str = "/account/mfa";
 pub const MFA_DISABLE: &str = "/account/mfa/disable";
 pub const REVOKE_APP: &str = "/account/apps/revoke";
 pub const END_SESSION_ONE: &str = "/account/sessions/end";
+pub const DEVELOPER_APPS: &str = "/developer/apps";
+pub const ADMIN: &str = "/admin";
 pub const STYLESHEET: &str = "/static/latchkey.css";
 pub const THEME: &str = "/static/theme.css";

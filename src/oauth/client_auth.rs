@@ -120,7 +120,16 @@ async fn check(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAu
     let client = state.clients.get(&*state.store, id).await?.ok_or_else(fail)?;
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) => {
-            if !constant_time_eq(token_hash(secret).as_bytes(), hash.as_bytes()) {
+            let presented = token_hash(secret);
+            let current = constant_time_eq(presented.as_bytes(), hash.as_bytes());
+            // After a rotation the previous secret works until its overlap ends.
+            let previous = match (&client.old_secret_hash, client.old_secret_expires_at) {
+                (Some(old), Some(until)) => {
+                    constant_time_eq(presented.as_bytes(), old.as_bytes()) && state.now() < until
+                }
+                _ => false,
+            };
+            if !(current || previous) {
                 return Err(fail());
             }
         }

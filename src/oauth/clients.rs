@@ -21,6 +21,13 @@ pub struct ClientSpec {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub skip_consent: bool,
+    pub owner_id: Option<String>,
+    /// `web`, `spa`, `native` or `machine`: sets sensible grant types and
+    /// the client type, and tightens the redirect URI rules (private-use
+    /// schemes for native apps only). None: the CLI's explicit settings.
+    pub app_type: Option<String>,
+    pub homepage: Option<String>,
+    pub logo_url: Option<String>,
 }
 
 /// A new client and, for a confidential one, its secret (shown once; only its
@@ -30,11 +37,79 @@ pub struct NewClient {
     pub secret: Option<String>,
 }
 
-pub fn build(spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
+/// The kinds of app the portal registers, with words for the form.
+pub const APP_TYPES: &[(&str, &str)] = &[
+    ("web", "Web app with a server (keeps a secret)"),
+    ("spa", "Single-page app in the browser (no secret, PKCE)"),
+    ("native", "Native or mobile app (no secret, PKCE)"),
+    ("machine", "Machine to machine (client credentials)"),
+];
+
+/// Fills in what the app type decides: the client type and grant types.
+fn apply_type(spec: &mut ClientSpec) -> Result<(), String> {
+    let Some(kind) = spec.app_type.as_deref() else {
+        return Ok(());
+    };
+    let user_grants = vec![GRANT_AUTHORIZATION_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()];
+    match kind {
+        "web" => {
+            spec.public = false;
+            spec.grant_types = user_grants;
+        }
+        "spa" | "native" => {
+            spec.public = true;
+            spec.grant_types = user_grants;
+        }
+        "machine" => {
+            spec.public = false;
+            spec.grant_types = vec![GRANT_CLIENT_CREDENTIALS.to_string()];
+            if !spec.redirect_uris.is_empty() || !spec.post_logout_redirect_uris.is_empty() {
+                return Err("a machine-to-machine app has no redirect URIs".into());
+            }
+        }
+        other => return Err(format!("unknown app type `{other}`")),
+    }
+    // Private-use schemes (com.example.app:/cb) belong to native apps
+    // (RFC 8252 §7.1); browsers need http(s).
+    if kind != "native" {
+        for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
+            if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+                return Err(format!("`{uri}`: custom schemes are for native apps only"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Optional https URL fields (homepage, logo).
+fn check_url(field: &str, value: &Option<String>) -> Result<(), String> {
+    match value {
+        Some(v) if !v.starts_with("https://") || url::Url::parse(v).is_err() || v.len() > 500 => {
+            Err(format!("{field} must be an https URL"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A new secret for a confidential client; the previous one keeps working
+/// for `overlap` seconds so deployments can switch without downtime.
+pub fn rotate_secret(client: &mut Client, now: Timestamp, overlap: i64) -> Option<String> {
+    let current = client.secret_hash.clone()?;
+    let secret = random_token(32);
+    client.old_secret_hash = Some(current);
+    client.old_secret_expires_at = Some(now + overlap);
+    client.secret_hash = Some(token_hash(&secret));
+    Some(secret)
+}
+
+pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
     let name = spec.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err("name must be 1 to 100 characters".into());
     }
+    apply_type(&mut spec)?;
+    check_url("homepage", &spec.homepage)?;
+    check_url("logo URL", &spec.logo_url)?;
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
         redirect_uri::validate_registration(uri)?;
     }
@@ -59,7 +134,8 @@ pub fn build(spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
     if spec.public && grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
         return Err("client_credentials is for confidential clients; drop --public".into());
     }
-    let scopes = if spec.scopes.is_empty() {
+    let machine = spec.app_type.as_deref() == Some("machine");
+    let scopes = if spec.scopes.is_empty() && !machine {
         scopes::default_client_scopes()
     } else {
         spec.scopes
@@ -81,6 +157,13 @@ pub fn build(spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
         public: spec.public,
         skip_consent: spec.skip_consent,
         created_at: now,
+        owner_id: spec.owner_id,
+        app_type: spec.app_type,
+        homepage: spec.homepage,
+        logo_url: spec.logo_url,
+        old_secret_hash: None,
+        old_secret_expires_at: None,
+        registration_token_hash: None,
     };
     Ok(NewClient { client, secret })
 }
@@ -133,5 +216,49 @@ mod tests {
         let mut s = spec(&["https://app.example/cb"]);
         s.scopes = vec!["bad scope".into()];
         assert!(build(s, 0).is_err());
+    }
+
+    #[test]
+    fn app_types_set_sensible_defaults() {
+        let typed = |kind: &str, uri: &str| ClientSpec {
+            name: "App".into(),
+            app_type: Some(kind.into()),
+            redirect_uris: if uri.is_empty() { vec![] } else { vec![uri.into()] },
+            ..Default::default()
+        };
+        let spa = build(typed("spa", "https://spa.example/cb"), 0).unwrap();
+        assert!(spa.client.public && spa.secret.is_none());
+        let web = build(typed("web", "https://web.example/cb"), 0).unwrap();
+        assert!(!web.client.public && web.secret.is_some());
+        assert!(
+            build(typed("spa", "com.example.app:/cb"), 0).is_err(),
+            "custom scheme in a browser app"
+        );
+        assert!(build(typed("native", "com.example.app:/cb"), 0).is_ok());
+        let machine = build(typed("machine", ""), 0).unwrap();
+        assert_eq!(machine.client.grant_types, ["client_credentials"]);
+        assert!(build(typed("machine", "https://m.example/cb"), 0).is_err());
+        assert!(build(typed("toaster", "https://t.example/cb"), 0).is_err());
+        let mut s = typed("web", "https://web.example/cb");
+        s.logo_url = Some("http://insecure.example/logo.png".into());
+        assert!(build(s, 0).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_overlap() {
+        let mut n = build(
+            ClientSpec {
+                name: "App".into(),
+                redirect_uris: vec!["https://app.example/cb".into()],
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+        let old = n.client.secret_hash.clone();
+        let new = rotate_secret(&mut n.client, 100, 60).unwrap();
+        assert_eq!(n.client.old_secret_hash, old);
+        assert_eq!(n.client.old_secret_expires_at, Some(160));
+        assert_eq!(n.client.secret_hash.as_deref(), Some(token_hash(&new).as_str()));
     }
 }

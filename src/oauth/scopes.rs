@@ -9,7 +9,12 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("profile", "See your name and username"),
     ("email", "See your email address"),
     ("offline_access", "Stay signed in to the app when you are away"),
+    ("roles", "Know your role here (user or administrator)"),
+    ("admin", "Manage people and apps on your behalf (administrators only)"),
 ];
+
+/// Granted only to administrators, and registered on a client only on purpose.
+pub const ADMIN: &str = "admin";
 
 /// Splits a space-separated scope string, keeps known scopes allowed for the
 /// client, drops unknown ones, and removes duplicates (keeping first order).
@@ -51,8 +56,14 @@ pub fn covers(granted: &[String], requested: &[String]) -> bool {
     requested.iter().all(|r| granted.contains(r))
 }
 
+/// What a client may ask for unless registered otherwise: every person
+/// scope but `admin`.
 pub fn default_client_scopes() -> Vec<String> {
-    SUPPORTED.iter().map(|(n, _)| n.to_string()).collect()
+    SUPPORTED
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .filter(|n| n != ADMIN)
+        .collect()
 }
 
 #[cfg(test)]

@@ -121,6 +121,9 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         }
         m.insert("updated_at".into(), json!(user.updated_at));
     }
+    if scopes.iter().any(|s| s == "roles") {
+        m.insert("roles".into(), json!([user.role]));
+    }
     if scopes.iter().any(|s| s == "email") {
         m.insert("email".into(), json!(user.email));
         m.insert("email_verified".into(), json!(user.email_verified));

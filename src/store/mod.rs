@@ -65,6 +65,21 @@ pub struct Client {
     pub public: bool,
     pub skip_consent: bool,
     pub created_at: Timestamp,
+    /// The person who registered it in the developer portal, if any.
+    pub owner_id: Option<String>,
+    /// `web`, `spa`, `native` or `machine` when registered by type.
+    pub app_type: Option<String>,
+    pub homepage: Option<String>,
+    pub logo_url: Option<String>,
+    /// After a rotation, the previous secret's hash, valid until
+    /// `old_secret_expires_at`.
+    #[serde(skip)]
+    pub old_secret_hash: Option<String>,
+    #[serde(skip)]
+    pub old_secret_expires_at: Option<Timestamp>,
+    /// RFC 7592 registration access token (hash).
+    #[serde(skip)]
+    pub registration_token_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -115,6 +130,12 @@ pub trait ClientStore: Send + Sync {
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    /// Replaces every field of the client but its id and creation time.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    async fn list_clients_by_owner(&self, owner_id: &str) -> StoreResult<Vec<Client>>;
+    async fn insert_initial_access_token(&self, hash: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<()>;
+    /// Uses an initial access token once; false when unknown, used or expired.
+    async fn use_initial_access_token(&self, hash: &str, now: Timestamp) -> StoreResult<bool>;
     /// Whether `origin` (scheme://host[:port]) is the origin of some client's
     /// registered redirect URI.
     async fn origin_allowed(&self, origin: &str) -> StoreResult<bool>;
@@ -129,6 +150,7 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn set_user_disabled(&self, id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool>;
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
     /// Marks the account's email verified, if it is still `email`; false
     /// when the address has changed since.

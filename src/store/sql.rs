@@ -127,6 +127,13 @@ struct ClientRow {
     public: bool,
     skip_consent: bool,
     created_at: i64,
+    owner_id: Option<String>,
+    app_type: Option<String>,
+    homepage: Option<String>,
+    logo_url: Option<String>,
+    old_secret_hash: Option<String>,
+    old_secret_expires_at: Option<i64>,
+    registration_token_hash: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -143,6 +150,13 @@ impl TryFrom<ClientRow> for Client {
             public: r.public,
             skip_consent: r.skip_consent,
             created_at: r.created_at,
+            owner_id: r.owner_id,
+            app_type: r.app_type,
+            homepage: r.homepage,
+            logo_url: r.logo_url,
+            old_secret_hash: r.old_secret_hash,
+            old_secret_expires_at: r.old_secret_expires_at,
+            registration_token_hash: r.registration_token_hash,
         })
     }
 }
@@ -271,7 +285,27 @@ impl From<IdentityRow> for Identity {
 }
 
 const IDENTITY_COLUMNS: &str = "provider, subject, user_id, login, email, linked_at, last_used_at";
-const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at";
+const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash";
+
+/// Replaces a client's origins (for CORS) with those of its redirect URIs.
+macro_rules! write_origins {
+    ($tx:expr, $c:expr) => {{
+        let mut origins: Vec<String> = $c.redirect_uris.iter().filter_map(|u| origin_of(u)).collect();
+        origins.sort();
+        origins.dedup();
+        sqlx::query("DELETE FROM client_origins WHERE client_id = $1")
+            .bind(&$c.id)
+            .execute(&mut *$tx)
+            .await?;
+        for origin in &origins {
+            sqlx::query("INSERT INTO client_origins (origin, client_id) VALUES ($1, $2)")
+                .bind(origin)
+                .bind(&$c.id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
 
 #[async_trait]
 impl KeyStore for SqlStore {
@@ -336,12 +370,9 @@ impl KeyStore for SqlStore {
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn create_client(&self, c: &Client) -> StoreResult<()> {
-        let mut origins: Vec<String> = c.redirect_uris.iter().filter_map(|u| origin_of(u)).collect();
-        origins.sort();
-        origins.dedup();
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            sqlx::query("INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
                 .bind(&c.id)
                 .bind(&c.secret_hash)
                 .bind(&c.name)
@@ -352,19 +383,86 @@ impl ClientStore for SqlStore {
                 .bind(c.public)
                 .bind(c.skip_consent)
                 .bind(c.created_at)
+                .bind(&c.owner_id)
+                .bind(&c.app_type)
+                .bind(&c.homepage)
+                .bind(&c.logo_url)
+                .bind(&c.old_secret_hash)
+                .bind(c.old_secret_expires_at)
+                .bind(&c.registration_token_hash)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| unique_violation(e, "client"))?;
-            for origin in &origins {
-                sqlx::query("INSERT INTO client_origins (origin, client_id) VALUES ($1, $2)")
-                    .bind(origin)
-                    .bind(&c.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            write_origins!(tx, c);
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn update_client(&self, c: &Client) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, grant_types = $5, scopes = $6, public = $7, skip_consent = $8, owner_id = $9, app_type = $10, homepage = $11, logo_url = $12, old_secret_hash = $13, old_secret_expires_at = $14, registration_token_hash = $15 WHERE id = $16")
+                .bind(&c.secret_hash)
+                .bind(&c.name)
+                .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.post_logout_redirect_uris))
+                .bind(to_json(&c.grant_types))
+                .bind(to_json(&c.scopes))
+                .bind(c.public)
+                .bind(c.skip_consent)
+                .bind(&c.owner_id)
+                .bind(&c.app_type)
+                .bind(&c.homepage)
+                .bind(&c.logo_url)
+                .bind(&c.old_secret_hash)
+                .bind(c.old_secret_expires_at)
+                .bind(&c.registration_token_hash)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_origins!(tx, c);
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn list_clients_by_owner(&self, owner_id: &str) -> StoreResult<Vec<Client>> {
+        let rows: Vec<ClientRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE owner_id = $1 ORDER BY created_at, id")))
+                .bind(owner_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn insert_initial_access_token(&self, hash: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("INSERT INTO initial_access_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
+                .bind(hash)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn use_initial_access_token(&self, hash: &str, now: Timestamp) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM initial_access_tokens WHERE token_hash = $1 AND expires_at > $2")
+                .bind(hash)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
@@ -485,6 +583,19 @@ impl UserStore for SqlStore {
                 .bind(now)
                 .bind(id)
                 .bind(email)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    async fn set_user_disabled(&self, id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                .bind(disabled)
+                .bind(now)
+                .bind(id)
                 .execute(pool)
                 .await?
                 .rows_affected()

@@ -56,6 +56,13 @@ fn client(tag: &str) -> Client {
         public: false,
         skip_consent: true,
         created_at: 5,
+        owner_id: None,
+        app_type: None,
+        homepage: None,
+        logo_url: None,
+        old_secret_hash: None,
+        old_secret_expires_at: None,
+        registration_token_hash: None,
     }
 }
 

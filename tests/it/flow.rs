@@ -12,7 +12,7 @@ const REDIRECT: &str = "https://app.example/callback";
 
 /// Runs the relying party's side for one sign-in. `signup` creates the
 /// account through the sign-up form; otherwise the account exists.
-async fn relying_party_signs_in(
+pub(crate) async fn relying_party_signs_in(
     server: &TestServer,
     client_id: &str,
     secret: Option<&str>,

@@ -10,6 +10,7 @@ mod cli;
 mod discovery;
 mod federation;
 mod flow;
+mod portal;
 mod rules;
 mod security;
 mod tokens;

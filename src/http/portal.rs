@@ -1,0 +1,444 @@
+//! The developer portal: people register and manage their own OAuth apps
+//! (like GitHub's "OAuth Apps" settings). Admins may open anyone's.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::browser::Browser;
+use super::extract::PageParams;
+use super::pages::{render, see_other};
+use super::routes;
+use crate::app::AppState;
+use crate::audit;
+use crate::error::PageError;
+use crate::oauth::clients::{self, APP_TYPES, ClientSpec};
+use crate::oauth::params::Params;
+use crate::oauth::refresh;
+use crate::store::{Client, User};
+use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, TypeOption};
+
+fn form_expired() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "For your safety we did not submit it. Reload the page and try again.",
+    )
+}
+
+fn not_found() -> PageError {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "No such app",
+        "It does not exist, or it is not yours.",
+    )
+    .with_back(routes::DEVELOPER_APPS)
+}
+
+/// The signed-in person, or None (then the caller sends them to sign in).
+async fn person(state: &AppState, browser: &Browser) -> Result<Option<User>, PageError> {
+    let Some(session) = &browser.session else {
+        return Ok(None);
+    };
+    Ok(state.store.get_user(&session.user_id).await?.filter(|u| !u.disabled))
+}
+
+/// The app `id`, if this person owns it or is an admin; otherwise "not
+/// found", so ids of others' apps reveal nothing.
+async fn owned(state: &AppState, user: &User, id: &str) -> Result<Client, PageError> {
+    let client = state.store.get_client(id).await?.ok_or_else(not_found)?;
+    if client.owner_id.as_deref() == Some(user.id.as_str()) || user.role == "admin" {
+        Ok(client)
+    } else {
+        Err(not_found())
+    }
+}
+
+fn type_label(kind: Option<&str>) -> String {
+    APP_TYPES
+        .iter()
+        .find(|(k, _)| Some(*k) == kind)
+        .map(|(_, label)| label.to_string())
+        .unwrap_or_else(|| "Registered by an operator".into())
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn optional(params: &Params, name: &str) -> Option<String> {
+    params
+        .get(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn form_values(params: &Params) -> AppFormValues {
+    AppFormValues {
+        name: params.get("name").unwrap_or("").trim().to_string(),
+        homepage: params.get("homepage").unwrap_or("").trim().to_string(),
+        logo_url: params.get("logo_url").unwrap_or("").trim().to_string(),
+        app_type: params.get("app_type").unwrap_or("web").to_string(),
+        redirect_uris: params.get("redirect_uris").unwrap_or("").to_string(),
+        post_logout_redirect_uris: params.get("post_logout_redirect_uris").unwrap_or("").to_string(),
+    }
+}
+
+fn form_page(browser: &Browser, app_id: Option<&str>, values: AppFormValues, error: Option<String>) -> AppFormPage {
+    AppFormPage {
+        csrf: browser.csrf.clone(),
+        app_id: app_id.map(str::to_string),
+        types: APP_TYPES
+            .iter()
+            .map(|(k, label)| TypeOption {
+                value: k.to_string(),
+                label: label.to_string(),
+                checked: values.app_type == *k,
+            })
+            .collect(),
+        values,
+        error,
+    }
+}
+
+fn detail(state: &AppState, client: &Client) -> AppDetail {
+    let issuer = &state.config.issuer;
+    let authorize_example = client.redirect_uris.first().map(|redirect| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid profile email")
+            .append_pair("state", "STATE")
+            .append_pair("code_challenge", "BASE64URL(SHA256(CODE_VERIFIER))")
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        format!("{issuer}{}?{query}", routes::AUTHORIZE)
+    });
+    AppDetail {
+        id: client.id.clone(),
+        name: client.name.clone(),
+        type_label: type_label(client.app_type.as_deref()),
+        public: client.public,
+        homepage: client.homepage.clone(),
+        logo_url: client.logo_url.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+        grant_types: client.grant_types.clone(),
+        created: crate::clock::utc_text(client.created_at),
+        discovery_url: format!("{issuer}{}", routes::DISCOVERY),
+        authorize_example,
+        old_secret_until: client
+            .old_secret_expires_at
+            .filter(|t| *t > state.now())
+            .map(crate::clock::utc_text),
+    }
+}
+
+fn app_page(
+    state: &AppState,
+    browser: &Browser,
+    client: &Client,
+    secret: Option<String>,
+    notice: Option<&str>,
+) -> Response {
+    let page = AppPage {
+        csrf: browser.csrf.clone(),
+        app: detail(state, client),
+        secret,
+        notice: notice.map(str::to_string),
+    };
+    let mut res = render(state, StatusCode::OK, &page);
+    // It may show a secret: never cache it.
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn record(state: &AppState, browser: &Browser, user: &User, event: &str, client_id: &str, detail: String) {
+    audit::record(
+        state,
+        audit::Event {
+            event,
+            outcome: "success",
+            user_id: Some(&user.id),
+            client_id: Some(client_id),
+            ip: browser.ip.as_deref(),
+            user_agent: browser.user_agent.as_deref(),
+            detail: Some(detail),
+        },
+    )
+    .await;
+}
+
+/// GET /developer/apps
+pub async fn list(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let res = async {
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let apps = state
+            .store
+            .list_clients_by_owner(&user.id)
+            .await?
+            .into_iter()
+            .map(|c| AppSummary {
+                type_label: type_label(c.app_type.as_deref()),
+                created: crate::clock::utc_text(c.created_at),
+                id: c.id,
+                name: c.name,
+            })
+            .collect();
+        let page = AppsPage {
+            apps,
+            is_admin: user.role == "admin",
+            notice: (params.get("done") == Some("deleted")).then(|| "The app is deleted.".to_string()),
+        };
+        Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// GET /developer/apps/new
+pub async fn new_form(State(state): State<AppState>, browser: Browser) -> Response {
+    let res = match person(&state, &browser).await {
+        Ok(Some(_)) => {
+            let values = AppFormValues {
+                app_type: "web".into(),
+                ..Default::default()
+            };
+            render(&state, StatusCode::OK, &form_page(&browser, None, values, None))
+        }
+        Ok(None) => see_other(routes::LOGIN),
+        Err(e) => e.into_response(),
+    };
+    browser.finish(res)
+}
+
+/// POST /developer/apps
+pub async fn create(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let values = form_values(&params);
+        let spec = ClientSpec {
+            name: values.name.clone(),
+            redirect_uris: lines(&values.redirect_uris),
+            post_logout_redirect_uris: lines(&values.post_logout_redirect_uris),
+            app_type: Some(values.app_type.clone()),
+            homepage: optional(&params, "homepage"),
+            logo_url: optional(&params, "logo_url"),
+            owner_id: Some(user.id.clone()),
+            ..Default::default()
+        };
+        let new = match clients::build(spec, state.now()) {
+            Ok(n) => n,
+            Err(message) => {
+                let page = form_page(&browser, None, values, Some(message));
+                return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
+            }
+        };
+        state.store.create_client(&new.client).await?;
+        record(
+            &state,
+            &browser,
+            &user,
+            "client.create",
+            &new.client.id,
+            new.client.name.clone(),
+        )
+        .await;
+        let notice = new
+            .secret
+            .as_ref()
+            .map(|_| "Copy the client secret now: it is shown only once.");
+        Ok(app_page(&state, &browser, &new.client, new.secret.clone(), notice))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// GET /developer/apps/{id}
+pub async fn show(State(state): State<AppState>, browser: Browser, Path(id): Path<String>) -> Response {
+    let res = async {
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let client = owned(&state, &user, &id).await?;
+        Ok::<_, PageError>(app_page(&state, &browser, &client, None, None))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// GET /developer/apps/{id}/edit
+pub async fn edit_form(State(state): State<AppState>, browser: Browser, Path(id): Path<String>) -> Response {
+    let res = async {
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let c = owned(&state, &user, &id).await?;
+        let values = AppFormValues {
+            name: c.name.clone(),
+            homepage: c.homepage.clone().unwrap_or_default(),
+            logo_url: c.logo_url.clone().unwrap_or_default(),
+            app_type: c.app_type.clone().unwrap_or_else(|| "web".into()),
+            redirect_uris: c.redirect_uris.join("\n"),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+        };
+        Ok::<_, PageError>(render(
+            &state,
+            StatusCode::OK,
+            &form_page(&browser, Some(&c.id), values, None),
+        ))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// POST /developer/apps/{id}: name, homepage, logo and URIs. The type stays
+/// (it decides whether the app holds a secret).
+pub async fn update(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let mut client = owned(&state, &user, &id).await?;
+        let mut values = form_values(&params);
+        values.app_type = client.app_type.clone().unwrap_or_else(|| "web".into());
+        let spec = ClientSpec {
+            name: values.name.clone(),
+            redirect_uris: lines(&values.redirect_uris),
+            post_logout_redirect_uris: lines(&values.post_logout_redirect_uris),
+            app_type: client.app_type.clone(),
+            public: client.public,
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            homepage: optional(&params, "homepage"),
+            logo_url: optional(&params, "logo_url"),
+            ..Default::default()
+        };
+        // Validated by the same rules as a new registration.
+        let checked = match clients::build(spec, state.now()) {
+            Ok(n) => n.client,
+            Err(message) => {
+                let page = form_page(&browser, Some(&client.id), values, Some(message));
+                return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
+            }
+        };
+        client.name = checked.name;
+        client.redirect_uris = checked.redirect_uris;
+        client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
+        client.homepage = checked.homepage;
+        client.logo_url = checked.logo_url;
+        state.store.update_client(&client).await?;
+        state.clients.forget(&client.id);
+        record(
+            &state,
+            &browser,
+            &user,
+            "client.update",
+            &client.id,
+            client.name.clone(),
+        )
+        .await;
+        Ok(app_page(&state, &browser, &client, None, Some("Saved.")))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// POST /developer/apps/{id}/rotate-secret
+pub async fn rotate(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let mut client = owned(&state, &user, &id).await?;
+        let Some(secret) = clients::rotate_secret(&mut client, state.now(), state.config.secret_rotation_overlap)
+        else {
+            return Err(PageError::bad_request("This app has no secret to rotate.").with_back(routes::DEVELOPER_APPS));
+        };
+        state.store.update_client(&client).await?;
+        state.clients.forget(&client.id);
+        record(&state, &browser, &user, "client.rotate_secret", &client.id, client.name.clone()).await;
+        Ok(app_page(
+            &state,
+            &browser,
+            &client,
+            Some(secret),
+            Some("New secret made. Copy it now: it is shown only once. The previous secret keeps working until the time below."),
+        ))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}
+
+/// Deletes a client: its refresh tokens are revoked (and the access tokens
+/// of those grants deny-listed), its consents go with it.
+pub async fn delete_client(state: &AppState, client_id: &str) -> Result<usize, PageError> {
+    let families = state.store.revoke_client_refresh_tokens(client_id, state.now()).await?;
+    for family in &families {
+        refresh::deny_grant(state, family).await.map_err(PageError::server)?;
+    }
+    state.store.delete_client(client_id).await?;
+    state.clients.forget(client_id);
+    Ok(families.len())
+}
+
+/// POST /developer/apps/{id}/delete
+pub async fn delete(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(user) = person(&state, &browser).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let client = owned(&state, &user, &id).await?;
+        let grants = delete_client(&state, &client.id).await?;
+        let detail = format!("{} ({grants} grants revoked)", client.name);
+        record(&state, &browser, &user, "client.delete", &client.id, detail).await;
+        Ok(see_other(&format!("{}?done=deleted", routes::DEVELOPER_APPS)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
+}

@@ -1,0 +1,406 @@
+//! Developers register apps in the portal; admins manage people and apps,
+//! through pages and the JSON API.
+
+use crate::helpers::*;
+
+const REDIRECT: &str = "https://app.example/callback";
+
+/// Text between `start` and the next `end`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = html.find(start)? + start.len();
+    let to = html[from..].find(end)? + from;
+    Some(&html[from..to])
+}
+
+/// A signed-in browser for a new account.
+async fn signed_in(server: &TestServer) -> (reqwest::Client, String, String) {
+    let username = unique("dev");
+    let sub = server.user(&username, PASSWORD).await;
+    let b = browser();
+    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+    let (url, _) = sign_in(&b, &server.base, &login, &username, PASSWORD).await.page();
+    assert!(url.ends_with("/account"));
+    (b, username, sub)
+}
+
+/// Registers an app through the portal form; returns the status and page.
+async fn register(server: &TestServer, b: &reqwest::Client, fields: &[(&str, &str)]) -> (u16, String) {
+    let (_, form) = follow(b, &server.base, &server.url("/developer/apps/new")).await.page();
+    let csrf = input_value(&form, "csrf").unwrap();
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    let res = b.post(server.url("/developer/apps")).form(&all).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn introspect_status(server: &TestServer, id: &str, secret: &str) -> u16 {
+    http()
+        .post(server.url("/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", "nothing")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_developer_registers_an_spa_and_a_relying_party_signs_in_through_it() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let (b, username, _) = signed_in(&server).await;
+        let (status, page) = register(
+            &server,
+            &b,
+            &[("name", "Test SPA"), ("app_type", "spa"), ("redirect_uris", REDIRECT)],
+        )
+        .await;
+        assert_eq!(status, 200, "{backend:?}: {page}");
+        let client_id = between(&page, "<code id=\"client-id\">", "</code>")
+            .unwrap()
+            .to_string();
+        assert!(!page.contains("client-secret"), "an SPA has no secret");
+        assert!(page.contains("code_challenge_method=S256"), "quick start with PKCE");
+        let (_, list) = follow(&b, &server.base, &server.url("/developer/apps")).await.page();
+        assert!(list.contains("Test SPA"));
+
+        crate::flow::relying_party_signs_in(&server, &client_id, None, &username, false).await;
+
+        // Bad metadata is refused with a clear message, nothing registered.
+        let (status, page) = register(
+            &server,
+            &b,
+            &[
+                ("name", "Bad"),
+                ("app_type", "web"),
+                ("redirect_uris", "http://app.example/cb"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(page.contains("must use https"), "{page}");
+        let (status, page) = register(
+            &server,
+            &b,
+            &[
+                ("name", "Bad"),
+                ("app_type", "spa"),
+                ("redirect_uris", "com.example.app:/cb"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(page.contains("custom schemes are for native apps only"));
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
+    let server = TestServer::spawn_with(Backend::Embedded, &[("LATCHKEY_SECRET_ROTATION_OVERLAP", "3600")]).await;
+    let (b, _, _) = signed_in(&server).await;
+    let (_, page) = register(
+        &server,
+        &b,
+        &[
+            ("name", "Web"),
+            ("app_type", "web"),
+            ("redirect_uris", "https://web.example/cb"),
+        ],
+    )
+    .await;
+    let id = between(&page, "<code id=\"client-id\">", "</code>")
+        .unwrap()
+        .to_string();
+    let first = between(&page, "<code id=\"client-secret\">", "</code>")
+        .unwrap()
+        .to_string();
+    assert_eq!(introspect_status(&server, &id, &first).await, 200);
+    let csrf = input_value(&page, "csrf").unwrap();
+    let res = b
+        .post(server.url(&format!("/developer/apps/{id}/rotate-secret")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    let second = between(&page, "<code id=\"client-secret\">", "</code>")
+        .unwrap()
+        .to_string();
+    assert_ne!(first, second);
+    assert!(page.contains("works until"));
+    assert_eq!(
+        introspect_status(&server, &id, &first).await,
+        200,
+        "old secret during the overlap"
+    );
+    assert_eq!(introspect_status(&server, &id, &second).await, 200);
+    server.clock.advance(3601);
+    assert_eq!(
+        introspect_status(&server, &id, &first).await,
+        401,
+        "old secret after the overlap"
+    );
+    assert_eq!(introspect_status(&server, &id, &second).await, 200);
+
+    // Someone else can neither see nor delete it.
+    let (stranger, _, _) = signed_in(&server).await;
+    let res = stranger
+        .get(server.url(&format!("/developer/apps/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let (_, own) = follow(&stranger, &server.base, &server.url("/developer/apps"))
+        .await
+        .page();
+    let csrf = input_value(&own, "csrf").unwrap_or_default();
+    let res = stranger
+        .post(server.url(&format!("/developer/apps/{id}/delete")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+    assert!(server.state.store.get_client(&id).await.unwrap().is_some());
+
+    // The owner deletes it.
+    let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}")))
+        .await
+        .page();
+    let csrf = input_value(&page, "csrf").unwrap();
+    let res = b
+        .post(server.url(&format!("/developer/apps/{id}/delete")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).ends_with("done=deleted"));
+    assert!(server.state.store.get_client(&id).await.unwrap().is_none());
+    assert_eq!(introspect_status(&server, &id, &second).await, 401);
+}
+
+/// An access token for `username` with `scope`, through the real flow.
+async fn token_with_scope(server: &TestServer, client: (&str, &str), username: &str, scope: &str) -> String {
+    let b = browser();
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client.0)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "s");
+    let (_, login) = follow(&b, &server.base, url.as_str()).await.page();
+    let left = match sign_in(&b, &server.base, &login, username, PASSWORD).await {
+        Stop::Page { url, body, .. } if url.contains("/consent") => {
+            consent(&b, &server.base, &body, "allow").await.left()
+        }
+        other => other.left(),
+    };
+    let code = query_param(&left, "code").unwrap();
+    let body = json(redeem(server, client.0, Some(client.1), &code, REDIRECT, None).await).await;
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn admins_manage_people_and_apps_and_no_one_else_can() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let (console, console_secret) = server
+            .client(latchkey::oauth::clients::ClientSpec {
+                name: "Admin console".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                scopes: vec!["openid".into(), "roles".into(), "admin".into()],
+                ..Default::default()
+            })
+            .await;
+        let console_secret = console_secret.unwrap();
+        let admin_name = unique("boss");
+        let admin_id = server.user(&admin_name, PASSWORD).await;
+        server
+            .state
+            .store
+            .set_user_role(&admin_id, "admin", server.state.now())
+            .await
+            .unwrap();
+        let (plain_browser, plain_name, plain_id) = signed_in(&server).await;
+
+        // A non-admin: 403 on every admin page and form, and no admin scope.
+        assert_eq!(
+            plain_browser.get(server.url("/admin")).send().await.unwrap().status(),
+            403
+        );
+        let (_, account) = follow(&plain_browser, &server.base, &server.url("/account"))
+            .await
+            .page();
+        assert!(!account.contains("href=\"&#x2f;admin\"") && !account.contains("href=\"/admin\""));
+        let csrf = input_value(&account, "csrf").unwrap();
+        for path in [
+            format!("/admin/users/{admin_id}/disable"),
+            format!("/admin/clients/{console}/delete"),
+        ] {
+            let res = plain_browser
+                .post(server.url(&path))
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 403, "{backend:?} {path}");
+        }
+        let plain_token = token_with_scope(&server, (&console, &console_secret), &plain_name, "openid admin").await;
+        let info = json(
+            http()
+                .get(server.url("/userinfo"))
+                .bearer_auth(&plain_token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(info["sub"], plain_id.as_str());
+        for (method, path) in [
+            ("GET", "/admin/api/users".to_string()),
+            ("GET", "/admin/api/clients".to_string()),
+            ("POST", format!("/admin/api/users/{admin_id}/disable")),
+            ("DELETE", format!("/admin/api/clients/{console}")),
+        ] {
+            let req = match method {
+                "GET" => http().get(server.url(&path)),
+                "POST" => http().post(server.url(&path)),
+                _ => http().delete(server.url(&path)),
+            };
+            let res = req.bearer_auth(&plain_token).send().await.unwrap();
+            assert_eq!(res.status(), 403, "{backend:?}: {method} {path}");
+            let res = match method {
+                "GET" => http().get(server.url(&path)),
+                "POST" => http().post(server.url(&path)),
+                _ => http().delete(server.url(&path)),
+            }
+            .send()
+            .await
+            .unwrap();
+            assert_eq!(res.status(), 401, "no token");
+        }
+
+        // The admin's token carries the scope and the roles claim.
+        let admin_token =
+            token_with_scope(&server, (&console, &console_secret), &admin_name, "openid roles admin").await;
+        let info = json(
+            http()
+                .get(server.url("/userinfo"))
+                .bearer_auth(&admin_token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(info["roles"], serde_json::json!(["admin"]), "{backend:?}");
+        let users = json(
+            http()
+                .get(server.url("/admin/api/users"))
+                .bearer_auth(&admin_token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            users["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["id"] == plain_id.as_str())
+        );
+
+        // Disabling a person ends their access at once.
+        assert_eq!(
+            http()
+                .get(server.url("/userinfo"))
+                .bearer_auth(&plain_token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let res = http()
+            .post(server.url(&format!("/admin/api/users/{plain_id}/disable")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert_eq!(
+            http()
+                .get(server.url("/userinfo"))
+                .bearer_auth(&plain_token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401,
+            "a disabled account's live access token is refused"
+        );
+        assert_eq!(
+            plain_browser.get(server.url("/account")).send().await.unwrap().status(),
+            303
+        );
+        assert_eq!(
+            sign_in_status(&server, &plain_name).await,
+            200,
+            "and it cannot sign in (the same answer as a wrong password)"
+        );
+
+        // The admin pages: enable again, delete an app.
+        let admin_browser = browser();
+        let (_, login) = follow(&admin_browser, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&admin_browser, &server.base, &login, &admin_name, PASSWORD).await;
+        let (_, page) = follow(&admin_browser, &server.base, &server.url("/admin")).await.page();
+        assert!(page.contains(&format!("@{plain_name}")) && page.contains("disabled"));
+        let csrf = input_value(&page, "csrf").unwrap();
+        let res = admin_browser
+            .post(server.url(&format!("/admin/users/{plain_id}/enable")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).ends_with("done=enabled"));
+        assert_eq!(sign_in_status(&server, &plain_name).await, 303, "enabled again");
+        let res = http()
+            .delete(server.url(&format!("/admin/api/clients/{console}")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        assert!(server.state.store.get_client(&console).await.unwrap().is_none());
+        let events: Vec<String> = server
+            .state
+            .store
+            .list_audit(Some(&admin_id), 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        for expected in ["admin.user_disable", "admin.user_enable", "admin.client_delete"] {
+            assert!(
+                events.iter().any(|e| e == expected),
+                "{backend:?}: {expected} in {events:?}"
+            );
+        }
+    }
+}
+
+async fn sign_in_status(server: &TestServer, username: &str) -> u16 {
+    let b = browser();
+    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+    let csrf = input_value(&login, "csrf").unwrap();
+    b.post(server.url("/login"))
+        .form(&[("csrf", csrf.as_str()), ("username", username), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
