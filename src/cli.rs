@@ -101,6 +101,15 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Mint a single-use initial access token for dynamic client
+    /// registration (RFC 7591) while registration is closed.
+    InitialToken {
+        /// How long it stays valid, seconds.
+        #[arg(long, default_value_t = 86400)]
+        ttl: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +327,24 @@ async fn keys_cmd(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> Cl
 async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
     let store = app::open_store(&config).await?;
     match cmd {
+        ClientsCommand::InitialToken { ttl, json } => {
+            if !(60..=30 * 86400).contains(&ttl) {
+                return Err(CliError("--ttl must be between 60 and 2592000 seconds".into()));
+            }
+            let token = crate::crypto::random_token(32);
+            let now = clock.now();
+            store
+                .insert_initial_access_token(&crate::crypto::token_hash(&token), now, now + ttl)
+                .await?;
+            if json {
+                println!("{}", json!({ "initial_access_token": token, "expires_at": now + ttl }));
+            } else {
+                println!(
+                    "initial access token: {token}\n(single use, valid {ttl} s; send it as Authorization: Bearer to /register)"
+                );
+            }
+            Ok(())
+        }
         ClientsCommand::Create(c) => {
             let new = clients::build(
                 ClientSpec {

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     RegistrationNotSupported,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    InvalidClientMetadata,
     InvalidToken,
     InsufficientScope,
     NotFound,
@@ -62,6 +65,8 @@ impl ErrorCode {
             RequestNotSupported => "request_not_supported",
             RequestUriNotSupported => "request_uri_not_supported",
             RegistrationNotSupported => "registration_not_supported",
+            InvalidRedirectUri => "invalid_redirect_uri",
+            InvalidClientMetadata => "invalid_client_metadata",
             InvalidToken => "invalid_token",
             InsufficientScope => "insufficient_scope",
             NotFound => "not_found",

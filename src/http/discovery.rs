@@ -32,9 +32,10 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr", "picture",
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr", "picture", "roles",
             "name", "preferred_username", "updated_at", "email", "email_verified"
         ],
+        "registration_endpoint": format!("{issuer}{}", routes::REGISTER),
         "acr_values_supported": [crate::oauth::authorize::ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["en"],

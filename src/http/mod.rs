@@ -16,6 +16,7 @@ mod mfa;
 mod pages;
 mod portal;
 mod recovery;
+mod registration;
 pub mod routes;
 mod token;
 mod userinfo;
@@ -100,6 +101,13 @@ pub fn router(state: AppState) -> Router {
         .merge(client_facing)
         .merge(pages)
         .route(routes::INTROSPECT, post(token::introspect))
+        .route(routes::REGISTER, post(registration::register))
+        .route(
+            "/register/{id}",
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        )
         .route("/admin/api/users", get(admin::api_users))
         .route("/admin/api/users/{id}/{action}", post(admin::api_user_action))
         .route("/admin/api/clients", get(admin::api_clients))

@@ -32,5 +32,6 @@ pub const REVOKE_APP: &str = "/account/apps/revoke";
 pub const END_SESSION_ONE: &str = "/account/sessions/end";
 pub const DEVELOPER_APPS: &str = "/developer/apps";
 pub const ADMIN: &str = "/admin";
+pub const REGISTER: &str = "/register";
 pub const STYLESHEET: &str = "/static/latchkey.css";
 pub const THEME: &str = "/static/theme.css";

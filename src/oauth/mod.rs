@@ -10,6 +10,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod refresh;
+pub mod registration;
 pub mod revocation;
 pub mod scopes;
 pub mod tokens;

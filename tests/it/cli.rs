@@ -297,3 +297,12 @@ fn client_changes_are_audited_and_listed() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no user `nobody`"));
 }
+
+#[test]
+fn initial_access_tokens_are_minted_for_registration() {
+    let (_dir, db) = temp_db();
+    let out = ok_json(run(&db, &["clients", "initial-token", "--ttl", "600", "--json"], None));
+    assert_eq!(out["initial_access_token"].as_str().unwrap().len(), 43);
+    let bad = run(&db, &["clients", "initial-token", "--ttl", "5"], None);
+    assert!(!bad.status.success());
+}

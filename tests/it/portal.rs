@@ -404,3 +404,173 @@ async fn sign_in_status(server: &TestServer, username: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+async fn register_json(server: &TestServer, token: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+    let mut req = http().post(server.url("/register")).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn dynamic_registration_and_its_management() {
+    for backend in backends() {
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_REGISTRATION_OPEN", "true")]).await;
+        let discovery = json(
+            http()
+                .get(server.url("/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(discovery["registration_endpoint"], server.url("/register"));
+
+        let res = register_json(
+            &server,
+            None,
+            serde_json::json!({
+                "client_name": "Registered App",
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "client_uri": "https://app.example",
+                "contacts": ["ops@app.example"]
+            }),
+        )
+        .await;
+        assert_eq!(res.status(), 201, "{backend:?}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let doc = json(res).await;
+        let id = doc["client_id"].as_str().unwrap().to_string();
+        let secret = doc["client_secret"].as_str().expect("a secret").to_string();
+        let rat = doc["registration_access_token"].as_str().unwrap().to_string();
+        assert_eq!(doc["registration_client_uri"], server.url(&format!("/register/{id}")));
+        assert_eq!(doc["client_secret_expires_at"], 0);
+        assert_eq!(doc["client_uri"], "https://app.example");
+        assert_eq!(
+            introspect_status(&server, &id, &secret).await,
+            200,
+            "the client authenticates"
+        );
+
+        // Each invalid case gets its RFC 7591 code.
+        for (body, code) in [
+            (serde_json::json!({"client_name": "x"}), "invalid_redirect_uri"),
+            (
+                serde_json::json!({"redirect_uris": ["http://app.example/cb"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["https://app.example/cb#f"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["com.example.app:/cb"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "response_types": ["id_token"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
+                "invalid_client_metadata",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "scope": "openid admin"}),
+                "invalid_client_metadata",
+            ),
+            (
+                serde_json::json!({"redirect_uris": "not a list"}),
+                "invalid_client_metadata",
+            ),
+        ] {
+            let res = register_json(&server, None, body.clone()).await;
+            assert_eq!(res.status(), 400, "{body}");
+            assert_eq!(json(res).await["error"], code, "{body}");
+        }
+
+        // RFC 7592: read, update, delete with the registration access token.
+        let uri = server.url(&format!("/register/{id}"));
+        assert_eq!(http().get(&uri).send().await.unwrap().status(), 401);
+        assert_eq!(
+            http().get(&uri).bearer_auth("wrong").send().await.unwrap().status(),
+            401
+        );
+        let read = json(http().get(&uri).bearer_auth(&rat).send().await.unwrap()).await;
+        assert_eq!(read["client_name"], "Registered App");
+        assert!(read.get("client_secret").is_none(), "secrets are kept as hashes only");
+        let updated = http()
+            .put(&uri)
+            .bearer_auth(&rat)
+            .json(&serde_json::json!({
+                "client_id": id, "client_name": "Renamed", "redirect_uris": [REDIRECT, "https://app.example/other"]
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(updated.status(), 200, "{backend:?}");
+        let updated = json(updated).await;
+        assert_eq!(updated["client_name"], "Renamed");
+        assert_eq!(updated["redirect_uris"].as_array().unwrap().len(), 2);
+        let bad = http()
+            .put(&uri)
+            .bearer_auth(&rat)
+            .json(&serde_json::json!({"client_id": id, "redirect_uris": ["http://evil.example/cb"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json(bad).await["error"], "invalid_redirect_uri");
+        assert_eq!(
+            introspect_status(&server, &id, &secret).await,
+            200,
+            "the secret survives updates"
+        );
+        assert_eq!(
+            http().delete(&uri).bearer_auth(&rat).send().await.unwrap().status(),
+            204
+        );
+        assert_eq!(http().get(&uri).bearer_auth(&rat).send().await.unwrap().status(), 401);
+        assert_eq!(introspect_status(&server, &id, &secret).await, 401);
+    }
+}
+
+#[tokio::test]
+async fn closed_registration_needs_a_single_use_initial_access_token() {
+    let server = TestServer::spawn(Backend::Embedded).await;
+    let body = serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
+    assert_eq!(
+        register_json(&server, None, body.clone()).await.status(),
+        401,
+        "closed by default"
+    );
+    assert_eq!(
+        register_json(&server, Some("made-up"), body.clone()).await.status(),
+        401
+    );
+    // Minted as the CLI does.
+    let token = latchkey::crypto::random_token(32);
+    let now = server.state.now();
+    server
+        .state
+        .store
+        .insert_initial_access_token(&latchkey::crypto::token_hash(&token), now, now + 600)
+        .await
+        .unwrap();
+    let res = register_json(&server, Some(&token), body.clone()).await;
+    assert_eq!(res.status(), 201);
+    let doc = json(res).await;
+    assert!(doc.get("client_secret").is_none(), "a public client has no secret");
+    assert_eq!(doc["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        register_json(&server, Some(&token), body).await.status(),
+        401,
+        "single use"
+    );
+}

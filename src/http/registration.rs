@@ -1,0 +1,206 @@
+//! /register: dynamic client registration (RFC 7591) and, under
+//! /register/{client_id}, its management with the registration access
+//! token (RFC 7592).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::portal::delete_client;
+use super::routes;
+use crate::app::AppState;
+use crate::audit;
+use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::registration::{self, MetadataError};
+use crate::store::Client;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
+fn metadata_error(e: MetadataError) -> OAuthError {
+    let code = match e {
+        MetadataError::RedirectUri(_) => ErrorCode::InvalidRedirectUri,
+        MetadataError::Metadata(_) => ErrorCode::InvalidClientMetadata,
+    };
+    OAuthError::new(code, e.description().to_string())
+}
+
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<registration::Metadata, OAuthError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "send the metadata as application/json",
+        ));
+    }
+    registration::parse(body).map_err(metadata_error)
+}
+
+fn client_uri(state: &AppState, id: &str) -> String {
+    format!("{}{}/{id}", state.config.issuer, routes::REGISTER)
+}
+
+fn auth_method(m: &registration::Metadata) -> &str {
+    m.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic")
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// POST /register
+pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let now = state.now();
+        // Closed registration needs an initial access token (RFC 7591 §3),
+        // minted by `latchkey clients initial-token`; each works once.
+        if !state.config.registration_open {
+            let token = bearer(&headers)
+                .ok_or_else(|| OAuthError::invalid_token("registration needs an initial access token"))?;
+            if !state.store.use_initial_access_token(&token_hash(token), now).await? {
+                return Err(OAuthError::invalid_token("the initial access token is not valid"));
+            }
+        }
+        let metadata = json_body(&headers, &body)?;
+        let spec = registration::to_spec(&metadata).map_err(metadata_error)?;
+        let mut new = registration::build(spec, now).map_err(metadata_error)?;
+        let registration_token = random_token(32);
+        new.client.registration_token_hash = Some(token_hash(&registration_token));
+        state.store.create_client(&new.client).await?;
+        audit::record(
+            &state,
+            audit::Event {
+                event: "client.create",
+                outcome: "success",
+                client_id: Some(&new.client.id),
+                detail: Some(format!("{} (dynamic registration)", new.client.name)),
+                ..Default::default()
+            },
+        )
+        .await;
+        let mut doc = registration::document(&new.client, &client_uri(&state, &new.client.id), auth_method(&metadata));
+        doc["registration_access_token"] = json!(registration_token);
+        if let Some(secret) = new.secret {
+            doc["client_secret"] = json!(secret);
+        }
+        Ok(answer(StatusCode::CREATED, doc))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The client named in the path, if the registration access token is its
+/// own. Anything else is `invalid_token` (RFC 7592 §2: no hint whether the
+/// client exists).
+async fn managed(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Client, OAuthError> {
+    let invalid = || OAuthError::invalid_token("the registration access token is not valid for this client");
+    let token = bearer(headers).ok_or_else(invalid)?;
+    let client = state.store.get_client(id).await?.ok_or_else(invalid)?;
+    let stored = client.registration_token_hash.as_deref().ok_or_else(invalid)?;
+    if !constant_time_eq(token_hash(token).as_bytes(), stored.as_bytes()) {
+        return Err(invalid());
+    }
+    Ok(client)
+}
+
+fn stored_auth_method(client: &Client) -> &'static str {
+    if client.public { "none" } else { "client_secret_basic" }
+}
+
+/// GET /register/{client_id}
+pub async fn read(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let result = async {
+        let client = managed(&state, &headers, &id).await?;
+        let doc = registration::document(&client, &client_uri(&state, &id), stored_auth_method(&client));
+        Ok::<_, OAuthError>(answer(StatusCode::OK, doc))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// PUT /register/{client_id}: replaces the metadata (RFC 7592 §2.2). The
+/// client stays public or confidential; its id and secret stay.
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let mut client = managed(&state, &headers, &id).await?;
+        let metadata = json_body(&headers, &body)?;
+        if metadata.client_id.as_deref() != Some(id.as_str()) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body must be this client's id",
+            ));
+        }
+        let spec = registration::to_spec(&metadata).map_err(metadata_error)?;
+        if spec.public != client.public {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
+                "token_endpoint_auth_method cannot switch between none and a secret; register a new client",
+            ));
+        }
+        let checked = registration::build(spec, state.now()).map_err(metadata_error)?.client;
+        client.name = checked.name;
+        client.redirect_uris = checked.redirect_uris;
+        client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
+        client.grant_types = checked.grant_types;
+        client.scopes = checked.scopes;
+        client.homepage = checked.homepage;
+        client.logo_url = checked.logo_url;
+        state.store.update_client(&client).await?;
+        state.clients.forget(&client.id);
+        let doc = registration::document(&client, &client_uri(&state, &id), auth_method(&metadata));
+        Ok(answer(StatusCode::OK, doc))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// DELETE /register/{client_id}: the client, its tokens and consents go.
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let result = async {
+        let client = managed(&state, &headers, &id).await?;
+        let grants = delete_client(&state, &client.id)
+            .await
+            .map_err(|e| OAuthError::server(e.message))?;
+        audit::record(
+            &state,
+            audit::Event {
+                event: "client.delete",
+                outcome: "success",
+                client_id: Some(&client.id),
+                detail: Some(format!("{grants} grants revoked (registration management)")),
+                ..Default::default()
+            },
+        )
+        .await;
+        Ok::<_, OAuthError>(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
