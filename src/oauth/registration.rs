@@ -108,7 +108,8 @@ pub fn to_spec(m: &Metadata) -> Result<ClientSpec, MetadataError> {
     for uri in redirect_uris.iter().chain(&post_logout) {
         redirect_uri::validate_registration(uri).map_err(MetadataError::RedirectUri)?;
         // Private-use schemes belong to native apps (RFC 8252 §7.1).
-        if !native && !(uri.starts_with("https://") || uri.starts_with("http://")) {
+        let web_scheme = uri.starts_with("https://") || uri.starts_with("http://");
+        if !native && !web_scheme {
             return Err(MetadataError::RedirectUri(format!(
                 "`{uri}`: custom schemes need application_type native"
             )));
