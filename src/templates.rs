@@ -246,6 +246,7 @@ pub struct AccountPage {
     pub apps: Vec<AppLine>,
     pub sessions: Vec<SessionLine>,
     pub is_admin: bool,
+    pub email_verified: bool,
 }
 
 /// An app the person has allowed.
@@ -601,6 +602,7 @@ mod tests {
                     since: "2026-11-22 23:10 UTC".into(),
                 }],
                 is_admin: false,
+                email_verified: false,
                 sessions: vec![SessionLine {
                     id: "h".into(),
                     device: evil.into(),
@@ -733,6 +735,11 @@ mod tests {
             assert!(!html.contains("style=\""), "inline style in page");
         }
         assert!(pages[0].contains("name=\"csrf\""));
+        // Page sections belong to the content, never to the card header.
+        for html in &pages {
+            let header_end = html.find("</header>").unwrap_or(0);
+            assert!(!html[..header_end].contains("<section"), "a section inside the header");
+        }
         assert!(pages[1].contains("Too short"));
         assert!(pages[2].contains("See your email address"));
     }

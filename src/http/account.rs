@@ -50,6 +50,13 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
                 password::MAX_LENGTH
             )),
         ),
+        Some("profile-saved") => (Some("Your profile is saved.".into()), None),
+        Some("email-changed") => (
+            Some("Saved. We sent a link to your new address: open it to confirm the address.".into()),
+            None,
+        ),
+        Some("email-invalid") => (None, Some("Enter an email address like name@example.com.".into())),
+        Some("email-taken") => (None, Some("Another account uses that email address.".into())),
         Some("app-revoked") => (
             Some("The app's access is revoked. It will have to ask you again.".into()),
             None,
@@ -121,6 +128,7 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
             .collect();
         let page = AccountPage {
             is_admin: user.role == "admin",
+            email_verified: user.email_verified,
             apps,
             sessions,
             csrf: browser.csrf.clone(),
@@ -230,6 +238,75 @@ fn form_expired() -> PageError {
         "This form has expired",
         "For your safety we did not submit it. Reload the page and try again.",
     )
+}
+
+/// POST /account/profile: name and email. A new email is unverified until
+/// the link sent to it is opened; the old address is told of the change.
+pub async fn update_profile(
+    State(state): State<AppState>,
+    browser: Browser,
+    PageParams(params): PageParams,
+) -> Response {
+    let res = async {
+        if !browser.csrf_ok(params.get("csrf")) {
+            return Err(form_expired());
+        }
+        let Some(session) = &browser.session else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let Some(user) = state.store.get_user(&session.user_id).await? else {
+            return Ok(see_other(routes::LOGIN));
+        };
+        let name = params
+            .get("name")
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(100).collect::<String>());
+        let Ok(email) = crate::accounts::users::normalize_email(params.get("email").unwrap_or("")) else {
+            return Ok(see_other(&format!("{}?done=email-invalid", routes::ACCOUNT)));
+        };
+        match state
+            .store
+            .update_profile(&user.id, name.as_deref(), &email, state.now())
+            .await
+        {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict(_)) => {
+                return Ok(see_other(&format!("{}?done=email-taken", routes::ACCOUNT)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        state.users.forget(&user.id);
+        let changed = email != user.email;
+        if changed {
+            if let Some(updated) = state.store.get_user(&user.id).await? {
+                super::recovery::send_verification(&state, &updated).await?;
+            }
+            super::recovery::notify_email_change(&state, &user, &email);
+        }
+        audit::record(
+            &state,
+            audit::Event {
+                event: "profile.update",
+                outcome: "success",
+                user_id: Some(&user.id),
+                ip: browser.ip.as_deref(),
+                user_agent: browser.user_agent.as_deref(),
+                detail: Some(if changed {
+                    "name and email".into()
+                } else {
+                    "name".into()
+                }),
+                ..Default::default()
+            },
+        )
+        .await;
+        let done = if changed { "email-changed" } else { "profile-saved" };
+        Ok(see_other(&format!("{}?done={done}", routes::ACCOUNT)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    browser.finish(res)
 }
 
 /// POST /account/apps/revoke: forget an app's consent and revoke its

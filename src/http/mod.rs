@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
         .route(routes::REVOKE_APP, post(account::revoke_app))
+        .route(routes::PROFILE, post(account::update_profile))
         .route(routes::DEVELOPER_APPS, get(portal::list).post(portal::create))
         .route("/developer/apps/new", get(portal::new_form))
         .route("/developer/apps/{id}", get(portal::show).post(portal::update))

@@ -69,6 +69,24 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Page
     Ok(())
 }
 
+/// Tells the old address that the account's email changed, so a takeover
+/// through a changed address does not go unnoticed.
+pub fn notify_email_change(state: &AppState, user: &User, new_email: &str) {
+    let brand = &state.config.brand.name;
+    send_later(
+        state,
+        Email {
+            to: user.email.clone(),
+            subject: format!("Your {brand} email address changed"),
+            text: format!(
+                "Hello {},\n\nThe email address of your {brand} account was changed to {new_email}.\n\n\
+                 If you did not do this, reset your password and sign out everywhere.\n",
+                user.username
+            ),
+        },
+    );
+}
+
 pub async fn forgot_page(State(state): State<AppState>, browser: Browser) -> Response {
     let page = ForgotPage {
         csrf: browser.csrf.clone(),

@@ -33,5 +33,6 @@ pub const END_SESSION_ONE: &str = "/account/sessions/end";
 pub const DEVELOPER_APPS: &str = "/developer/apps";
 pub const ADMIN: &str = "/admin";
 pub const REGISTER: &str = "/register";
+pub const PROFILE: &str = "/account/profile";
 pub const STYLESHEET: &str = "/static/latchkey.css";
 pub const THEME: &str = "/static/theme.css";

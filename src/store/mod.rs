@@ -151,6 +151,9 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool>;
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool>;
+    /// Sets name and email; a changed email is unverified. Fails with
+    /// [`StoreError::Conflict`] when another account has the email.
+    async fn update_profile(&self, id: &str, name: Option<&str>, email: &str, now: Timestamp) -> StoreResult<()>;
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
     /// Marks the account's email verified, if it is still `email`; false
     /// when the address has changed since.

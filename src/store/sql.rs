@@ -590,6 +590,21 @@ impl UserStore for SqlStore {
         Ok(n > 0)
     }
 
+    async fn update_profile(&self, id: &str, name: Option<&str>, email: &str, now: Timestamp) -> StoreResult<()> {
+        on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET name = $1, email_verified = CASE WHEN email = $2 THEN email_verified ELSE $3 END, email = $2, updated_at = $4 WHERE id = $5")
+                .bind(name)
+                .bind(email)
+                .bind(false)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map_err(|e| unique_violation(e, "email"))?;
+        });
+        Ok(())
+    }
+
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool> {
         let n = on_pool!(&self.db, pool => {
             sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")

@@ -129,7 +129,7 @@ fn authorize_url(server: &TestServer, client_id: &str, callback: &str, scope: &s
 }
 
 async fn fill(c: &Client, name: &str, value: &str) {
-    c.find(Locator::Css(&format!("input[name=\"{name}\"]")))
+    c.find(Locator::Css(&format!("[name=\"{name}\"]")))
         .await
         .unwrap_or_else(|e| panic!("no input {name}: {e}"))
         .send_keys(value)
@@ -228,6 +228,30 @@ async fn chromium_signs_up_signs_in_and_consents() {
     click(&c, "button[type=\"submit\"]").await;
     let landed = wait_for_path(&c, "/callback").await;
     assert!(landed.query_pairs().any(|(k, _)| k == "code"), "{landed}");
+
+    // The developer portal: register an app, then its page and the list.
+    c.goto(&server.url("/developer/apps/new")).await.unwrap();
+    wait_for_path(&c, "/developer/apps/new").await;
+    fill(&c, "name", "Photo Shelf").await;
+    click(&c, "input[value=\"spa\"]").await;
+    fill(&c, "redirect_uris", "https://photos.example/callback").await;
+    click(&c, "button[type=\"submit\"]").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let html = c.source().await.unwrap();
+    assert!(
+        html.contains("client-id") && html.contains("Photo Shelf"),
+        "app page after registering"
+    );
+    shot(&c, "13-portal-app").await;
+    c.goto(&server.url("/developer/apps")).await.unwrap();
+    wait_for_path(&c, "/developer/apps").await;
+    assert!(c.source().await.unwrap().contains("Photo Shelf"));
+    shot(&c, "14-portal-apps").await;
+    c.set_window_size(1280, 2400).await.unwrap();
+    c.goto(&server.url("/account")).await.unwrap();
+    wait_for_path(&c, "/account").await;
+    shot(&c, "15-account-full").await;
+    c.set_window_size(1280, 900).await.unwrap();
 
     // A phone-sized look at the sign-in page.
     c.set_window_size(390, 844).await.unwrap();

@@ -574,3 +574,87 @@ async fn closed_registration_needs_a_single_use_initial_access_token() {
         "single use"
     );
 }
+
+/// Every path in docs/admin-api.yaml exists and wants a token.
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let server = TestServer::spawn(Backend::Embedded).await;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/admin-api.yaml")).unwrap();
+    let mut current = None;
+    let mut checked = 0;
+    for line in doc.lines() {
+        if let Some(path) = line.strip_prefix("  /admin/api") {
+            current = Some(format!("/admin/api{}", path.trim_end_matches(':')));
+            continue;
+        }
+        let method = line.trim().trim_end_matches(':');
+        if !line.starts_with("    ") || line.starts_with("     ") || !["get", "post", "put", "delete"].contains(&method)
+        {
+            continue;
+        }
+        let path = current
+            .as_deref()
+            .unwrap()
+            .replace("{id}", "someone")
+            .replace("{action}", "disable");
+        let req = match method {
+            "get" => http().get(server.url(&path)),
+            "post" => http().post(server.url(&path)),
+            "put" => http().put(server.url(&path)),
+            _ => http().delete(server.url(&path)),
+        };
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{method} {path}");
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "every documented operation was tried");
+}
+
+#[tokio::test]
+async fn changing_the_email_needs_the_new_address_confirmed_and_tells_the_old_one() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let (b, username, sub) = signed_in(&server).await;
+        let other = unique("taken");
+        server.user(&other, PASSWORD).await;
+        let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
+        let csrf = input_value(&account, "csrf").unwrap();
+        let save = |email: String| {
+            b.post(server.url("/account/profile"))
+                .form(&[("csrf", csrf.clone()), ("name", "Grace H".into()), ("email", email)])
+                .send()
+        };
+        let res = save(format!("{other}@example.com")).await.unwrap();
+        assert!(location(&res).ends_with("done=email-taken"), "{backend:?}");
+        let new_email = format!("{username}@new.example");
+        let res = save(new_email.clone()).await.unwrap();
+        assert!(location(&res).ends_with("done=email-changed"));
+        let user = server.state.store.get_user(&sub).await.unwrap().unwrap();
+        assert_eq!(
+            (user.email.as_str(), user.email_verified, user.name.as_deref()),
+            (new_email.as_str(), false, Some("Grace H"))
+        );
+
+        let mut outbox = Vec::new();
+        for _ in 0..50 {
+            outbox = server.outbox();
+            if outbox.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            outbox
+                .iter()
+                .any(|m| m.contains(&format!("To: {username}@example.com")) && m.contains("email address changed")),
+            "{backend:?}: the old address is told"
+        );
+        let verify = outbox
+            .iter()
+            .find(|m| m.contains(&format!("To: {new_email}")))
+            .expect("a link to the new address");
+        let link = link_in_email(verify, &server.base).unwrap();
+        assert_eq!(b.get(&link).send().await.unwrap().status(), 200);
+        assert!(server.state.store.get_user(&sub).await.unwrap().unwrap().email_verified);
+    }
+}
