@@ -49,7 +49,26 @@ async fn introspect_status(server: &TestServer, id: &str, secret: &str) -> u16 {
 async fn a_developer_registers_an_spa_and_a_relying_party_signs_in_through_it() {
     for backend in backends() {
         let server = TestServer::spawn(backend).await;
-        let (b, username, _) = signed_in(&server).await;
+        // The developer signs up through the form.
+        let b = browser();
+        let username = unique("dev");
+        let (_, signup) = follow(&b, &server.base, &server.url("/signup")).await.page();
+        let csrf = input_value(&signup, "csrf").unwrap();
+        let email = format!("{username}@example.com");
+        let (url, _) = submit(
+            &b,
+            &server.base,
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", &username),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+        .page();
+        assert!(url.ends_with("/account"), "{url}");
         let (status, page) = register(
             &server,
             &b,
@@ -180,8 +199,8 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
     assert_eq!(introspect_status(&server, &id, &second).await, 401);
 }
 
-/// An access token for `username` with `scope`, through the real flow.
-async fn token_with_scope(server: &TestServer, client: (&str, &str), username: &str, scope: &str) -> String {
+/// Access and refresh tokens for `username` with `scope`, through the real flow.
+async fn tokens_with_scope(server: &TestServer, client: (&str, &str), username: &str, scope: &str) -> (String, String) {
     let b = browser();
     let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
     url.query_pairs_mut()
@@ -199,7 +218,10 @@ async fn token_with_scope(server: &TestServer, client: (&str, &str), username: &
     };
     let code = query_param(&left, "code").unwrap();
     let body = json(redeem(server, client.0, Some(client.1), &code, REDIRECT, None).await).await;
-    body["access_token"].as_str().unwrap().to_string()
+    (
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().unwrap().to_string(),
+    )
 }
 
 #[tokio::test]
@@ -247,7 +269,8 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
                 .unwrap();
             assert_eq!(res.status(), 403, "{backend:?} {path}");
         }
-        let plain_token = token_with_scope(&server, (&console, &console_secret), &plain_name, "openid admin").await;
+        let (plain_token, plain_refresh) =
+            tokens_with_scope(&server, (&console, &console_secret), &plain_name, "openid admin").await;
         let info = json(
             http()
                 .get(server.url("/userinfo"))
@@ -283,8 +306,8 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
         }
 
         // The admin's token carries the scope and the roles claim.
-        let admin_token =
-            token_with_scope(&server, (&console, &console_secret), &admin_name, "openid roles admin").await;
+        let (admin_token, _) =
+            tokens_with_scope(&server, (&console, &console_secret), &admin_name, "openid roles admin").await;
         let info = json(
             http()
                 .get(server.url("/userinfo"))
