@@ -368,6 +368,21 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
             plain_browser.get(server.url("/account")).send().await.unwrap().status(),
             303
         );
+        let refreshed = http()
+            .post(server.url("/token"))
+            .basic_auth(&console, Some(&console_secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", plain_refresh.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            json(refreshed).await["error"],
+            "invalid_grant",
+            "{backend:?}: refresh token dead"
+        );
         assert_eq!(
             sign_in_status(&server, &plain_name).await,
             200,
