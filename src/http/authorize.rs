@@ -213,6 +213,8 @@ async fn consent_page_inner(state: &AppState, browser: &Browser, request: Option
         scopes: req
             .scopes
             .iter()
+            // The admin scope is never granted to a non-admin: not asked either.
+            .filter(|s| s.as_str() != scopes::ADMIN || user.role == "admin")
             .filter_map(|s| {
                 scopes::describe(s).map(|d| ScopeLine {
                     name: s.clone(),
