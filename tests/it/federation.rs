@@ -682,3 +682,56 @@ async fn a_relying_party_signs_in_through_github() {
     assert_eq!(info.subject(), claims.subject());
     assert!(info.picture().is_some(), "picture from GitHub");
 }
+
+/// GitHub is a first factor like a password: an account with TOTP still
+/// needs its code, and then carries fed, github, otp and mfa.
+#[tokio::test]
+async fn github_sign_in_does_not_skip_two_step_verification() {
+    use latchkey::accounts::totp;
+    let (server, gh) = setup(Backend::Embedded, &[]).await;
+    let gh_id = 17_000_000 + rand_id();
+    gh.sign_in_as(github_user(gh_id, &unique("two-"), &(unique("two-") + "@example.com")));
+    let (url, _) = via_github(&browser(), &server, &gh, None).await.page();
+    assert!(url.ends_with("/account"));
+    let user_id = linked_identity(&server, gh_id).await.unwrap().user_id;
+    let secret = totp::generate_secret();
+    let key = server.state.totp_key.expose().as_bytes().to_vec();
+    let record = latchkey::store::TotpRecord {
+        user_id: user_id.clone(),
+        secret_sealed: totp::seal(&key, &user_id, &secret),
+        last_step: None,
+        enabled_at: server.state.now(),
+    };
+    server.state.store.enable_totp(&record, &[]).await.unwrap();
+
+    let b = browser();
+    let (url, step) = via_github(&b, &server, &gh, None).await.page();
+    assert!(url.contains("/federation/github/callback"), "{url}");
+    assert!(step.contains("Two-step verification"), "{step}");
+    assert_eq!(
+        b.get(server.url("/account")).send().await.unwrap().status(),
+        303,
+        "not signed in yet"
+    );
+    let csrf = input_value(&step, "csrf").unwrap();
+    let id = input_value(&step, "step").unwrap();
+    let code = totp::code_at(&secret, server.state.now());
+    let res = b
+        .post(server.url("/login/mfa"))
+        .form(&[("csrf", csrf.as_str()), ("step", id.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
+    let sessions = server
+        .state
+        .store
+        .list_user_sessions(&user_id, server.state.now())
+        .await
+        .unwrap();
+    assert!(
+        sessions.iter().any(|s| s.amr == ["fed", "github", "otp", "mfa"]),
+        "{sessions:?}"
+    );
+}
