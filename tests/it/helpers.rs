@@ -105,6 +105,10 @@ impl TestServer {
             ("LATCHKEY_SIGNING_KEY_FILE", &key_file),
             ("LATCHKEY_OUTBOX_DIR", &outbox),
             ("LATCHKEY_TOTP_KEY_FILE", &totp_key),
+            // Every test server shares 127.0.0.1, and on the shared backend
+            // one Redis, across runs: the per-IP limit is tested in the unit
+            // tests of accounts::throttle, and kept out of the way here.
+            ("LATCHKEY_IP_FAILURE_LIMIT", "1000000"),
         ];
         if !redis.is_empty() {
             pairs.push(("REDIS_URL", &redis));
