@@ -13,7 +13,8 @@ use crate::config::Config;
 use crate::ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
 use crate::federation::github::GithubClient;
 use crate::keys::{self, KeyError, KeyRing};
-use crate::store::{ClientCache, SqlStore, Store, StoreError, UserCache};
+use crate::store::mirror::{FEED_LOOKBACK_MS, wall_ms};
+use crate::store::{SqlStore, Store, StoreError, StoreOptions};
 use crate::templates::{RenderError, Templates};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +48,9 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
+    /// Durable data, with the in-memory mirror of clients, accounts and
+    /// revocations that the change feed keeps current.
     pub store: Arc<dyn Store>,
-    pub clients: ClientCache,
-    pub users: UserCache,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub keys: Arc<KeyRing>,
     pub templates: Templates,
@@ -74,16 +75,30 @@ impl AppState {
     }
 }
 
+/// Connection limits and deadlines for the configured database.
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        acquire_timeout: Duration::from_millis(config.timeouts.database_acquire_ms),
+        operation_timeout: Duration::from_secs(config.timeouts.database_operation),
+        // An access token lives its lifetime past its issuance, plus a
+        // minute for clocks that disagree.
+        access_token_window: config.access_token_ttl + 60,
+        ..StoreOptions::default()
+    }
+}
+
 /// Opens the configured database (applying migrations) and returns it.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let store = SqlStore::connect(config.database_url.expose()).await?;
+    let store = SqlStore::connect_with(config.database_url.expose(), store_options(config)).await?;
     store.migrate().await?;
     Ok(Arc::new(store))
 }
 
 pub async fn open_ephemeral(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<dyn Ephemeral>, EphemeralError> {
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisStore::connect(url.expose()).await?),
+        Some(url) => {
+            Arc::new(RedisStore::connect(url.expose(), Duration::from_millis(config.timeouts.redis_ms)).await?)
+        }
         None => Arc::new(MemoryStore::new(clock)),
     })
 }
@@ -132,6 +147,8 @@ impl App {
         store: Arc<dyn Store>,
         ephemeral: Arc<dyn Ephemeral>,
     ) -> Result<Self, StartError> {
+        // Revocations in force are loaded before the first request is served.
+        store.reload_revocations(clock.now()).await?;
         keys::ensure_keys(&*store, clock.now(), &config.signing_key_file, &config.access_token_alg).await?;
         let window = config.access_token_ttl.max(config.id_token_ttl) + 300;
         let keys = Arc::new(KeyRing::load(store.clone(), clock.clone(), window, &config.access_token_alg).await?);
@@ -156,8 +173,6 @@ impl App {
                 config,
                 clock,
                 store,
-                clients: ClientCache::default(),
-                users: UserCache::default(),
                 ephemeral,
                 keys,
                 templates,
@@ -196,44 +211,139 @@ impl App {
     }
 }
 
-/// Periodic work: picking up key rotations made by other instances or the
-/// CLI, and removing expired rows.
+/// The name of the change notification channel (Redis pub/sub).
+pub const CHANGES_CHANNEL: &str = "changes";
+
+/// Background work: following the change feed (and the notifications that
+/// wake it), telling other instances of this one's changes, reloading
+/// signing keys, and removing expired rows.
 fn spawn_background(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    // Notifications only make the feed faster; the poll alone keeps every
+    // instance within a second. Redis pub/sub when Redis is configured,
+    // PostgreSQL LISTEN/NOTIFY when it is not.
+    if let Some(url) = &state.config.redis_url {
+        tasks.push(tokio::spawn(crate::ephemeral::follow_channel(
+            url.expose().to_string(),
+            CHANGES_CHANNEL,
+            wake.clone(),
+        )));
+        let (local, ephemeral) = (state.store.local_writes(), state.ephemeral.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                local.notified().await;
+                if let Err(e) = ephemeral.publish(CHANGES_CHANNEL).await {
+                    tracing::debug!(error = %e, "cannot announce a change (the others poll)");
+                }
+            }
+        }));
+    } else if state.store.backend() == "postgres" {
+        tasks.push(tokio::spawn(crate::store::sql::feed::listen_postgres(
+            state.config.database_url.expose().to_string(),
+            wake.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(follow_changes(state.clone(), wake)));
+
     let keys_state = state.clone();
-    let reload = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tasks.push(tokio::spawn(async move {
+        let changed = keys_state.store.keys_changed();
+        let mut tick = tokio::time::interval(Duration::from_secs(keys::KEY_RELOAD_INTERVAL as u64));
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = changed.notified() => {}
+            }
             if let Err(e) = keys_state.keys.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
             }
         }
-    });
-    let cleanup = tokio::spawn(async move {
+    }));
+    tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         tick.tick().await;
         loop {
             tick.tick().await;
-            let now = state.now();
-            match state.store.delete_expired_sessions(now).await {
-                Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+            cleanup(&state).await;
+        }
+    }));
+    tasks
+}
+
+/// Applies what other instances (and the CLI) changed: on every
+/// notification, and every `change_poll_ms` regardless. Each read goes back
+/// [`FEED_LOOKBACK_MS`] before the last successful one, so a transaction
+/// that committed late, or a read that failed, loses nothing.
+async fn follow_changes(state: AppState, wake: Arc<tokio::sync::Notify>) {
+    let poll = Duration::from_millis(state.config.change_poll_ms);
+    let mut last_ok = wall_ms();
+    let mut last_reload = tokio::time::Instant::now();
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = wake.notified() => {}
+        }
+        let started = wall_ms();
+        match state.store.catch_up(last_ok - FEED_LOOKBACK_MS, state.now()).await {
+            Ok(_) => {
+                if failing {
+                    tracing::info!("reading the change feed again");
+                    failing = false;
+                }
+                last_ok = started;
             }
-            match state.store.delete_expired_refresh_tokens(now).await {
-                Ok(n) if n > 0 => tracing::info!(removed = n, "expired refresh tokens removed"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "refresh token cleanup failed"),
-            }
-            state.ephemeral.purge_expired().await;
-            let window = state.config.access_token_ttl.max(state.config.id_token_ttl) + 300;
-            if let Err(e) = state.store.delete_keys_retired_before(now - window - 86400).await {
-                tracing::warn!(error = %e, "key cleanup failed");
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot read the change feed; retrying");
+                    failing = true;
+                }
+                continue;
             }
         }
-    });
-    vec![reload, cleanup]
+        // Now and then, rebuild from the grants themselves as well.
+        if last_reload.elapsed() > Duration::from_secs(300) {
+            match state.store.reload_revocations(state.now()).await {
+                Ok(()) => last_reload = tokio::time::Instant::now(),
+                Err(e) => tracing::warn!(error = %e, "reloading revocations failed"),
+            }
+        }
+    }
+}
+
+/// Removes what can no longer matter: expired sessions, tokens, grants,
+/// single-use values, revocations, lockouts, feed rows and retired keys.
+async fn cleanup(state: &AppState) {
+    let now = state.now();
+    let window = state.config.access_token_ttl.max(state.config.id_token_ttl) + 300;
+    let store = &state.store;
+    let results = [
+        ("sessions", store.delete_expired_sessions(now).await),
+        ("refresh tokens", store.delete_expired_refresh_tokens(now).await),
+        // Kept a while after expiry, so a replay is still recognised.
+        ("single-use values", store.delete_expired_one_time(now - window).await),
+        ("grants", store.delete_expired_grants(now - window).await),
+        (
+            "access token revocations",
+            store.delete_expired_access_token_revocations(now).await,
+        ),
+        ("lockouts", store.delete_expired_lockouts(now).await),
+        ("change feed rows", store.prune_changes(wall_ms() - 3_600_000).await),
+        (
+            "retired keys",
+            store.delete_keys_retired_before(now - window - 86400).await,
+        ),
+    ];
+    for (what, result) in results {
+        match result {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired {what} removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cleanup of {what} failed"),
+        }
+    }
+    state.ephemeral.purge_expired().await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -69,9 +69,23 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make a new key active; earlier keys stay published until the tokens
-    /// they signed have expired.
+    /// Schedule a new key for each algorithm: published at once, signing
+    /// after LATCHKEY_KEY_ACTIVATION_DELAY (so every verifier has it first);
+    /// the keys it replaces stay published until their tokens expire.
     Rotate {
+        /// Sign with the new key at once (after a compromise): relying
+        /// parties holding a cached JWKS refuse new tokens until they refetch.
+        #[arg(long)]
+        now: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a key from signing and from the JWKS at once: tokens it
+    /// signed stop verifying. For a compromised key; rotate first.
+    Remove {
+        /// Key ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
         #[arg(long)]
         json: bool,
     },
@@ -130,6 +144,15 @@ pub struct CreateClient {
     /// A first-party client: people are not asked to consent.
     #[arg(long)]
     pub skip_consent: bool,
+    /// `web`, `spa`, `native` or `machine`: sets the client type and grant
+    /// types as the developer portal does. Only a native app's loopback
+    /// redirect URIs may use any port (RFC 8252 §7.3).
+    #[arg(long, value_name = "TYPE")]
+    pub app_type: Option<String>,
+    /// RFC 7591 token_endpoint_auth_method: client_secret_basic (default for
+    /// confidential clients), client_secret_post, or none (public clients).
+    #[arg(long, value_name = "METHOD")]
+    pub token_endpoint_auth_method: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -277,13 +300,14 @@ async fn keys_cmd(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> Cl
         KeysCommand::List { json } => {
             let store = app::open_store(&config).await?;
             let list = store.list_keys().await?;
-            let active = list.iter().find(|k| k.retired_at.is_none()).map(|k| k.kid.clone());
+            let now = clock.now();
             let rows: Vec<_> = list
                 .iter()
                 .map(|k| {
                     json!({
                         "kid": k.kid, "alg": k.alg, "created_at": k.created_at,
-                        "retired_at": k.retired_at, "active": Some(&k.kid) == active.as_ref(),
+                        "activates_at": k.activates_at, "retired_at": k.retired_at,
+                        "state": keys::key_state(k, now),
                     })
                 })
                 .collect();
@@ -291,33 +315,51 @@ async fn keys_cmd(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> Cl
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for k in &list {
-                    let state = if Some(&k.kid) == active.as_ref() {
-                        "active".to_string()
-                    } else {
-                        match k.retired_at {
-                            Some(at) => format!("retired at {at}"),
-                            None => "standby".into(),
-                        }
+                    let when = match keys::key_state(k, now) {
+                        "pending" => format!("signs from {}", crate::clock::utc_text(k.activates_at)),
+                        "retired" => format!("retired {}", crate::clock::utc_text(k.retired_at.unwrap_or(0))),
+                        _ => match k.retired_at {
+                            Some(at) => format!("signing until {}", crate::clock::utc_text(at)),
+                            None => "signing".into(),
+                        },
                     };
-                    println!("{}  {}  created {}  {}", k.kid, k.alg, k.created_at, state);
+                    println!("{}  {:<6} {:<8} {}", k.kid, k.alg, keys::key_state(k, now), when);
                 }
             }
             Ok(())
         }
-        KeysCommand::Rotate { json } => {
+        KeysCommand::Rotate { now: at_once, json } => {
             let store = app::open_store(&config).await?;
-            let rotated = keys::rotate(&*store, clock.now()).await?;
+            let delay = if at_once { 0 } else { config.key_activation_delay };
+            let rotated = keys::rotate(&*store, clock.now(), delay).await?;
             if json {
                 let rows: Vec<_> = rotated
                     .iter()
-                    .map(|k| json!({ "kid": k.kid, "alg": k.alg, "created_at": k.created_at }))
+                    .map(|k| json!({ "kid": k.kid, "alg": k.alg, "created_at": k.created_at, "activates_at": k.activates_at }))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {
                 for k in &rotated {
-                    println!("new active {} key {}", k.alg, k.kid);
+                    println!(
+                        "new {} key {}: published now, signing from {}",
+                        k.alg,
+                        k.kid,
+                        crate::clock::utc_text(k.activates_at)
+                    );
                 }
-                println!("running instances pick the new keys up within a minute");
+                println!("running instances publish the new keys within a second");
+            }
+            Ok(())
+        }
+        KeysCommand::Remove { kid, json } => {
+            let store = app::open_store(&config).await?;
+            if !keys::remove(&*store, &kid, clock.now()).await? {
+                return Err(CliError(format!("no key `{kid}`")));
+            }
+            if json {
+                println!("{}", json!({ "removed": kid }));
+            } else {
+                println!("removed key {kid}; running instances drop it within a second");
             }
             Ok(())
         }
@@ -355,6 +397,8 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                     grant_types: c.grant_types,
                     scopes: c.scopes,
                     skip_consent: c.skip_consent,
+                    app_type: c.app_type,
+                    token_endpoint_auth_method: c.token_endpoint_auth_method,
                     ..Default::default()
                 },
                 clock.now(),
@@ -405,29 +449,18 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 println!("grant_types:               {}", c.grant_types.join(" "));
                 println!("scopes:                    {}", c.scopes.join(" "));
                 println!("skip_consent:              {}", c.skip_consent);
+                println!("token_endpoint_auth_method: {}", c.token_endpoint_auth_method);
+                println!("app_type:                  {}", c.app_type.as_deref().unwrap_or("-"));
             }
             Ok(())
         }
         ClientsCommand::Delete { id, json } => {
-            if store.get_client(&id).await?.is_none() {
+            // Its grants end with it, on every running instance within a
+            // second (they read the change feed).
+            let Some(grants) = clients::delete(&*store, &id, clock.now()).await? else {
                 return Err(CliError(format!("no client `{id}`")));
-            }
-            // Its refresh tokens go with it; with Redis configured, the access
-            // tokens of its grants are deny-listed too (in-process state
-            // belongs to the running server, where they expire on their own
-            // within LATCHKEY_ACCESS_TOKEN_TTL).
-            let families = store.revoke_client_refresh_tokens(&id, clock.now()).await?;
-            if config.redis_url.is_some() {
-                let ephemeral = app::open_ephemeral(&config, clock.clone()).await?;
-                let ttl = std::time::Duration::from_secs(config.access_token_ttl as u64 + 60);
-                for family in &families {
-                    ephemeral
-                        .put(&crate::oauth::tokens::revoked_grant_key(family), "1", ttl)
-                        .await?;
-                }
-            }
-            store.delete_client(&id).await?;
-            let detail = format!("{} grants revoked (cli)", families.len());
+            };
+            let detail = format!("{grants} grants revoked (cli)");
             audit::record_in(&*store, clock.now(), cli_event("client.delete", &id, detail)).await;
             if json {
                 println!("{}", json!({ "deleted": id }));

@@ -116,6 +116,54 @@ pub struct Config {
     pub secret_rotation_overlap: i64,
     /// RFC 7591 registration without an initial access token.
     pub registration_open: bool,
+    /// Scopes a dynamically registered client may ask for (RFC 7591 §2
+    /// `scope`); anything else is refused. Defaults to the OpenID scopes.
+    pub registration_scopes: Vec<String>,
+    /// Deadlines that make an unreachable backend answer 503 at once.
+    pub timeouts: Timeouts,
+    /// How often each instance reads the change feed, milliseconds (a
+    /// notification wakes it sooner). Defaults to 500.
+    pub change_poll_ms: u64,
+    /// How long a rotated-in signing key is published before it signs,
+    /// seconds. Defaults to `keys::ACTIVATION_DELAY` (360).
+    pub key_activation_delay: i64,
+    /// Connection handling: limits and timeouts against slow clients.
+    pub server: ServerLimits,
+}
+
+/// Deadlines for the backends.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Waiting for a database connection (SQLite: for the write lock),
+    /// milliseconds. Defaults to 750.
+    pub database_acquire_ms: u64,
+    /// The most one database call may take, seconds. Defaults to 5.
+    pub database_operation: u64,
+    /// Connecting to Redis and each Redis command, milliseconds. Defaults
+    /// to 500.
+    pub redis_ms: u64,
+}
+
+/// Protection against slow and abundant clients.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// A connection must send its request headers within this, seconds.
+    /// Defaults to 10.
+    pub header_read_timeout: u64,
+    /// A request body must arrive within this, seconds. Defaults to 30.
+    pub body_timeout: u64,
+    /// An idle keep-alive connection is closed after this, seconds.
+    /// Defaults to 60.
+    pub idle_timeout: u64,
+    /// Open connections at most; beyond it the idlest connection is closed
+    /// to make room, or the new one answered 503. Defaults to 10,000, and
+    /// never more than the file descriptor limit allows.
+    pub max_connections: usize,
+    /// On SIGTERM, how long requests in flight may take to finish, seconds.
+    /// Defaults to 30.
+    pub shutdown_grace: u64,
+    /// The largest request body accepted, bytes. Defaults to 1 MiB.
+    pub max_body_bytes: usize,
 }
 
 impl Config {
@@ -259,6 +307,28 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data/totp.key")),
             secret_rotation_overlap: src.non_negative("LATCHKEY_SECRET_ROTATION_OVERLAP", 86400)?,
             registration_open: src.parse("LATCHKEY_REGISTRATION_OPEN", Some(false))?,
+            registration_scopes: src
+                .get("LATCHKEY_REGISTRATION_SCOPES")?
+                .unwrap_or_else(|| "openid profile email offline_access".into())
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            timeouts: Timeouts {
+                database_acquire_ms: src.positive("LATCHKEY_DATABASE_TIMEOUT_MS", 750)? as u64,
+                database_operation: src.positive("LATCHKEY_DATABASE_OPERATION_TIMEOUT", 5)? as u64,
+                redis_ms: src.positive("LATCHKEY_REDIS_TIMEOUT_MS", 500)? as u64,
+            },
+            change_poll_ms: src.positive("LATCHKEY_CHANGE_POLL_MS", 500)? as u64,
+            key_activation_delay: src.non_negative("LATCHKEY_KEY_ACTIVATION_DELAY", crate::keys::ACTIVATION_DELAY)?,
+            server: ServerLimits {
+                header_read_timeout: src.positive("LATCHKEY_HEADER_READ_TIMEOUT", 10)? as u64,
+                body_timeout: src.positive("LATCHKEY_BODY_TIMEOUT", 30)? as u64,
+                idle_timeout: src.positive("LATCHKEY_IDLE_TIMEOUT", 60)? as u64,
+                max_connections: src.positive("LATCHKEY_MAX_CONNECTIONS", 10_000)? as usize,
+                shutdown_grace: src.non_negative("LATCHKEY_SHUTDOWN_GRACE", 30)? as u64,
+                max_body_bytes: src.positive("LATCHKEY_MAX_BODY_BYTES", 1 << 20)? as usize,
+            },
         };
         Ok(config)
     }

@@ -2,9 +2,17 @@
 //! verifying JWTs.
 //!
 //! Keys live in the store so every instance on one database signs with and
-//! publishes the same set. Instances reload the set every 30 s, and at once
-//! (at most every 5 s) when they meet a `kid` they do not know, so a rotation
-//! reaches them without a restart.
+//! publishes the same set. Instances reload the set when the change feed
+//! says it changed (within a second), every [`KEY_RELOAD_INTERVAL`] seconds
+//! regardless, and at once (at most every 5 s) when they meet a `kid` they
+//! do not know.
+//!
+//! Rotation leaves no gap: a new key is published [`ACTIVATION_DELAY`]
+//! seconds before it signs, longer than any instance takes to reload and any
+//! relying party may cache the JWKS ([`JWKS_MAX_AGE`]), so every verifier
+//! knows it before the first token it signs; the key it replaces keeps
+//! signing until then, and stays published until the last token it signed
+//! has expired.
 //!
 //! ID tokens are always RS256 (the algorithm every relying party supports,
 //! OIDC Core §15.1). Access tokens use RS256 too unless the operator picks
@@ -40,6 +48,14 @@ pub const ES256: &str = "ES256";
 pub const EDDSA: &str = "EdDSA";
 /// Algorithms a signing key may use.
 pub const ALGORITHMS: &[&str] = &[RS256, ES256, EDDSA];
+
+/// `Cache-Control: max-age` of the JWKS, seconds.
+pub const JWKS_MAX_AGE: i64 = 300;
+/// The periodic key reload, seconds (the change feed is faster; this is the
+/// backstop).
+pub const KEY_RELOAD_INTERVAL: i64 = 30;
+/// How long a rotated-in key is published before it signs, seconds.
+pub const ACTIVATION_DELAY: i64 = JWKS_MAX_AGE + KEY_RELOAD_INTERVAL + 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -217,6 +233,7 @@ fn stored(alg: &'static str, der: Vec<u8>, now: Timestamp) -> Result<StoredKey, 
         alg: alg.into(),
         private_der: der,
         created_at: now,
+        activates_at: now,
         retired_at: None,
     };
     key.kid = thumbprint(&SigningKey::from_stored(&key)?.jwk);
@@ -310,7 +327,11 @@ pub async fn ensure_keys(
     access_token_alg: &str,
 ) -> Result<(), KeyError> {
     let keys = store.list_keys().await?;
-    let has_active = |alg: &str| keys.iter().any(|k| k.retired_at.is_none() && k.alg == alg);
+    // A key still to sign, or signing now, counts; a retired one does not.
+    let has_active = |alg: &str| {
+        keys.iter()
+            .any(|k| k.alg == alg && k.retired_at.is_none_or(|at| at > now))
+    };
     let mut new = Vec::new();
     if !has_active(RS256) {
         let key = if import_file.exists() {
@@ -343,33 +364,89 @@ pub async fn ensure_keys(
     Ok(())
 }
 
-/// Makes a new key active for every algorithm in use; the previous ones stay
-/// published until tokens they signed have expired.
-pub async fn rotate(store: &dyn Store, now: Timestamp) -> Result<Vec<StoredKey>, KeyError> {
+/// Schedules a new key for every algorithm in use: published now, signing
+/// from `now + delay` (normally [`ACTIVATION_DELAY`]; 0 after a compromise,
+/// accepting that verifiers with a cached JWKS refuse new tokens until they
+/// refetch it). The keys they replace sign until then, and stay published
+/// until the tokens they signed have expired.
+pub async fn rotate(store: &dyn Store, now: Timestamp, delay: i64) -> Result<Vec<StoredKey>, KeyError> {
     let keys = store.list_keys().await?;
     let mut algs: Vec<&'static str> = vec![RS256];
     for k in &keys {
         if let Some(alg) = alg_name(&k.alg) {
-            if k.retired_at.is_none() && !algs.contains(&alg) {
+            if k.retired_at.is_none_or(|at| at > now) && !algs.contains(&alg) {
                 algs.push(alg);
             }
         }
     }
     let mut rotated = Vec::new();
     for alg in algs {
-        let key = generate_blocking(alg, now).await?;
-        store.insert_key(&key).await?;
-        store.retire_keys_except(alg, &key.kid, now).await?;
+        let mut key = generate_blocking(alg, now).await?;
+        key.activates_at = now + delay.max(0);
+        store.rotate_key(&key).await?;
         rotated.push(key);
     }
     Ok(rotated)
 }
 
+/// Removes a key from signing and from the JWKS at once (a compromised key:
+/// tokens it signed stop verifying). Refused for the only usable key of an
+/// algorithm: rotate first.
+pub async fn remove(store: &dyn Store, kid: &str, now: Timestamp) -> Result<bool, KeyError> {
+    let keys = store.list_keys().await?;
+    let Some(key) = keys.iter().find(|k| k.kid == kid) else {
+        return Ok(false);
+    };
+    let others = keys
+        .iter()
+        .any(|k| k.kid != kid && k.alg == key.alg && k.retired_at.is_none_or(|at| at > now));
+    if !others {
+        return Err(KeyError::Rejected(format!(
+            "{kid} is the only {} key: rotate first (keys rotate --now)",
+            key.alg
+        )));
+    }
+    Ok(store.delete_key(kid).await?)
+}
+
+/// Where a key is in its life at `now`.
+pub fn key_state(key: &StoredKey, now: Timestamp) -> &'static str {
+    match key.retired_at {
+        _ if key.activates_at > now => "pending",
+        Some(at) if at <= now => "retired",
+        _ => "signing",
+    }
+}
+
+/// A key that signs between `from` and `until`.
+struct Signer {
+    from: Timestamp,
+    until: Option<Timestamp>,
+    key: Arc<SigningKey>,
+}
+
 struct KeySet {
-    /// The newest non-retired key of each algorithm.
-    active: HashMap<&'static str, Arc<SigningKey>>,
+    /// Per algorithm, the keys that sign now or later, newest first.
+    signers: HashMap<&'static str, Vec<Signer>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
     jwks: Arc<[u8]>,
+}
+
+impl KeySet {
+    /// The key of `alg` that signs at `now`: the newest one whose time has
+    /// come and not passed. Should none qualify (a clock far behind the one
+    /// that scheduled the keys), the earliest unretired key.
+    fn signer(&self, alg: &str, now: Timestamp) -> Option<Arc<SigningKey>> {
+        let list = self.signers.get(alg)?;
+        list.iter()
+            .find(|s| s.from <= now && s.until.is_none_or(|u| u > now))
+            .or_else(|| {
+                list.iter()
+                    .filter(|s| s.until.is_none_or(|u| u > now))
+                    .min_by_key(|s| s.from)
+            })
+            .map(|s| s.key.clone())
+    }
 }
 
 /// The keys an instance signs with and publishes.
@@ -412,31 +489,39 @@ impl KeyRing {
     ) -> Result<KeySet, KeyError> {
         let stored = store.list_keys().await?;
         let mut by_kid = HashMap::new();
-        let mut active: HashMap<&'static str, Arc<SigningKey>> = HashMap::new();
+        let mut signers: HashMap<&'static str, Vec<Signer>> = HashMap::new();
         let mut jwks = Vec::new();
-        // Active keys first, newest first within each algorithm.
+        // Newest first (the store's order): pending keys are published too.
         for key in &stored {
             let published = key.retired_at.is_none_or(|at| at + window > now);
             if !published || alg_name(&key.alg).is_none() {
                 continue;
             }
             let signing = Arc::new(SigningKey::from_stored(key)?);
-            if key.retired_at.is_none() {
-                active.entry(signing.alg).or_insert_with(|| signing.clone());
+            if key.retired_at.is_none_or(|at| at > now) {
+                signers.entry(signing.alg).or_default().push(Signer {
+                    from: key.activates_at,
+                    until: key.retired_at,
+                    key: signing.clone(),
+                });
             }
             jwks.push(signing.jwk.clone());
             by_kid.insert(key.kid.clone(), signing);
         }
+        let set = KeySet {
+            signers,
+            by_kid,
+            jwks: Arc::from(Vec::new()),
+        };
         for alg in [RS256, access_alg] {
-            if !active.contains_key(alg) {
+            if set.signer(alg, now).is_none() {
                 return Err(KeyError::NoKey(alg.into()));
             }
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|_| KeyError::Sign)?;
         Ok(KeySet {
-            active,
-            by_kid,
             jwks: jwks.into(),
+            ..set
         })
     }
 
@@ -470,9 +555,7 @@ impl KeyRing {
 
     fn active(&self, alg: &str) -> Result<Arc<SigningKey>, KeyError> {
         self.set()
-            .active
-            .get(alg)
-            .cloned()
+            .signer(alg, self.clock.now())
             .ok_or_else(|| KeyError::NoKey(alg.into()))
     }
 

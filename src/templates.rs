@@ -339,6 +339,8 @@ pub struct AppFormValues {
     pub homepage: String,
     pub logo_url: String,
     pub app_type: String,
+    /// RFC 7591 `token_endpoint_auth_method` for apps with a secret.
+    pub auth_method: String,
     /// One URI per line.
     pub redirect_uris: String,
     pub post_logout_redirect_uris: String,
@@ -382,6 +384,7 @@ pub struct AppDetail {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
     pub created: String,
     pub discovery_url: String,
     pub authorize_example: Option<String>,
@@ -677,6 +680,7 @@ mod tests {
                     redirect_uris: vec![evil.into()],
                     post_logout_redirect_uris: vec![],
                     grant_types: vec!["authorization_code".into()],
+                    token_endpoint_auth_method: evil.into(),
                     created: "2026-11-22 23:10 UTC".into(),
                     discovery_url: "http://127.0.0.1:8080/.well-known/openid-configuration".into(),
                     authorize_example: Some(evil.into()),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
-pub use redis_store::RedisStore;
+pub use redis_store::{RedisStore, follow_channel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EphemeralError {
@@ -44,5 +44,10 @@ pub trait Ephemeral: Send + Sync {
     async fn ping(&self) -> EphemeralResult<()>;
     /// Drops expired entries now (Redis expires keys by itself).
     async fn purge_expired(&self) {}
+    /// Tells every instance subscribed to `channel` (Redis pub/sub) that
+    /// something changed; nothing for in-process state.
+    async fn publish(&self, _channel: &str) -> EphemeralResult<()> {
+        Ok(())
+    }
     fn backend(&self) -> &'static str;
 }

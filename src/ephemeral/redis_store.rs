@@ -15,12 +15,15 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str) -> EphemeralResult<Self> {
+    /// Connects with `timeout` on connecting and on every command: an
+    /// unreachable Redis fails a request quickly (503) instead of hanging
+    /// it, and the connection is re-established in the background.
+    pub async fn connect(url: &str, timeout: Duration) -> EphemeralResult<Self> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_number_of_retries(2);
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(Self {
             conn,
@@ -112,7 +115,46 @@ impl Ephemeral for RedisStore {
         Ok(())
     }
 
+    async fn publish(&self, channel: &str) -> EphemeralResult<()> {
+        let mut c = self.conn.clone();
+        let _: i64 = c.publish(self.key(channel), "").await?;
+        Ok(())
+    }
+
     fn backend(&self) -> &'static str {
         "redis"
+    }
+}
+
+/// Wakes `wake` whenever a message arrives on `channel` (prefixed as every
+/// key is); reconnects by itself. Runs until dropped.
+pub async fn follow_channel(url: String, channel: &str, wake: std::sync::Arc<tokio::sync::Notify>) {
+    use futures_util::StreamExt;
+    let channel = format!("latchkey:{channel}");
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let subscribed = async {
+            let client = redis::Client::open(url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        }
+        .await;
+        match subscribed {
+            Ok(pubsub) => {
+                delay = Duration::from_millis(250);
+                // Messages sent while unsubscribed are caught up by the poll;
+                // catch up at once too.
+                wake.notify_one();
+                let mut messages = pubsub.into_on_message();
+                while messages.next().await.is_some() {
+                    wake.notify_one();
+                }
+                tracing::warn!("change notifications from Redis stopped; reconnecting");
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot subscribe to change notifications"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

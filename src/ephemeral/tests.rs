@@ -14,7 +14,7 @@ async fn backends() -> Vec<(Arc<dyn Ephemeral>, Option<OffsetClock>)> {
         vec![(Arc::new(MemoryStore::new(Arc::new(clock.clone()))), Some(clock))];
     match std::env::var("TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => {
-            let redis = RedisStore::connect(&url)
+            let redis = RedisStore::connect(&url, std::time::Duration::from_secs(2))
                 .await
                 .expect("TEST_REDIS_URL is set but Redis is unreachable");
             out.push((Arc::new(redis), None));

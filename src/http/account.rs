@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
 use crate::federation::{github, linking};
-use crate::oauth::refresh;
+use crate::store::{GrantsOf, RevokeReason};
 use crate::templates::{AccountPage, ActivityLine, AppLine, SessionLine, SignedOutPage, UserLine};
 
 pub async fn home(browser: Browser) -> Response {
@@ -155,16 +155,16 @@ pub async fn account_page(State(state): State<AppState>, browser: Browser, PageP
     browser.finish(res)
 }
 
-/// Ends every browser session of the account and revokes every refresh
-/// token (and with them the access tokens of those grants). Returns the
-/// numbers of sessions and grants ended.
-pub async fn end_everything(state: &AppState, user_id: &str) -> Result<(u64, usize), PageError> {
+/// Ends every browser session of the account and every grant (its refresh
+/// and access tokens), for `reason`. Returns the numbers of sessions and
+/// grants ended.
+pub async fn end_everything(state: &AppState, user_id: &str, reason: RevokeReason) -> Result<(u64, usize), PageError> {
     let ended = state.store.delete_user_sessions(user_id).await?;
-    let families = state.store.revoke_user_refresh_tokens(user_id, state.now()).await?;
-    for family in &families {
-        refresh::deny_grant(state, family).await.map_err(PageError::server)?;
-    }
-    Ok((ended, families.len()))
+    let grants = state
+        .store
+        .revoke_grants(GrantsOf::User(user_id), reason, state.now())
+        .await?;
+    Ok((ended, grants.len()))
 }
 
 /// POST /account/password: change (or, for an account made through GitHub,
@@ -214,8 +214,7 @@ pub async fn change_password(
         }
         let hash = state.hasher.hash(new).await.map_err(PageError::server)?;
         state.store.set_password_hash(&user.id, &hash, state.now()).await?;
-        state.users.forget(&user.id);
-        let (ended, grants) = end_everything(&state, &user.id).await?;
+        let (ended, grants) = end_everything(&state, &user.id, RevokeReason::PasswordChanged).await?;
         let detail = format!("{ended} sessions ended, {grants} grants revoked");
         audit::record(&state, event("success", &detail)).await;
         let mut amr = session.amr.clone();
@@ -276,7 +275,6 @@ pub async fn update_profile(
             }
             Err(e) => return Err(e.into()),
         }
-        state.users.forget(&user.id);
         let changed = email != user.email;
         if changed {
             if let Some(updated) = state.store.get_user(&user.id).await? {
@@ -321,14 +319,18 @@ pub async fn revoke_app(State(state): State<AppState>, browser: Browser, PagePar
         };
         let client_id = params.get("client_id").unwrap_or("");
         let removed = state.store.delete_consent(&session.user_id, client_id).await?;
-        let families = state
+        let grants = state
             .store
-            .revoke_user_client_refresh_tokens(&session.user_id, client_id, state.now())
+            .revoke_grants(
+                GrantsOf::UserClient {
+                    user_id: &session.user_id,
+                    client_id,
+                },
+                RevokeReason::AppRevoked,
+                state.now(),
+            )
             .await?;
-        for family in &families {
-            refresh::deny_grant(&state, family).await.map_err(PageError::server)?;
-        }
-        if removed || !families.is_empty() {
+        if removed || !grants.is_empty() {
             audit::record(
                 &state,
                 audit::Event {
@@ -338,7 +340,7 @@ pub async fn revoke_app(State(state): State<AppState>, browser: Browser, PagePar
                     client_id: Some(client_id),
                     ip: browser.ip.as_deref(),
                     user_agent: browser.user_agent.as_deref(),
-                    detail: Some(format!("{} grants revoked", families.len())),
+                    detail: Some(format!("{} grants revoked", grants.len())),
                 },
             )
             .await;
@@ -403,7 +405,7 @@ pub async fn sign_out_everywhere(
         let Some(session) = browser.session.clone() else {
             return Ok(see_other(routes::LOGIN));
         };
-        let (ended, grants) = end_everything(&state, &session.user_id).await?;
+        let (ended, grants) = end_everything(&state, &session.user_id, RevokeReason::SignOutEverywhere).await?;
         audit::record(
             &state,
             audit::Event {

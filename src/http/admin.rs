@@ -2,8 +2,6 @@
 //! delete an app) and the same operations as a JSON API for access tokens
 //! with the `admin` scope (docs/admin-api.yaml). Every action is audited.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -13,37 +11,29 @@ use serde_json::json;
 use super::browser::Browser;
 use super::extract::PageParams;
 use super::pages::{render, see_other};
-use super::portal::delete_client;
 use super::routes;
 use crate::app::AppState;
 use crate::audit;
 use crate::error::{ErrorCode, OAuthError, PageError};
-use crate::oauth::{refresh, tokens};
-use crate::store::User;
+use crate::oauth::{clients, tokens};
+use crate::store::{GrantsOf, RevokeReason, User};
 use crate::templates::{AdminClientLine, AdminPage, AdminUserLine};
 
 pub const ADMIN_SCOPE: &str = "admin";
 
 /// Disables (or re-enables) an account. Disabling ends it at once: its
-/// sessions, its refresh tokens and the access tokens of those grants, and
-/// (through the subject deny-list entry, for one access-token lifetime) any
-/// other access token it holds.
+/// sessions and every grant, so all its tokens stop working on every
+/// instance. Re-enabling brings none of them back.
 pub async fn set_disabled(state: &AppState, user_id: &str, disabled: bool) -> Result<bool, PageError> {
     if !state.store.set_user_disabled(user_id, disabled, state.now()).await? {
         return Ok(false);
     }
-    state.users.forget(user_id);
-    let key = tokens::revoked_subject_key(user_id);
     if disabled {
         state.store.delete_user_sessions(user_id).await?;
-        let families = state.store.revoke_user_refresh_tokens(user_id, state.now()).await?;
-        for family in &families {
-            refresh::deny_grant(state, family).await.map_err(PageError::server)?;
-        }
-        let ttl = Duration::from_secs(state.config.access_token_ttl as u64 + 60);
-        state.ephemeral.put(&key, "1", ttl).await?;
-    } else {
-        state.ephemeral.delete(&key).await?;
+        state
+            .store
+            .revoke_grants(GrantsOf::User(user_id), RevokeReason::AccountDisabled, state.now())
+            .await?;
     }
     Ok(true)
 }
@@ -199,7 +189,7 @@ pub async fn client_delete(
             Err(redirect) => return Ok(redirect),
         };
         if state.store.get_client(&id).await?.is_some() {
-            let grants = delete_client(&state, &id).await?;
+            let grants = clients::delete(&*state.store, &id, state.now()).await?.unwrap_or(0);
             let detail = format!("client {id} ({grants} grants revoked)");
             record(&state, &me, browser.ip.as_deref(), "admin.client_delete", detail).await;
         }
@@ -313,9 +303,7 @@ pub async fn api_client_delete(State(state): State<AppState>, headers: HeaderMap
         if state.store.get_client(&id).await?.is_none() {
             return Err(OAuthError::new(ErrorCode::NotFound, "no such client"));
         }
-        let grants = delete_client(&state, &id)
-            .await
-            .map_err(|e| OAuthError::server(e.message))?;
+        let grants = clients::delete(&*state.store, &id, state.now()).await?.unwrap_or(0);
         record(
             &state,
             &me,

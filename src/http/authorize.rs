@@ -177,7 +177,7 @@ async fn issue_code(state: &AppState, req: &AuthorizationRequest, session: &Sess
         expires_at: now + CODE_TTL,
         grant_id: uuid::Uuid::new_v4().to_string(),
     };
-    match authorization_code::mint(state, &record).await {
+    match authorization_code::mint(state, &record, now).await {
         Ok(code) => see_other(&authorize::success_redirect(
             &req.redirect_uri,
             &code,

@@ -262,7 +262,6 @@ async fn finish(
         }
         Outcome::Linked { user } => {
             record(state, browser, "federation.link", "success", &user.id, profile).await;
-            state.users.forget(&user.id);
             Ok(see_other(&format!("{}?done=github-linked", routes::ACCOUNT)))
         }
         Outcome::NeedsProof { user } => {
@@ -402,7 +401,6 @@ async fn confirm_inner(state: &AppState, browser: &mut Browser, params: &Params)
     match linking::link(&*state.store, &user, &pending.profile, state.now()).await? {
         Outcome::Linked { user } => {
             record(state, browser, "federation.link", "success", &user.id, &pending.profile).await;
-            state.users.forget(&user.id);
             let mut amr = vec!["pwd".to_string()];
             amr.extend(linking::amr());
             sign_in(state, browser, &user, amr, pending.request_id).await

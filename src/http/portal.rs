@@ -14,7 +14,6 @@ use crate::audit;
 use crate::error::PageError;
 use crate::oauth::clients::{self, APP_TYPES, ClientSpec};
 use crate::oauth::params::Params;
-use crate::oauth::refresh;
 use crate::store::{Client, User};
 use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, TypeOption};
 
@@ -84,6 +83,7 @@ fn form_values(params: &Params) -> AppFormValues {
         homepage: params.get("homepage").unwrap_or("").trim().to_string(),
         logo_url: params.get("logo_url").unwrap_or("").trim().to_string(),
         app_type: params.get("app_type").unwrap_or("web").to_string(),
+        auth_method: params.get("auth_method").unwrap_or("client_secret_basic").to_string(),
         redirect_uris: params.get("redirect_uris").unwrap_or("").to_string(),
         post_logout_redirect_uris: params.get("post_logout_redirect_uris").unwrap_or("").to_string(),
     }
@@ -130,6 +130,7 @@ fn detail(state: &AppState, client: &Client) -> AppDetail {
         redirect_uris: client.redirect_uris.clone(),
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         grant_types: client.grant_types.clone(),
+        token_endpoint_auth_method: client.token_endpoint_auth_method.clone(),
         created: crate::clock::utc_text(client.created_at),
         discovery_url: format!("{issuer}{}", routes::DISCOVERY),
         authorize_example,
@@ -212,6 +213,7 @@ pub async fn new_form(State(state): State<AppState>, browser: Browser) -> Respon
         Ok(Some(_)) => {
             let values = AppFormValues {
                 app_type: "web".into(),
+                auth_method: "client_secret_basic".into(),
                 ..Default::default()
             };
             render(&state, StatusCode::OK, &form_page(&browser, None, values, None))
@@ -240,6 +242,9 @@ pub async fn create(State(state): State<AppState>, browser: Browser, PageParams(
             homepage: optional(&params, "homepage"),
             logo_url: optional(&params, "logo_url"),
             owner_id: Some(user.id.clone()),
+            // Only apps that keep a secret choose how they present it.
+            token_endpoint_auth_method: matches!(values.app_type.as_str(), "web" | "machine")
+                .then(|| values.auth_method.clone()),
             ..Default::default()
         };
         let new = match clients::build(spec, state.now()) {
@@ -296,6 +301,7 @@ pub async fn edit_form(State(state): State<AppState>, browser: Browser, Path(id)
             homepage: c.homepage.clone().unwrap_or_default(),
             logo_url: c.logo_url.clone().unwrap_or_default(),
             app_type: c.app_type.clone().unwrap_or_else(|| "web".into()),
+            auth_method: c.token_endpoint_auth_method.clone(),
             redirect_uris: c.redirect_uris.join("\n"),
             post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
         };
@@ -338,6 +344,7 @@ pub async fn update(
             scopes: client.scopes.clone(),
             homepage: optional(&params, "homepage"),
             logo_url: optional(&params, "logo_url"),
+            token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
             ..Default::default()
         };
         // Validated by the same rules as a new registration.
@@ -353,8 +360,8 @@ pub async fn update(
         client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
         client.homepage = checked.homepage;
         client.logo_url = checked.logo_url;
+        client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
         state.store.update_client(&client).await?;
-        state.clients.forget(&client.id);
         record(
             &state,
             &browser,
@@ -391,7 +398,6 @@ pub async fn rotate(
             return Err(PageError::bad_request("This app has no secret to rotate.").with_back(routes::DEVELOPER_APPS));
         };
         state.store.update_client(&client).await?;
-        state.clients.forget(&client.id);
         record(&state, &browser, &user, "client.rotate_secret", &client.id, client.name.clone()).await;
         Ok(app_page(
             &state,
@@ -404,18 +410,6 @@ pub async fn rotate(
     .await
     .unwrap_or_else(IntoResponse::into_response);
     browser.finish(res)
-}
-
-/// Deletes a client: its refresh tokens are revoked (and the access tokens
-/// of those grants deny-listed), its consents go with it.
-pub async fn delete_client(state: &AppState, client_id: &str) -> Result<usize, PageError> {
-    let families = state.store.revoke_client_refresh_tokens(client_id, state.now()).await?;
-    for family in &families {
-        refresh::deny_grant(state, family).await.map_err(PageError::server)?;
-    }
-    state.store.delete_client(client_id).await?;
-    state.clients.forget(client_id);
-    Ok(families.len())
 }
 
 /// POST /developer/apps/{id}/delete
@@ -433,7 +427,9 @@ pub async fn delete(
             return Ok(see_other(routes::LOGIN));
         };
         let client = owned(&state, &user, &id).await?;
-        let grants = delete_client(&state, &client.id).await?;
+        let grants = clients::delete(&*state.store, &client.id, state.now())
+            .await?
+            .unwrap_or(0);
         let detail = format!("{} ({grants} grants revoked)", client.name);
         record(&state, &browser, &user, "client.delete", &client.id, detail).await;
         Ok(see_other(&format!("{}?done=deleted", routes::DEVELOPER_APPS)))

@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::email::Email;
 use crate::error::PageError;
-use crate::store::User;
+use crate::store::{RevokeReason, User};
 use crate::templates::{ForgotPage, ResetPage, SignedOutPage};
 
 fn form_expired() -> PageError {
@@ -231,8 +231,7 @@ pub async fn reset_submit(State(state): State<AppState>, browser: Browser, PageP
             .ok_or_else(link_invalid)?;
         let hash = state.hasher.hash(new).await.map_err(PageError::server)?;
         state.store.set_password_hash(&user.id, &hash, now).await?;
-        state.users.forget(&user.id);
-        let (ended, grants) = end_everything(&state, &user.id).await?;
+        let (ended, grants) = end_everything(&state, &user.id, RevokeReason::PasswordReset).await?;
         // The owner proved themselves through their mailbox: a sign-in lock
         // from someone guessing at the account no longer applies.
         throttle::release(eph, Kind::SignIn, &user.username).await?;
@@ -285,7 +284,6 @@ pub async fn verify_email(State(state): State<AppState>, browser: Browser, PageP
                 "The account's email changed after this link was sent.",
             ));
         }
-        state.users.forget(&link.user_id);
         audit::record(
             &state,
             audit::Event {

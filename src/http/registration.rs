@@ -9,12 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::portal::delete_client;
 use super::routes;
 use crate::app::AppState;
 use crate::audit;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::clients;
 use crate::oauth::registration::{self, MetadataError};
 use crate::store::Client;
 
@@ -58,10 +58,6 @@ fn client_uri(state: &AppState, id: &str) -> String {
     format!("{}{}/{id}", state.config.issuer, routes::REGISTER)
 }
 
-fn auth_method(m: &registration::Metadata) -> &str {
-    m.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic")
-}
-
 fn answer(status: StatusCode, body: Value) -> Response {
     let mut res = (status, Json(body)).into_response();
     res.headers_mut()
@@ -85,7 +81,7 @@ pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: B
             }
         }
         let metadata = json_body(&headers, &body)?;
-        let spec = registration::to_spec(&metadata).map_err(metadata_error)?;
+        let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
         let mut new = registration::build(spec, now).map_err(metadata_error)?;
         let registration_token = random_token(32);
         new.client.registration_token_hash = Some(token_hash(&registration_token));
@@ -101,7 +97,7 @@ pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: B
             },
         )
         .await;
-        let mut doc = registration::document(&new.client, &client_uri(&state, &new.client.id), auth_method(&metadata));
+        let mut doc = registration::document(&new.client, &client_uri(&state, &new.client.id));
         doc["registration_access_token"] = json!(registration_token);
         if let Some(secret) = new.secret {
             doc["client_secret"] = json!(secret);
@@ -126,15 +122,11 @@ async fn managed(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Clie
     Ok(client)
 }
 
-fn stored_auth_method(client: &Client) -> &'static str {
-    if client.public { "none" } else { "client_secret_basic" }
-}
-
 /// GET /register/{client_id}
 pub async fn read(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let result = async {
         let client = managed(&state, &headers, &id).await?;
-        let doc = registration::document(&client, &client_uri(&state, &id), stored_auth_method(&client));
+        let doc = registration::document(&client, &client_uri(&state, &id));
         Ok::<_, OAuthError>(answer(StatusCode::OK, doc))
     }
     .await;
@@ -157,7 +149,7 @@ pub async fn update(
                 "client_id in the body must be this client's id",
             ));
         }
-        let spec = registration::to_spec(&metadata).map_err(metadata_error)?;
+        let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
         if spec.public != client.public {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClientMetadata,
@@ -172,9 +164,10 @@ pub async fn update(
         client.scopes = checked.scopes;
         client.homepage = checked.homepage;
         client.logo_url = checked.logo_url;
+        client.app_type = checked.app_type;
+        client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
         state.store.update_client(&client).await?;
-        state.clients.forget(&client.id);
-        let doc = registration::document(&client, &client_uri(&state, &id), auth_method(&metadata));
+        let doc = registration::document(&client, &client_uri(&state, &id));
         Ok(answer(StatusCode::OK, doc))
     }
     .await;
@@ -185,9 +178,9 @@ pub async fn update(
 pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let result = async {
         let client = managed(&state, &headers, &id).await?;
-        let grants = delete_client(&state, &client.id)
-            .await
-            .map_err(|e| OAuthError::server(e.message))?;
+        let grants = clients::delete(&*state.store, &client.id, state.now())
+            .await?
+            .unwrap_or(0);
         audit::record(
             &state,
             audit::Event {

@@ -1,8 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2), revocation (RFC 7009) and
 //! introspection (RFC 7662): all authenticate the client the same way.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -25,7 +23,7 @@ async fn authenticated_client(
     headers: &HeaderMap,
     params: &Params,
     ip: Option<&str>,
-) -> Result<Arc<Client>, OAuthError> {
+) -> Result<Client, OAuthError> {
     params.check_unique()?;
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let creds = client_auth::extract(authorization, params)?;

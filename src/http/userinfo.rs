@@ -47,9 +47,13 @@ pub async fn userinfo(
                 "the access token was not granted the openid scope",
             ));
         }
+        // The client's tokens end with the client.
+        if state.store.get_client(&claims.client_id).await?.is_none() {
+            return Err(OAuthError::invalid_token("the client of this token is gone"));
+        }
         let user = state
-            .users
-            .get(&*state.store, &claims.sub)
+            .store
+            .get_user(&claims.sub)
             .await?
             .filter(|u| !u.disabled)
             .ok_or_else(|| OAuthError::invalid_token("the account behind this token is gone"))?;

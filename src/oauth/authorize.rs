@@ -141,7 +141,11 @@ pub async fn validate(
             )
         })?;
     let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
-        Some(uri) if redirect_uri::matches(&client.redirect_uris, uri) => (uri.to_string(), true),
+        Some(uri)
+            if redirect_uri::matches(&client.redirect_uris, uri, client.app_type.as_deref() == Some("native")) =>
+        {
+            (uri.to_string(), true)
+        }
         Some(_) => {
             return Err(page(
                 "This app sent you to the wrong place",

@@ -5,11 +5,9 @@ use base64::Engine;
 
 use super::params::Params;
 use crate::accounts::throttle::{self, Kind};
+use crate::app::AppState;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
-use std::sync::Arc;
-
-use crate::app::AppState;
 use crate::store::Client;
 
 /// What the client presented.
@@ -80,7 +78,7 @@ fn form_decode(s: &str) -> String {
 /// failure: secrets are 256-bit random values that cannot be guessed, so the
 /// limit is there to stop floods of bad attempts, and the success path keeps
 /// its zero extra round trips.
-pub async fn authenticate(state: &AppState, creds: &Credentials, ip: Option<&str>) -> Result<Arc<Client>, OAuthError> {
+pub async fn authenticate(state: &AppState, creds: &Credentials, ip: Option<&str>) -> Result<Client, OAuthError> {
     match check(state, creds).await {
         Ok(client) => Ok(client),
         Err(e) if e.code == ErrorCode::InvalidClient => {
@@ -103,6 +101,15 @@ pub async fn authenticate(state: &AppState, creds: &Credentials, ip: Option<&str
 }
 
 impl Credentials {
+    /// The RFC 7591 name of the method used.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Credentials::Basic { .. } => "client_secret_basic",
+            Credentials::Post { .. } => "client_secret_post",
+            Credentials::None { .. } => "none",
+        }
+    }
+
     pub fn client_id(&self) -> &str {
         match self {
             Credentials::Basic { id, .. } | Credentials::Post { id, .. } | Credentials::None { id } => id,
@@ -110,14 +117,23 @@ impl Credentials {
     }
 }
 
-async fn check(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
+async fn check(state: &AppState, creds: &Credentials) -> Result<Client, OAuthError> {
     let (id, secret, basic) = match creds {
         Credentials::Basic { id, secret } => (id, Some(secret), true),
         Credentials::Post { id, secret } => (id, Some(secret), false),
         Credentials::None { id } => (id, None, false),
     };
     let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
-    let client = state.clients.get(&*state.store, id).await?.ok_or_else(fail)?;
+    let client = state.store.get_client(id).await?.ok_or_else(fail)?;
+    // RFC 7591 §2: a client authenticates with the method it registered,
+    // and no other (a public client's `none` included).
+    if creds.method() != client.token_endpoint_auth_method {
+        return Err(OAuthError::invalid_client(format!(
+            "this client authenticates with {}",
+            client.token_endpoint_auth_method
+        ))
+        .with_basic_challenge(basic));
+    }
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) => {
             let presented = token_hash(secret);

@@ -4,7 +4,7 @@ use super::redirect_uri;
 use super::scopes;
 use crate::clock::Timestamp;
 use crate::crypto::{random_token, token_hash};
-use crate::store::Client;
+use crate::store::{Client, GrantsOf, RevokeReason, Store, StoreResult};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -28,6 +28,28 @@ pub struct ClientSpec {
     pub app_type: Option<String>,
     pub homepage: Option<String>,
     pub logo_url: Option<String>,
+    /// RFC 7591 `token_endpoint_auth_method`; None: `none` for a public
+    /// client, `client_secret_basic` (the RFC's default) otherwise.
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// How a confidential client may authenticate at the token endpoint.
+pub const SECRET_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+
+/// The method a client is registered with, checked against its type.
+fn auth_method(spec: &ClientSpec) -> Result<String, String> {
+    match (spec.public, spec.token_endpoint_auth_method.as_deref()) {
+        (true, None | Some("none")) => Ok("none".into()),
+        (true, Some(other)) => Err(format!(
+            "a public client has no secret: token_endpoint_auth_method must be none, not {other}"
+        )),
+        (false, None) => Ok("client_secret_basic".into()),
+        (false, Some(m)) if SECRET_METHODS.contains(&m) => Ok(m.into()),
+        (false, Some(other)) => Err(format!(
+            "unsupported token_endpoint_auth_method `{other}` for a confidential client (supported: {})",
+            SECRET_METHODS.join(", ")
+        )),
+    }
 }
 
 /// A new client and, for a confidential one, its secret (shown once; only its
@@ -45,20 +67,22 @@ pub const APP_TYPES: &[(&str, &str)] = &[
     ("machine", "Machine to machine (client credentials)"),
 ];
 
-/// Fills in what the app type decides: the client type and grant types.
+/// Fills in what the app type decides: the client type, and the grant types
+/// when none were given.
 fn apply_type(spec: &mut ClientSpec) -> Result<(), String> {
     let Some(kind) = spec.app_type.as_deref() else {
         return Ok(());
     };
-    let user_grants = vec![GRANT_AUTHORIZATION_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()];
+    if spec.grant_types.is_empty() {
+        spec.grant_types = vec![GRANT_AUTHORIZATION_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()];
+    }
     match kind {
-        "web" => {
-            spec.public = false;
-            spec.grant_types = user_grants;
-        }
-        "spa" | "native" => {
-            spec.public = true;
-            spec.grant_types = user_grants;
+        "web" => spec.public = false,
+        "spa" => spec.public = true,
+        // A native app cannot keep a secret (RFC 8252 §8.4); one registered
+        // with a secret method anyway is confidential, as it asked.
+        "native" => {
+            spec.public = spec.token_endpoint_auth_method.as_deref().is_none_or(|m| m == "none");
         }
         "machine" => {
             spec.public = false;
@@ -102,12 +126,28 @@ pub fn rotate_secret(client: &mut Client, now: Timestamp, overlap: i64) -> Optio
     Some(secret)
 }
 
+/// Deletes a client. Its grants end first, so every token issued to it
+/// stops working on every instance; then the client goes, with its consents
+/// and refresh tokens. Returns the number of grants ended, or None when
+/// there was no such client.
+pub async fn delete(store: &dyn Store, id: &str, now: Timestamp) -> StoreResult<Option<usize>> {
+    if store.get_client(id).await?.is_none() {
+        return Ok(None);
+    }
+    let grants = store
+        .revoke_grants(GrantsOf::Client(id), RevokeReason::ClientDeleted, now)
+        .await?;
+    store.delete_client(id).await?;
+    Ok(Some(grants.len()))
+}
+
 pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
     let name = spec.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err("name must be 1 to 100 characters".into());
     }
     apply_type(&mut spec)?;
+    let token_endpoint_auth_method = auth_method(&spec)?;
     check_url("homepage", &spec.homepage)?;
     check_url("logo URL", &spec.logo_url)?;
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
@@ -164,6 +204,7 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
         old_secret_hash: None,
         old_secret_expires_at: None,
         registration_token_hash: None,
+        token_endpoint_auth_method,
     };
     Ok(NewClient { client, secret })
 }

@@ -27,11 +27,11 @@ async fn access_token(state: &AppState, token: &str, now: Timestamp) -> Option<M
     // the point. Signature, type, issuer, expiry and the deny-list all hold.
     let claims: AccessClaims = tokens::validate_access_token(state, token, now).await.ok()?;
     // A deleted client's tokens die with it.
-    state.clients.get(&*state.store, &claims.client_id).await.ok()??;
+    state.store.get_client(&claims.client_id).await.ok()??;
     let mut out = Map::new();
     out.insert("active".into(), json!(true));
     if claims.sub != claims.client_id {
-        let user = state.users.get(&*state.store, &claims.sub).await.ok()??;
+        let user = state.store.get_user(&claims.sub).await.ok()??;
         if user.disabled {
             return None;
         }

@@ -1,5 +1,7 @@
 //! Redirect URI matching: exact string comparison (RFC 9700 §4.1.3), except
 //! that a native app's loopback IP redirect may use any port (RFC 8252 §7.3).
+//! Only a native app: a web app or SPA on `http://127.0.0.1:3000/cb` must
+//! use exactly that, or another local program could catch its codes.
 
 use url::{Host, Url};
 
@@ -8,10 +10,14 @@ fn loopback_ip(url: &Url) -> bool {
         || url.scheme() == "http" && matches!(url.host(), Some(Host::Ipv6(ip)) if ip.is_loopback())
 }
 
-/// Whether `requested` is one of `registered`.
-pub fn matches(registered: &[String], requested: &str) -> bool {
+/// Whether `requested` is one of `registered` (`native`: the client is a
+/// native app, whose loopback redirects may use any port).
+pub fn matches(registered: &[String], requested: &str, native: bool) -> bool {
     if registered.iter().any(|r| r == requested) {
         return true;
+    }
+    if !native {
+        return false;
     }
     let Ok(req) = Url::parse(requested) else { return false };
     if !loopback_ip(&req) {
@@ -61,13 +67,16 @@ mod tests {
             "https://app.example/cb".to_string(),
             "http://127.0.0.1/native".to_string(),
         ];
-        assert!(matches(&reg, "https://app.example/cb"));
-        assert!(!matches(&reg, "https://app.example/cb/"));
-        assert!(!matches(&reg, "https://app.example/cb?x=1"));
-        assert!(!matches(&reg, "https://APP.example/cb"), "no normalisation");
-        assert!(matches(&reg, "http://127.0.0.1:51234/native"));
-        assert!(!matches(&reg, "http://127.0.0.1:51234/other"));
-        assert!(!matches(&reg, "http://localhost:51234/native"));
+        assert!(matches(&reg, "https://app.example/cb", true));
+        assert!(!matches(&reg, "https://app.example/cb/", true));
+        assert!(!matches(&reg, "https://app.example/cb?x=1", true));
+        assert!(!matches(&reg, "https://APP.example/cb", true), "no normalisation");
+        assert!(matches(&reg, "http://127.0.0.1:51234/native", true));
+        assert!(!matches(&reg, "http://127.0.0.1:51234/other", true));
+        assert!(!matches(&reg, "http://localhost:51234/native", true));
+        // RFC 9700 §4.1.3: for anything but a native app, exactly as registered.
+        assert!(matches(&reg, "http://127.0.0.1/native", false));
+        assert!(!matches(&reg, "http://127.0.0.1:51234/native", false));
     }
 
     #[test]

@@ -4,17 +4,13 @@
 //! the same holder can get the same successor back after a lost response,
 //! while a stolen database row reveals nothing.
 
-use std::time::Duration;
-
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::crypto::{random_bytes, random_token, sha256, token_hash};
-use crate::error::OAuthError;
 use crate::oauth::clients::GRANT_REFRESH_TOKEN;
 use crate::oauth::scopes::OFFLINE_ACCESS;
-use crate::oauth::tokens::revoked_grant_key;
 use crate::store::{Client, RefreshToken};
 
 /// Whether an authorization with `scopes` gets a refresh token: the client
@@ -27,7 +23,7 @@ pub fn should_issue(client: &Client, scopes: &[String]) -> bool {
 }
 
 pub struct NewRefresh<'a> {
-    pub family_id: &'a str,
+    pub grant_id: &'a str,
     pub client_id: &'a str,
     pub user_id: &'a str,
     pub scopes: &'a [String],
@@ -41,7 +37,7 @@ pub fn mint(state: &AppState, n: &NewRefresh<'_>, now: Timestamp) -> (String, Re
     let value = random_token(32);
     let row = RefreshToken {
         id_hash: token_hash(&value),
-        family_id: n.family_id.to_string(),
+        grant_id: n.grant_id.to_string(),
         client_id: n.client_id.to_string(),
         user_id: n.user_id.to_string(),
         scopes: n.scopes.to_vec(),
@@ -88,26 +84,6 @@ pub fn unseal(presented: &str, sealed: &[u8]) -> Option<String> {
     let mut data = data.to_vec();
     let plain = key.open_in_place(nonce, Aad::empty(), &mut data).ok()?;
     String::from_utf8(plain.to_vec()).ok()
-}
-
-/// Ends a whole grant: every refresh token of the family, and every access
-/// token carrying its grant id (deny-listed until they would have expired).
-pub async fn revoke_family(state: &AppState, family_id: &str, now: Timestamp) -> Result<(), OAuthError> {
-    state.store.revoke_refresh_family(family_id, now).await?;
-    deny_grant(state, family_id).await
-}
-
-/// Deny-lists the access tokens of a grant.
-pub async fn deny_grant(state: &AppState, grant_id: &str) -> Result<(), OAuthError> {
-    state
-        .ephemeral
-        .put(
-            &revoked_grant_key(grant_id),
-            "1",
-            Duration::from_secs(state.config.access_token_ttl as u64 + 60),
-        )
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -57,8 +57,9 @@ pub fn parse(body: &[u8]) -> Result<Metadata, MetadataError> {
         .map_err(|e| MetadataError::Metadata(format!("the body is not valid client metadata: {e}")))
 }
 
-/// Checks the metadata and turns it into a client spec.
-pub fn to_spec(m: &Metadata) -> Result<ClientSpec, MetadataError> {
+/// Checks the metadata and turns it into a client spec. `allowed_scopes` are
+/// those the operator lets self-registered clients have.
+pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, MetadataError> {
     let meta = |d: &str| MetadataError::Metadata(d.to_string());
     let native = match m.application_type.as_deref() {
         None | Some("web") => false,
@@ -122,10 +123,29 @@ pub fn to_spec(m: &Metadata) -> Result<ClientSpec, MetadataError> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    // Software never registers itself into administration.
-    if requested_scopes.iter().any(|s| s == scopes::ADMIN) {
-        return Err(meta("the admin scope cannot be registered dynamically"));
+    // Software registers itself into the scopes the operator allows
+    // (OpenID scopes by default), never into administration or API scopes
+    // that are the operator's to hand out.
+    if let Some(s) = requested_scopes
+        .iter()
+        .find(|s| !allowed_scopes.contains(s) || *s == scopes::ADMIN)
+    {
+        return Err(meta(&format!(
+            "scope `{s}` cannot be registered dynamically (allowed: {})",
+            allowed_scopes.join(" ")
+        )));
     }
+    let requested_scopes = if requested_scopes.is_empty() && m.scope.is_none() {
+        // Without `scope`, the client gets what self-registered clients may
+        // have, minus what it cannot use.
+        allowed_scopes
+            .iter()
+            .filter(|s| *s != scopes::ADMIN && (uses_code || !scopes::is_user_scope(s)))
+            .cloned()
+            .collect()
+    } else {
+        requested_scopes
+    };
     Ok(ClientSpec {
         name: m.client_name.clone().unwrap_or_else(|| "Unnamed app".into()),
         redirect_uris,
@@ -135,9 +155,14 @@ pub fn to_spec(m: &Metadata) -> Result<ClientSpec, MetadataError> {
         scopes: requested_scopes,
         skip_consent: false,
         owner_id: None,
-        app_type: None,
+        app_type: native.then(|| "native".to_string()),
         homepage: m.client_uri.clone().filter(|u| !u.is_empty()),
         logo_url: m.logo_uri.clone().filter(|u| !u.is_empty()),
+        token_endpoint_auth_method: Some(
+            m.token_endpoint_auth_method
+                .clone()
+                .unwrap_or_else(|| "client_secret_basic".into()),
+        ),
     })
 }
 
@@ -148,7 +173,7 @@ pub fn build(spec: ClientSpec, now: i64) -> Result<clients::NewClient, MetadataE
 
 /// The registered metadata as the RFCs return it (no secrets here; the
 /// caller adds them when there are new ones to show).
-pub fn document(client: &Client, registration_client_uri: &str, auth_method: &str) -> Value {
+pub fn document(client: &Client, registration_client_uri: &str) -> Value {
     let mut doc = json!({
         "client_id": client.id,
         "client_id_issued_at": client.created_at,
@@ -157,7 +182,8 @@ pub fn document(client: &Client, registration_client_uri: &str, auth_method: &st
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "grant_types": client.grant_types,
         "response_types": if client.grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) { vec!["code"] } else { vec![] },
-        "token_endpoint_auth_method": if client.public { "none" } else { auth_method },
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "application_type": if client.app_type.as_deref() == Some("native") { "native" } else { "web" },
         "scope": client.scopes.join(" "),
         "registration_client_uri": registration_client_uri,
     });
@@ -179,8 +205,15 @@ pub fn document(client: &Client, registration_client_uri: &str, auth_method: &st
 mod tests {
     use super::*;
 
+    fn allowed() -> Vec<String> {
+        ["openid", "profile", "email", "offline_access", "orders:read"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
     fn meta(v: Value) -> Result<ClientSpec, MetadataError> {
-        to_spec(&serde_json::from_value(v).unwrap())
+        to_spec(&serde_json::from_value(v).unwrap(), &allowed())
     }
 
     #[test]
@@ -194,9 +227,14 @@ mod tests {
         }))
         .unwrap();
         assert!(spec.public);
+        assert_eq!(spec.app_type.as_deref(), Some("native"));
         let spec =
             meta(json!({"grant_types": ["client_credentials"], "response_types": [], "scope": "orders:read"})).unwrap();
         assert_eq!(spec.scopes, ["orders:read"]);
+        let spec = meta(json!({"redirect_uris": ["https://app.example/cb"]})).unwrap();
+        assert_eq!(spec.scopes, allowed(), "no scope asked: the allowed ones");
+        let spec = meta(json!({"grant_types": ["client_credentials"], "response_types": []})).unwrap();
+        assert_eq!(spec.scopes, ["orders:read"], "no person, no OpenID scopes");
     }
 
     #[test]
@@ -249,6 +287,11 @@ mod tests {
         assert_eq!(
             code(json!({"redirect_uris": ok, "scope": "openid admin"})),
             "invalid_client_metadata"
+        );
+        assert_eq!(
+            code(json!({"redirect_uris": ok, "scope": "openid payments:write"})),
+            "invalid_client_metadata",
+            "API scopes the operator did not allow"
         );
         assert!(parse(b"not json").is_err());
     }

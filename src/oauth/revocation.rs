@@ -1,14 +1,13 @@
-//! Token revocation (RFC 7009) for access and refresh tokens.
-
-use std::time::Duration;
+//! Token revocation (RFC 7009) for access and refresh tokens. Both are
+//! recorded in the database: an access token by its `jti` until it expires,
+//! a refresh token by ending its grant.
 
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::refresh;
-use crate::oauth::tokens::{ACCESS_TOKEN_TYP, AccessClaims, revoked_jti_key};
-use crate::store::Client;
+use crate::oauth::tokens::{ACCESS_TOKEN_TYP, AccessClaims};
+use crate::store::{Client, GrantsOf, RevokeReason};
 
 fn not_yours() -> OAuthError {
     // RFC 7009 §2.1: a token issued to another client is refused.
@@ -32,15 +31,10 @@ pub async fn revoke(state: &AppState, client: &Client, token: &str, now: Timesta
         if !constant_time_eq(claims.client_id.as_bytes(), client.id.as_bytes()) {
             return Err(not_yours());
         }
-        let remaining = claims.exp - now;
-        if remaining > 0 {
+        if claims.exp > now {
             state
-                .ephemeral
-                .put(
-                    &revoked_jti_key(&claims.jti),
-                    "1",
-                    Duration::from_secs(remaining as u64 + 60),
-                )
+                .store
+                .revoke_access_token(&claims.jti, &client.id, now, claims.exp)
                 .await?;
         }
         return Ok(());
@@ -53,5 +47,9 @@ pub async fn revoke(state: &AppState, client: &Client, token: &str, now: Timesta
     }
     // §2.1: revoking a refresh token SHOULD also invalidate the access
     // tokens of the same grant.
-    refresh::revoke_family(state, &row.family_id, now).await
+    state
+        .store
+        .revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::TokenRevoked, now)
+        .await?;
+    Ok(())
 }

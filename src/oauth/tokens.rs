@@ -14,8 +14,8 @@ use crate::store::User;
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const ID_TOKEN_TYP: &str = "JWT";
 
-/// RFC 9068 §2.2 claims, plus `gid`: the grant the token descends from, so a
-/// whole grant can be revoked with one deny-list entry.
+/// RFC 9068 §2.2 claims, plus `gid`: the grant the token was issued under,
+/// so ending the grant ends the token. Client-credentials tokens have none.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
     pub iss: String,
@@ -28,28 +28,14 @@ pub struct AccessClaims {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<Timestamp>,
-    pub gid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 impl AccessClaims {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())
     }
-}
-
-/// Deny-list keys in the short-lived state; an entry lives until the tokens
-/// it covers have expired on their own.
-pub fn revoked_jti_key(jti: &str) -> String {
-    format!("revoked:jti:{jti}")
-}
-pub fn revoked_grant_key(gid: &str) -> String {
-    format!("revoked:grant:{gid}")
-}
-/// While this entry exists every access token of the subject is refused: set
-/// for an access-token lifetime when an account is disabled or deleted, so
-/// a cached profile never outlives the account.
-pub fn revoked_subject_key(sub: &str) -> String {
-    format!("revoked:sub:{sub}")
 }
 
 /// What the token endpoint answers (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -76,7 +62,7 @@ pub struct AccessGrant<'a> {
     pub client_id: &'a str,
     pub scopes: &'a [String],
     pub auth_time: Option<Timestamp>,
-    pub grant_id: &'a str,
+    pub grant_id: Option<&'a str>,
 }
 
 pub fn issue_access_token(
@@ -94,7 +80,7 @@ pub fn issue_access_token(
         client_id: g.client_id.to_string(),
         scope: g.scopes.join(" "),
         auth_time: g.auth_time,
-        gid: g.grant_id.to_string(),
+        gid: g.grant_id.map(str::to_string),
     };
     let token = state.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
     Ok((token, claims))
@@ -160,7 +146,8 @@ pub fn issue_id_token(state: &AppState, input: &IdTokenInput<'_>, now: Timestamp
 }
 
 /// Checks a bearer access token: signature, `typ` = at+jwt (so an ID token
-/// cannot pass), issuer, expiry against the app clock, and the deny-list.
+/// cannot pass), issuer, expiry against the app clock, and revocation (of
+/// the token itself or of its grant).
 pub async fn validate_access_token(state: &AppState, token: &str, now: Timestamp) -> Result<AccessClaims, OAuthError> {
     let claims: AccessClaims = state
         .keys
@@ -170,12 +157,12 @@ pub async fn validate_access_token(state: &AppState, token: &str, now: Timestamp
     if claims.exp <= now {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
-    let keys = [
-        revoked_jti_key(&claims.jti),
-        revoked_grant_key(&claims.gid),
-        revoked_subject_key(&claims.sub),
-    ];
-    if state.ephemeral.exists_any(&keys).await? {
+    // Revocations are held in memory, loaded from the database and kept
+    // current by the change feed: no round trip on this path.
+    if state
+        .store
+        .access_token_revoked(&claims.jti, claims.gid.as_deref(), now)
+    {
         return Err(OAuthError::invalid_token("the access token has been revoked"));
     }
     Ok(claims)

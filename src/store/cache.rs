@@ -1,28 +1,33 @@
-//! Short-lived in-process caches of clients and users, so the token,
+//! The in-process cache behind `get_client` and `get_user`, so the token,
 //! introspection and userinfo endpoints do not read the database on every
-//! call. Only hits are cached (a new client or user is found at once); a
-//! change made on another instance or by the CLI reaches this one within
-//! [`CACHE_TTL`]. What must take effect at once (revocation, a disabled
-//! account) goes through the deny-list in short-lived state instead.
+//! call. Only hits are cached (a new client or user is found at once). The
+//! store forgets an entry when it writes it, and the change feed when
+//! another instance or the CLI does (within a second); [`CACHE_TTL`] is
+//! only the backstop.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Client, Store, StoreResult, User};
+use super::StoreResult;
 
-pub const CACHE_TTL: Duration = Duration::from_secs(10);
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
 const MAX_ENTRIES: usize = 4096;
 
 pub struct Cached<T> {
     entries: Mutex<HashMap<String, (Arc<T>, Instant)>>,
+    /// Bumped by every `forget`: a load that started before a forget must
+    /// not put back the value the forget removed.
+    generation: AtomicU64,
 }
 
 impl<T> Default for Cached<T> {
     fn default() -> Self {
         Self {
             entries: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 }
@@ -38,12 +43,19 @@ impl<T> Cached<T> {
                 return Ok(Some(value.clone()));
             }
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let Some(value) = load().await? else {
-            self.forget(id);
+            // Gone from the database: drop any stale copy (no generation
+            // bump: unknown ids come from requests, and must not stop
+            // everyone else's loads from being cached).
+            self.lock().remove(id);
             return Ok(None);
         };
         let value = Arc::new(value);
         let mut entries = self.lock();
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return Ok(Some(value));
+        }
         // Ids come from requests: bound the cache, dropping stale entries
         // before growing past the limit.
         if entries.len() >= MAX_ENTRIES {
@@ -56,36 +68,12 @@ impl<T> Cached<T> {
     }
 
     pub fn forget(&self, id: &str) {
-        self.lock().remove(id);
+        let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.remove(id);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<T>, Instant)>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Clients by id.
-#[derive(Default)]
-pub struct ClientCache(Cached<Client>);
-
-impl ClientCache {
-    pub async fn get(&self, store: &dyn Store, id: &str) -> StoreResult<Option<Arc<Client>>> {
-        self.0.get_or_load(id, || store.get_client(id)).await
-    }
-    pub fn forget(&self, id: &str) {
-        self.0.forget(id);
-    }
-}
-
-/// Users by id.
-#[derive(Default)]
-pub struct UserCache(Cached<User>);
-
-impl UserCache {
-    pub async fn get(&self, store: &dyn Store, id: &str) -> StoreResult<Option<Arc<User>>> {
-        self.0.get_or_load(id, || store.get_user(id)).await
-    }
-    pub fn forget(&self, id: &str) {
-        self.0.forget(id);
     }
 }

@@ -2,6 +2,7 @@
 //! runs the same portable SQL on SQLite and PostgreSQL.
 
 pub mod cache;
+pub mod mirror;
 pub mod sql;
 #[cfg(test)]
 mod tests;
@@ -11,15 +12,18 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 
-pub use cache::{ClientCache, UserCache};
-pub use sql::SqlStore;
+pub use sql::{SqlStore, StoreOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The database could not be reached, or did not answer in time: the
+    /// request may be retried later (503, never 500).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
@@ -30,6 +34,41 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// Errors that say "not now" rather than "never": no connection to be had,
+/// a connection lost, the server shutting down or refusing connections, or
+/// SQLite's database locked past the busy timeout.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their
+            // extended codes (the low byte is the primary code).
+            let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            // PostgreSQL: class 08 (connection exception), 53300 (too many
+            // connections), 57P01..57P03 (shutting down, cannot connect now).
+            let pg = code.starts_with("08") || code == "53300" || code.starts_with("57P0");
+            sqlite_busy || pg
+        }
+        _ => false,
+    }
+}
+
 /// A signing key as stored: the private key as PKCS#8 DER.
 #[derive(Clone)]
 pub struct StoredKey {
@@ -37,6 +76,11 @@ pub struct StoredKey {
     pub alg: String,
     pub private_der: Vec<u8>,
     pub created_at: Timestamp,
+    /// When it starts signing. Published in the JWKS from creation, so
+    /// every verifier has it before the first token it signs.
+    pub activates_at: Timestamp,
+    /// When it stopped (or stops) signing; published until the tokens it
+    /// signed have expired.
     pub retired_at: Option<Timestamp>,
 }
 
@@ -47,6 +91,7 @@ impl std::fmt::Debug for StoredKey {
             .field("alg", &self.alg)
             .field("private_der", &"[redacted]")
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .finish()
     }
@@ -80,6 +125,9 @@ pub struct Client {
     /// RFC 7592 registration access token (hash).
     #[serde(skip)]
     pub registration_token_hash: Option<String>,
+    /// RFC 7591 §2 `token_endpoint_auth_method`: the one way this client
+    /// authenticates (`client_secret_basic`, `client_secret_post`, `none`).
+    pub token_endpoint_auth_method: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -116,10 +164,15 @@ pub struct Session {
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Adds `key` and retires every other unretired key of its algorithm at
+    /// `key.activates_at`, in one transaction: the old key signs until the
+    /// new one starts.
+    async fn rotate_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Newest first.
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
-    /// Marks every key of algorithm `alg` but `keep` retired at `at` (if not
-    /// retired already).
-    async fn retire_keys_except(&self, alg: &str, keep: &str, at: Timestamp) -> StoreResult<u64>;
+    /// Removes a key at once (a compromised key): it stops signing and
+    /// leaves the JWKS, so tokens it signed stop verifying.
+    async fn delete_key(&self, kid: &str) -> StoreResult<bool>;
     /// Deletes keys retired before `before`.
     async fn delete_keys_retired_before(&self, before: Timestamp) -> StoreResult<u64>;
 }
@@ -253,8 +306,8 @@ pub trait MfaStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
     pub id_hash: String,
-    /// The grant (authorization) it descends from; shared by every rotation.
-    pub family_id: String,
+    /// The grant it was issued under; shared by every rotation.
+    pub grant_id: String,
     pub client_id: String,
     pub user_id: String,
     pub scopes: Vec<String>,
@@ -270,38 +323,229 @@ pub struct RefreshToken {
     /// The successor's value sealed with a key derived from this token's
     /// value, so only a holder of this token can recover it (grace window).
     pub successor_sealed: Option<Vec<u8>>,
+    /// When the token, or its grant, was revoked.
     pub revoked_at: Option<Timestamp>,
+}
+
+/// How rotating a refresh token went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token is now used and the successor stored.
+    Rotated,
+    /// Another request used the presented token first.
+    AlreadyUsed,
+    /// The grant was revoked (before, or while, this ran): nothing stored.
+    GrantRevoked,
 }
 
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// A refresh token by hash; `revoked_at` is set when the token or its
+    /// grant was revoked.
     async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old_hash` used (recording its successor) and inserts `new`, in
-    /// one transaction. False, with nothing changed, when `old_hash` was
-    /// already used or revoked: a concurrent rotation won.
+    /// one transaction that first takes the grant (see
+    /// [`GrantStore::issue_from_grant`]), so no successor is ever stored
+    /// under a revoked grant.
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         used_at: Timestamp,
         successor_sealed: &[u8],
         new: &RefreshToken,
-    ) -> StoreResult<bool>;
-    async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<u64>;
-    /// Revokes every live refresh token of the user; returns their family ids.
-    async fn revoke_user_refresh_tokens(&self, user_id: &str, at: Timestamp) -> StoreResult<Vec<String>>;
-    /// Revokes every live refresh token the user granted the client; returns
-    /// their family ids.
-    async fn revoke_user_client_refresh_tokens(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        at: Timestamp,
-    ) -> StoreResult<Vec<String>>;
-    /// Revokes every live refresh token of the client; returns their family ids.
-    async fn revoke_client_refresh_tokens(&self, client_id: &str, at: Timestamp) -> StoreResult<Vec<String>>;
+        grant_expires_at: Timestamp,
+    ) -> StoreResult<Rotation>;
     /// Deletes tokens past their idle or family expiry.
     async fn delete_expired_refresh_tokens(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// Why a grant ended; recorded with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// A rotated refresh token was presented again (RFC 9700 §4.14.2).
+    RefreshTokenReuse,
+    /// A used authorization code was presented again (RFC 6749 §4.1.2).
+    CodeReplay,
+    /// The client revoked a refresh token (RFC 7009 §2.1).
+    TokenRevoked,
+    /// The person revoked the app on the account page.
+    AppRevoked,
+    SignOutEverywhere,
+    PasswordChanged,
+    PasswordReset,
+    AccountDisabled,
+    ClientDeleted,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::RefreshTokenReuse => "refresh_token_reuse",
+            RevokeReason::CodeReplay => "code_replay",
+            RevokeReason::TokenRevoked => "token_revoked",
+            RevokeReason::AppRevoked => "app_revoked",
+            RevokeReason::SignOutEverywhere => "sign_out_everywhere",
+            RevokeReason::PasswordChanged => "password_changed",
+            RevokeReason::PasswordReset => "password_reset",
+            RevokeReason::AccountDisabled => "account_disabled",
+            RevokeReason::ClientDeleted => "client_deleted",
+        }
+    }
+}
+
+/// Which grants to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantsOf<'a> {
+    Grant(&'a str),
+    User(&'a str),
+    UserClient { user_id: &'a str, client_id: &'a str },
+    Client(&'a str),
+}
+
+/// One authorization: a person allowed a client some scopes, once. Codes,
+/// refresh tokens and access tokens issued under it name it, so ending it
+/// ends them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    /// When a token was last issued from it.
+    pub last_issued_at: Timestamp,
+    /// Nothing issued from it lives past this.
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+/// A single-use value (authorization code, email link) as stored: its hash,
+/// what it carries, and whether it was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    pub token_hash: String,
+    /// `code`, `reset`, `verify`: a value of one purpose never passes for
+    /// another.
+    pub purpose: String,
+    /// For a code: the grant it belongs to.
+    pub grant_id: Option<String>,
+    /// JSON of what the value stands for.
+    pub data: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What taking a single-use value found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// Unused and unexpired; now used. Only one caller ever gets this.
+    Fresh { data: String, grant_id: Option<String> },
+    /// Used before: a replay.
+    Replayed { grant_id: Option<String> },
+    /// Unknown or expired.
+    Missing,
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new grant with its authorization code, together.
+    async fn create_grant(&self, grant: &Grant, code: &OneTimeToken) -> StoreResult<()>;
+    async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Records that tokens are issued from the grant at `now` (so its access
+    /// tokens may live until `now` + their lifetime, and nothing past
+    /// `expires_at`), storing `refresh` with it. The grant row is locked
+    /// first, in the same transaction: a concurrent revocation either comes
+    /// first (false, nothing stored) or waits and then ends what this stored.
+    async fn issue_from_grant(
+        &self,
+        grant_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+        refresh: Option<&RefreshToken>,
+    ) -> StoreResult<bool>;
+    /// Ends grants, in one statement, with the reason; returns the ids of
+    /// those that were live. Every instance refuses their access tokens
+    /// within a second, and this one at once.
+    async fn revoke_grants(&self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp)
+    -> StoreResult<Vec<String>>;
+    /// Deletes grants nothing can be alive from any more.
+    async fn delete_expired_grants(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait OneTimeStore: Send + Sync {
+    async fn insert_one_time(&self, token: &OneTimeToken) -> StoreResult<()>;
+    /// The data of an unused, unexpired value, leaving it usable.
+    async fn peek_one_time(&self, purpose: &str, token_hash: &str, now: Timestamp) -> StoreResult<Option<String>>;
+    /// Takes the value in one atomic step: of any number of concurrent
+    /// callers on any instance, exactly one gets `Fresh`.
+    async fn consume_one_time(&self, purpose: &str, token_hash: &str, now: Timestamp) -> StoreResult<Consumed>;
+    /// Deletes values that expired before `before`.
+    async fn delete_expired_one_time(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+/// Revocation as every instance sees it: durable in the database, answered
+/// from memory (loaded at start, kept current by the change feed), so the
+/// hot paths make no round trip.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Revokes one access token (RFC 7009) until it expires.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Whether an access token with this `jti` (and grant) is revoked.
+    fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>, now: Timestamp) -> bool;
+    async fn delete_expired_access_token_revocations(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// Brute-force lockouts in force, durable so a restart lifts none.
+#[async_trait]
+pub trait LockoutStore: Send + Sync {
+    /// Locks `key` until `until` (a later lock wins).
+    async fn lock(&self, key: &str, until: Timestamp) -> StoreResult<()>;
+    /// The latest `until` among `keys` still in force at `now`.
+    async fn locked_until(&self, keys: &[String], now: Timestamp) -> StoreResult<Option<Timestamp>>;
+    async fn unlock(&self, key: &str) -> StoreResult<()>;
+    async fn delete_expired_lockouts(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// What changed, as the change feed carries it to other instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A client was created, edited or deleted.
+    Client(String),
+    /// An account was edited, disabled or deleted.
+    User(String),
+    /// A grant was revoked; its access tokens may live until the time given.
+    Grant { id: String, until: Timestamp },
+    /// Grants were revoked in bulk (by user, client, or both): re-read them.
+    Grants(String),
+    /// An access token was revoked; it expires at the time given.
+    AccessToken { jti: String, until: Timestamp },
+    /// Signing keys were added, scheduled or retired.
+    Keys,
+}
+
+/// The change feed: every instance applies what any instance (or the CLI)
+/// changed, within a second.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Reads changes committed since `since_ms` (wall clock, milliseconds)
+    /// and applies those not applied yet; returns how many were new.
+    async fn catch_up(&self, since_ms: i64, now: Timestamp) -> StoreResult<usize>;
+    /// Rebuilds the in-memory revocation state from the database.
+    async fn reload_revocations(&self, now: Timestamp) -> StoreResult<()>;
+    /// Resolves when this instance wrote a change (to tell the others), or
+    /// when signing keys changed (to reload them).
+    fn local_writes(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    fn keys_changed(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Deletes feed rows older than `before_ms`.
+    async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64>;
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -335,6 +579,11 @@ pub trait Store:
     + SessionStore
     + ConsentStore
     + RefreshTokenStore
+    + GrantStore
+    + OneTimeStore
+    + RevocationStore
+    + LockoutStore
+    + ChangeFeed
     + AuditStore
 {
     async fn ping(&self) -> StoreResult<()>;

@@ -63,6 +63,7 @@ fn client(tag: &str) -> Client {
         old_secret_hash: None,
         old_secret_expires_at: None,
         registration_token_hash: None,
+        token_endpoint_auth_method: "client_secret_basic".into(),
     }
 }
 
@@ -172,32 +173,63 @@ async fn sessions_and_consent() {
     }
 }
 
+fn key(kid: &str, activates_at: i64) -> StoredKey {
+    StoredKey {
+        kid: kid.to_string(),
+        alg: "RS256".into(),
+        private_der: vec![1, 2, 3],
+        created_at: 1,
+        activates_at,
+        retired_at: None,
+    }
+}
+
 #[tokio::test]
-async fn keys_retire_and_delete() {
+async fn keys_rotate_on_schedule_and_delete() {
     let (stores, _dir) = backends().await;
     for store in stores {
-        // Keys are global; use distinct kids and only assert on our own.
-        let a = StoredKey {
-            kid: random_token(8),
-            alg: "RS256".into(),
-            private_der: vec![1, 2, 3],
-            created_at: 1,
-            retired_at: Some(5),
-        };
+        // Keys are global to the database: the alg is made up, so other
+        // tests' keys are never retired by this one.
+        let alg = format!("T{}", random_token(4));
+        let mut a = key(&random_token(8), 1);
+        a.alg = alg.clone();
         store.insert_key(&a).await.unwrap();
+        let mut b = key(&random_token(8), 100);
+        b.alg = alg.clone();
+        store.rotate_key(&b).await.unwrap();
         let listed = store.list_keys().await.unwrap();
-        let got = listed.iter().find(|k| k.kid == a.kid).unwrap();
-        assert_eq!((got.private_der.clone(), got.retired_at), (vec![1, 2, 3], Some(5)));
-        assert!(store.delete_keys_retired_before(6).await.unwrap() >= 1);
-        assert!(!store.list_keys().await.unwrap().iter().any(|k| k.kid == a.kid));
+        let got_a = listed.iter().find(|k| k.kid == a.kid).unwrap();
+        let got_b = listed.iter().find(|k| k.kid == b.kid).unwrap();
+        assert_eq!(
+            got_a.retired_at,
+            Some(100),
+            "the old key signs until the new one starts"
+        );
+        assert_eq!((got_b.activates_at, got_b.retired_at), (100, None));
+        assert_eq!(got_b.private_der, vec![1, 2, 3]);
+        // A second rotation before the first took effect keeps the order.
+        let mut c = key(&random_token(8), 200);
+        c.alg = alg.clone();
+        store.rotate_key(&c).await.unwrap();
+        let listed = store.list_keys().await.unwrap();
+        let retired = |kid: &str| listed.iter().find(|k| k.kid == kid).unwrap().retired_at;
+        assert_eq!(
+            (retired(&a.kid), retired(&b.kid), retired(&c.kid)),
+            (Some(100), Some(200), None)
+        );
+        assert!(store.delete_key(&c.kid).await.unwrap());
+        assert!(!store.delete_key(&c.kid).await.unwrap());
+        assert!(store.delete_keys_retired_before(150).await.unwrap() >= 1);
+        let left: Vec<String> = store.list_keys().await.unwrap().into_iter().map(|k| k.kid).collect();
+        assert!(!left.contains(&a.kid) && left.contains(&b.kid));
         store.ping().await.unwrap();
     }
 }
 
-fn refresh(tag: &str, family: &str, user: &str, client: &str, expires_at: i64) -> RefreshToken {
+fn refresh(tag: &str, grant: &str, user: &str, client: &str, expires_at: i64) -> RefreshToken {
     RefreshToken {
         id_hash: format!("{tag}-{}", random_token(8)),
-        family_id: family.to_string(),
+        grant_id: grant.to_string(),
         client_id: client.to_string(),
         user_id: user.to_string(),
         scopes: vec!["openid".into(), "offline_access".into()],
@@ -213,50 +245,143 @@ fn refresh(tag: &str, family: &str, user: &str, client: &str, expires_at: i64) -
     }
 }
 
+fn grant(user: &str, client: &str, now: i64) -> Grant {
+    Grant {
+        id: random_token(12),
+        client_id: client.to_string(),
+        user_id: user.to_string(),
+        scopes: vec!["openid".into()],
+        created_at: now,
+        last_issued_at: now,
+        expires_at: now + 1000,
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+fn code_for(g: &Grant, now: i64) -> OneTimeToken {
+    OneTimeToken {
+        token_hash: random_token(16),
+        purpose: "code".into(),
+        grant_id: Some(g.id.clone()),
+        data: "{\"x\":1}".into(),
+        created_at: now,
+        expires_at: now + 60,
+    }
+}
+
 #[tokio::test]
-async fn refresh_tokens_rotate_once_and_revoke_by_family() {
+async fn grants_issue_rotate_and_end_together() {
     let (stores, _dir) = backends().await;
     for store in stores {
+        let now = 1_000_000;
         let tag = random_token(6).to_lowercase();
         let u = user(&tag);
         store.create_user(&u).await.unwrap();
         let c = client(&tag);
         store.create_client(&c).await.unwrap();
-        let family = random_token(8);
-        let first = refresh("a", &family, &u.id, &c.id, 1000);
-        store.insert_refresh_token(&first).await.unwrap();
+        let g = grant(&u.id, &c.id, now);
+        let code = code_for(&g, now);
+        store.create_grant(&g, &code).await.unwrap();
+        assert_eq!(store.get_grant(&g.id).await.unwrap().as_ref(), Some(&g));
+
+        // The code is taken once; after that it is a replay naming its grant.
+        assert_eq!(
+            store.consume_one_time("code", &code.token_hash, now + 1).await.unwrap(),
+            Consumed::Fresh {
+                data: code.data.clone(),
+                grant_id: Some(g.id.clone())
+            }
+        );
+        assert_eq!(
+            store.consume_one_time("code", &code.token_hash, now + 2).await.unwrap(),
+            Consumed::Replayed {
+                grant_id: Some(g.id.clone())
+            }
+        );
+        assert_eq!(
+            store
+                .consume_one_time("reset", &code.token_hash, now + 2)
+                .await
+                .unwrap(),
+            Consumed::Missing,
+            "a value of one purpose never passes for another"
+        );
+
+        // Issuing extends the grant and stores the first refresh token.
+        let first = refresh("a", &g.id, &u.id, &c.id, now + 1000);
+        assert!(
+            store
+                .issue_from_grant(&g.id, now + 5, now + 5000, Some(&first))
+                .await
+                .unwrap()
+        );
+        let stored = store.get_grant(&g.id).await.unwrap().unwrap();
+        assert_eq!((stored.last_issued_at, stored.expires_at), (now + 5, now + 5000));
         assert_eq!(
             store.get_refresh_token(&first.id_hash).await.unwrap().as_ref(),
             Some(&first)
         );
-        let second = refresh("b", &family, &u.id, &c.id, 1000);
-        assert!(
+
+        let second = refresh("b", &g.id, &u.id, &c.id, now + 1000);
+        assert_eq!(
             store
-                .rotate_refresh_token(&first.id_hash, 5, b"sealed", &second)
-                .await
-                .unwrap()
-        );
-        let third = refresh("c", &family, &u.id, &c.id, 1000);
-        assert!(
-            !store
-                .rotate_refresh_token(&first.id_hash, 6, b"sealed", &third)
+                .rotate_refresh_token(&first.id_hash, now + 10, b"sealed", &second, now + 5000)
                 .await
                 .unwrap(),
+            Rotation::Rotated
+        );
+        let third = refresh("c", &g.id, &u.id, &c.id, now + 1000);
+        assert_eq!(
+            store
+                .rotate_refresh_token(&first.id_hash, now + 11, b"sealed", &third, now + 5000)
+                .await
+                .unwrap(),
+            Rotation::AlreadyUsed,
             "{}: a used token rotates once",
             store.backend()
         );
         assert_eq!(
             store.get_refresh_token(&third.id_hash).await.unwrap(),
             None,
-            "the loser inserts nothing"
+            "the loser stores nothing"
         );
         let used = store.get_refresh_token(&first.id_hash).await.unwrap().unwrap();
         assert_eq!(
-            (used.used_at, used.successor_hash.as_deref()),
-            (Some(5), Some(second.id_hash.as_str()))
+            (
+                used.used_at,
+                used.successor_hash.as_deref(),
+                used.successor_sealed.as_deref()
+            ),
+            (Some(now + 10), Some(second.id_hash.as_str()), Some(&b"sealed"[..]))
         );
-        assert_eq!(used.successor_sealed.as_deref(), Some(&b"sealed"[..]));
-        assert_eq!(store.revoke_refresh_family(&family, 7).await.unwrap(), 2);
+
+        // Ending the grant ends its tokens: one statement, any path.
+        assert!(!store.access_token_revoked("some-jti", Some(&g.id), now + 20));
+        assert_eq!(
+            store
+                .revoke_grants(GrantsOf::Grant(&g.id), RevokeReason::RefreshTokenReuse, now + 20)
+                .await
+                .unwrap(),
+            vec![g.id.clone()]
+        );
+        assert!(
+            store.access_token_revoked("some-jti", Some(&g.id), now + 20),
+            "at once, on the instance that revoked"
+        );
+        assert!(
+            store
+                .revoke_grants(GrantsOf::Grant(&g.id), RevokeReason::TokenRevoked, now + 21)
+                .await
+                .unwrap()
+                .is_empty(),
+            "revoked once"
+        );
+        let ended = store.get_grant(&g.id).await.unwrap().unwrap();
+        assert_eq!(
+            (ended.revoked_at, ended.revoked_reason.as_deref()),
+            (Some(now + 20), Some("refresh_token_reuse"))
+        );
         assert_eq!(
             store
                 .get_refresh_token(&second.id_hash)
@@ -264,30 +389,214 @@ async fn refresh_tokens_rotate_once_and_revoke_by_family() {
                 .unwrap()
                 .unwrap()
                 .revoked_at,
-            Some(7)
+            Some(now + 20),
+            "a token is as revoked as its grant"
         );
-
-        let other = refresh("d", &random_token(8), &u.id, &c.id, 1000);
-        store.insert_refresh_token(&other).await.unwrap();
+        let fourth = refresh("d", &g.id, &u.id, &c.id, now + 1000);
         assert_eq!(
-            store.revoke_user_refresh_tokens(&u.id, 8).await.unwrap(),
-            vec![other.family_id.clone()]
+            store
+                .rotate_refresh_token(&second.id_hash, now + 30, b"sealed", &fourth, now + 5000)
+                .await
+                .unwrap(),
+            Rotation::GrantRevoked
         );
-        let another = refresh("e", &random_token(8), &u.id, &c.id, 1000);
-        store.insert_refresh_token(&another).await.unwrap();
-        assert_eq!(
-            store.revoke_client_refresh_tokens(&c.id, 9).await.unwrap(),
-            vec![another.family_id.clone()]
-        );
+        assert!(!store.issue_from_grant(&g.id, now + 30, now + 5000, None).await.unwrap());
+        assert_eq!(store.get_refresh_token(&fourth.id_hash).await.unwrap(), None);
 
-        let stale = refresh("f", &random_token(8), &u.id, &c.id, 50);
-        store.insert_refresh_token(&stale).await.unwrap();
+        // Bulk: by person and client, by person, by client.
+        let c2 = client(&format!("{tag}2"));
+        store.create_client(&c2).await.unwrap();
+        let u2 = user(&format!("{tag}2"));
+        store.create_user(&u2).await.unwrap();
+        let mut ids = Vec::new();
+        for (user_id, client_id) in [(&u.id, &c.id), (&u.id, &c2.id), (&u2.id, &c.id), (&u2.id, &c2.id)] {
+            let g = grant(user_id, client_id, now);
+            store.create_grant(&g, &code_for(&g, now)).await.unwrap();
+            ids.push(g.id);
+        }
+        let revoke = |which| store.revoke_grants(which, RevokeReason::AppRevoked, now + 40);
+        assert_eq!(
+            revoke(GrantsOf::UserClient {
+                user_id: &u.id,
+                client_id: &c.id
+            })
+            .await
+            .unwrap(),
+            vec![ids[0].clone()]
+        );
+        assert_eq!(revoke(GrantsOf::User(&u.id)).await.unwrap(), vec![ids[1].clone()]);
+        assert_eq!(revoke(GrantsOf::Client(&c.id)).await.unwrap(), vec![ids[2].clone()]);
+        assert!(store.get_grant(&ids[3]).await.unwrap().unwrap().revoked_at.is_none());
+
+        // Expired rows go; live ones stay.
+        let stale = refresh("f", &ids[3], &u2.id, &c2.id, 50);
+        assert!(
+            store
+                .issue_from_grant(&ids[3], now, now + 1000, Some(&stale))
+                .await
+                .unwrap()
+        );
         assert!(store.delete_expired_refresh_tokens(60).await.unwrap() >= 1);
         assert_eq!(store.get_refresh_token(&stale.id_hash).await.unwrap(), None);
-        assert!(store.get_refresh_token(&other.id_hash).await.unwrap().is_some());
-        // Deleting the client takes its tokens with it.
-        store.delete_client(&c.id).await.unwrap();
-        assert_eq!(store.get_refresh_token(&other.id_hash).await.unwrap(), None);
+        assert!(store.delete_expired_one_time(now + 61).await.unwrap() >= 1);
+        assert_eq!(
+            store
+                .consume_one_time("code", &code.token_hash, now + 62)
+                .await
+                .unwrap(),
+            Consumed::Missing
+        );
+        assert!(store.delete_expired_grants(now + 6000).await.unwrap() >= 1);
+        assert_eq!(store.get_grant(&g.id).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_single_use_value_is_taken_once_under_concurrency() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let store = std::sync::Arc::new(store);
+        let now = 1_000_000;
+        let token = OneTimeToken {
+            token_hash: random_token(16),
+            purpose: "reset".into(),
+            grant_id: None,
+            data: "link".into(),
+            created_at: now,
+            expires_at: now + 60,
+        };
+        store.insert_one_time(&token).await.unwrap();
+        assert_eq!(
+            store
+                .peek_one_time("reset", &token.token_hash, now)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("link")
+        );
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (store, hash) = (store.clone(), token.token_hash.clone());
+                tokio::spawn(async move { store.consume_one_time("reset", &hash, now + 1).await.unwrap() })
+            })
+            .collect();
+        let mut fresh = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Consumed::Fresh { .. } => fresh += 1,
+                Consumed::Replayed { .. } => {}
+                Consumed::Missing => panic!("{}: a used value is a replay, not unknown", store.backend()),
+            }
+        }
+        assert_eq!(fresh, 1, "{}: exactly one of 20 takes it", store.backend());
+        assert_eq!(
+            store.peek_one_time("reset", &token.token_hash, now).await.unwrap(),
+            None
+        );
+        // Expired and never used: unknown.
+        let old = OneTimeToken {
+            token_hash: random_token(16),
+            expires_at: now,
+            ..token.clone()
+        };
+        store.insert_one_time(&old).await.unwrap();
+        assert_eq!(
+            store.consume_one_time("reset", &old.token_hash, now).await.unwrap(),
+            Consumed::Missing
+        );
+    }
+}
+
+/// A second store on the same database: another instance.
+async fn sibling(store: &SqlStore, dir: &tempfile::TempDir) -> SqlStore {
+    let url = match store.backend() {
+        "sqlite" => format!("sqlite://{}/test.db", dir.path().display()),
+        _ => std::env::var("TEST_DATABASE_URL").unwrap(),
+    };
+    SqlStore::connect(&url).await.unwrap()
+}
+
+#[tokio::test]
+async fn another_instance_learns_changes_from_the_feed() {
+    let (stores, dir) = backends().await;
+    for a in stores {
+        let b = sibling(&a, &dir).await;
+        let now = 2_000_000;
+        let since = super::mirror::wall_ms() - 1000;
+        let tag = random_token(6).to_lowercase();
+        let u = user(&tag);
+        a.create_user(&u).await.unwrap();
+        let mut c = client(&tag);
+        a.create_client(&c).await.unwrap();
+        // b reads (and caches) the client and the account.
+        assert_eq!(b.get_client(&c.id).await.unwrap().unwrap().name, "App");
+        assert!(!b.get_user(&u.id).await.unwrap().unwrap().disabled);
+
+        c.name = "Renamed".into();
+        a.update_client(&c).await.unwrap();
+        a.set_user_disabled(&u.id, true, now).await.unwrap();
+        a.revoke_access_token("jti-1", &c.id, now, now + 100).await.unwrap();
+        let g = grant(&u.id, &c.id, now);
+        a.create_grant(&g, &code_for(&g, now)).await.unwrap();
+        a.revoke_grants(GrantsOf::User(&u.id), RevokeReason::AccountDisabled, now)
+            .await
+            .unwrap();
+        // a knows at once; b still has its copies.
+        assert_eq!(a.get_client(&c.id).await.unwrap().unwrap().name, "Renamed");
+        assert!(a.access_token_revoked("jti-1", None, now) && a.access_token_revoked("x", Some(&g.id), now));
+        assert_eq!(b.get_client(&c.id).await.unwrap().unwrap().name, "App");
+        assert!(!b.access_token_revoked("jti-1", None, now));
+
+        assert!(b.catch_up(since, now).await.unwrap() >= 4);
+        assert_eq!(b.get_client(&c.id).await.unwrap().unwrap().name, "Renamed");
+        assert!(b.get_user(&u.id).await.unwrap().unwrap().disabled);
+        assert!(b.access_token_revoked("jti-1", None, now));
+        assert!(
+            b.access_token_revoked("x", Some(&g.id), now),
+            "bulk revocations are resolved"
+        );
+        assert!(
+            !b.access_token_revoked("jti-1", None, now + 101),
+            "until the token expires"
+        );
+        assert_eq!(b.catch_up(since, now).await.unwrap(), 0, "each change applies once");
+
+        // A new instance loads what is revoked from the database.
+        let fresh = sibling(&a, &dir).await;
+        assert!(!fresh.access_token_revoked("jti-1", None, now));
+        fresh.reload_revocations(now).await.unwrap();
+        assert!(fresh.access_token_revoked("jti-1", None, now));
+        assert!(fresh.access_token_revoked("x", Some(&g.id), now));
+        assert!(
+            a.delete_expired_access_token_revocations(now + 101).await.unwrap() >= 1,
+            "pruned after expiry"
+        );
+        assert!(a.prune_changes(super::mirror::wall_ms() + 1).await.unwrap() >= 4);
+    }
+}
+
+#[tokio::test]
+async fn lockouts_hold_until_they_end() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let (a, b) = (random_token(8), random_token(8));
+        assert_eq!(store.locked_until(std::slice::from_ref(&a), 100).await.unwrap(), None);
+        store.lock(&a, 200).await.unwrap();
+        store.lock(&a, 150).await.unwrap();
+        store.lock(&b, 300).await.unwrap();
+        assert_eq!(
+            store.locked_until(std::slice::from_ref(&a), 100).await.unwrap(),
+            Some(200),
+            "the later lock wins"
+        );
+        assert_eq!(
+            store.locked_until(&[a.clone(), b.clone()], 100).await.unwrap(),
+            Some(300)
+        );
+        assert_eq!(store.locked_until(std::slice::from_ref(&a), 200).await.unwrap(), None);
+        store.unlock(&b).await.unwrap();
+        assert_eq!(store.locked_until(std::slice::from_ref(&b), 100).await.unwrap(), None);
+        assert!(store.delete_expired_lockouts(250).await.unwrap() >= 1);
     }
 }
 

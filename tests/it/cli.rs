@@ -184,15 +184,31 @@ fn keys_rotate_and_list() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    let rotated = ok_json(run(&db, &["keys", "rotate", "--json"], None));
-    let rotated_again = ok_json(run(&db, &["keys", "rotate", "--json"], None));
+    // The first rotation on an empty database makes a key that signs now
+    // (--now); the next is scheduled: published at once, signing later.
+    let first = ok_json(run(&db, &["keys", "rotate", "--now", "--json"], None));
+    // Removing the only key is refused.
+    let out = run(&db, &["keys", "remove", first[0]["kid"].as_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rotate first"), "{out:?}");
+    let scheduled = ok_json(run(&db, &["keys", "rotate", "--json"], None));
     let listed = ok_json(run(&db, &["keys", "list", "--json"], None));
     let list = listed.as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0]["kid"], rotated_again[0]["kid"]);
-    assert_eq!(list[0]["active"], true);
-    assert_eq!(list[1]["kid"], rotated[0]["kid"]);
-    assert!(list[1]["retired_at"].is_i64());
+    assert_eq!(list[0]["kid"], scheduled[0]["kid"]);
+    assert_eq!(list[0]["state"], "pending");
+    let delay = scheduled[0]["activates_at"].as_i64().unwrap() - scheduled[0]["created_at"].as_i64().unwrap();
+    assert_eq!(delay, latchkey::keys::ACTIVATION_DELAY);
+    assert_eq!(list[1]["kid"], first[0]["kid"]);
+    assert_eq!(list[1]["state"], "signing", "until the new key starts");
+    assert_eq!(list[1]["retired_at"], scheduled[0]["activates_at"]);
+    // A key can go once another is there to take over.
+    let removed = ok_json(run(
+        &db,
+        &["keys", "remove", scheduled[0]["kid"].as_str().unwrap(), "--json"],
+        None,
+    ));
+    assert_eq!(removed["removed"], scheduled[0]["kid"]);
 }
 
 /// `serve` starts, answers discovery, imports keys/… PEM on an empty

@@ -124,7 +124,7 @@ async fn health_names_the_failing_part() {
         eprintln!("skipping: needs TEST_DATABASE_URL and TEST_REDIS_URL");
         return;
     }
-    let pg_url = std::env::var("TEST_DATABASE_URL").unwrap();
+    let pg_url = fresh_schema().await;
     let redis_url = std::env::var("TEST_REDIS_URL").unwrap();
     for part in ["redis", "database"] {
         let pg = Proxy::start(socket_of(&pg_url)).await;
@@ -167,42 +167,98 @@ async fn unknown_paths_and_methods_use_our_errors() {
     assert_eq!(json(res).await["error"], "method_not_allowed");
 }
 
+/// The kid in a JWT's header.
+fn kid_of(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&latchkey::crypto::b64url_decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+async fn published_kids(server: &TestServer) -> Vec<String> {
+    let jwks = json(http().get(server.url("/jwks.json")).send().await.unwrap()).await;
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two instances, the second started after a rotation was scheduled: at
+/// every moment, every token either one signs is listed by both JWKS, and
+/// both switch to the new key only after it has been published for the
+/// activation delay.
 #[tokio::test]
-async fn key_rotation_reaches_a_running_instance() {
+async fn key_rotation_leaves_no_gap_between_instances() {
+    for backend in backends() {
+        let a = TestServer::spawn(backend).await;
+        let before = a.state.keys.active_kid();
+        let rotated = latchkey::keys::rotate(&*a.state.store, a.state.now(), latchkey::keys::ACTIVATION_DELAY)
+            .await
+            .unwrap();
+        let new = rotated.into_iter().find(|k| k.alg == "RS256").unwrap();
+        let b = a.sibling().await;
+        let sign = |s: &TestServer| {
+            s.state
+                .keys
+                .sign("JWT", &serde_json::json!({"iss": s.issuer, "sub": "x"}))
+                .unwrap()
+        };
+        let mut seen = Vec::new();
+        for step in 0..8 {
+            let tokens = [sign(&a), sign(&b)];
+            let (ka, kb) = (published_kids(&a).await, published_kids(&b).await);
+            for t in &tokens {
+                let kid = kid_of(t);
+                assert!(
+                    ka.contains(&kid) && kb.contains(&kid),
+                    "{backend:?} step {step}: {kid} not in both JWKS ({ka:?} / {kb:?})"
+                );
+                // And the signature checks out against what is published.
+                let claims: serde_json::Value = b.state.keys.verify(t, Some("JWT"), &a.issuer).await.unwrap();
+                assert_eq!(claims["sub"], "x");
+            }
+            assert!(
+                ka.contains(&new.kid) && kb.contains(&new.kid),
+                "published from the start"
+            );
+            seen.push((kid_of(&tokens[0]), kid_of(&tokens[1])));
+            a.clock.advance(60);
+            b.clock.advance(60);
+        }
+        // Before the delay the old key signs; after it, the new one.
+        assert_eq!(seen[0], (before.clone(), before.clone()), "{backend:?}");
+        assert_eq!(seen[7], (new.kid.clone(), new.kid.clone()), "{backend:?}");
+        let switched = seen.iter().position(|(x, _)| *x == new.kid).unwrap();
+        assert!(switched as i64 * 60 >= latchkey::keys::ACTIVATION_DELAY, "{seen:?}");
+        // The old key stays published while tokens it signed may live.
+        assert!(published_kids(&a).await.contains(&before));
+    }
+}
+
+/// `keys rotate --now` (after a compromise) switches at once, and a running
+/// instance hears of it within a second through the change feed.
+#[tokio::test]
+async fn an_immediate_rotation_reaches_a_running_instance_within_a_second() {
     for backend in backends() {
         let a = TestServer::spawn(backend).await;
         let b = a.sibling().await;
-        let before = a.state.keys.active_kid();
-        assert_eq!(before, b.state.keys.active_kid(), "instances share keys");
-        let new = latchkey::keys::rotate(&*a.state.store, a.state.now())
+        let before = b.state.keys.active_kid();
+        let new = latchkey::keys::rotate(&*a.state.store, a.state.now(), 0)
             .await
             .unwrap()
             .into_iter()
             .find(|k| k.alg == "RS256")
             .unwrap();
-        // The periodic reload runs every 30 s; drive it directly here.
-        b.state.keys.reload().await.unwrap();
-        assert_eq!(b.state.keys.active_kid(), new.kid);
-        let jwks = json(http().get(b.url("/jwks.json")).send().await.unwrap()).await;
-        let kids: Vec<&str> = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap())
-            .collect();
-        assert!(
-            kids.contains(&new.kid.as_str()) && kids.contains(&before.as_str()),
-            "{kids:?}"
-        );
-        // `a` has not reloaded; a token from `b` names a kid it has not
-        // seen, which makes it reload at once instead of failing.
-        let token = b
-            .state
-            .keys
-            .sign("JWT", &serde_json::json!({"iss": "x", "sub": "s"}))
-            .unwrap();
-        let claims: serde_json::Value = a.state.keys.verify(&token, Some("JWT"), "x").await.unwrap();
-        assert_eq!(claims["sub"], "s");
-        assert_eq!(a.state.keys.active_kid(), new.kid);
+        let started = std::time::Instant::now();
+        while a.state.keys.active_kid() != new.kid || b.state.keys.active_kid() != new.kid {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{backend:?}: b still signs with {before}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let kids = published_kids(&b).await;
+        assert!(kids.contains(&new.kid) && kids.contains(&before), "{kids:?}");
     }
 }

@@ -40,6 +40,8 @@ pub fn backends() -> Vec<Backend> {
 pub struct TestServer {
     /// Where this instance listens.
     pub base: String,
+    /// The database it uses: a SQLite file, or its own PostgreSQL schema.
+    pub database_url: String,
     /// The issuer it speaks for: its own address, or its first sibling's.
     pub issuer: String,
     pub state: AppState,
@@ -58,7 +60,10 @@ impl TestServer {
     /// Starts a server with extra config keys.
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-        let db = format!("sqlite://{}/latchkey.db", dir.path().display());
+        let db = match backend {
+            Backend::Embedded => format!("sqlite://{}/latchkey.db", dir.path().display()),
+            Backend::Shared => fresh_schema().await,
+        };
         Self::spawn_on(backend, extra, dir, &db, None).await
     }
 
@@ -69,10 +74,7 @@ impl TestServer {
 
     /// Another instance, with extra config keys.
     pub async fn sibling_with(&self, extra: &[(&str, &str)]) -> Self {
-        let db = match self.backend {
-            Backend::Embedded => format!("sqlite://{}/latchkey.db", self.dir.path().display()),
-            Backend::Shared => std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL"),
-        };
+        let db = self.database_url.clone();
         Self::spawn_on(self.backend, extra, self.dir.clone(), &db, Some(&self.issuer)).await
     }
 
@@ -80,7 +82,7 @@ impl TestServer {
         backend: Backend,
         extra: &[(&str, &str)],
         dir: Arc<tempfile::TempDir>,
-        sqlite: &str,
+        database_url: &str,
         issuer: Option<&str>,
     ) -> Self {
         latchkey::install_crypto_provider();
@@ -88,12 +90,10 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://127.0.0.1:{}", addr.port());
         let issuer = issuer.map(str::to_string).unwrap_or_else(|| base.clone());
-        let (db, redis) = match backend {
-            Backend::Embedded => (sqlite.to_string(), String::new()),
-            Backend::Shared => (
-                std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL"),
-                std::env::var("TEST_REDIS_URL").expect("TEST_REDIS_URL"),
-            ),
+        let db = database_url.to_string();
+        let redis = match backend {
+            Backend::Embedded => String::new(),
+            Backend::Shared => std::env::var("TEST_REDIS_URL").expect("TEST_REDIS_URL"),
         };
         let key_file = dir.path().join("no-such-key.pem");
         let key_file = key_file.to_string_lossy().to_string();
@@ -130,6 +130,7 @@ impl TestServer {
         });
         Self {
             base,
+            database_url: db,
             issuer,
             state,
             clock,
@@ -218,6 +219,43 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// A PostgreSQL schema of its own for one test's servers, so tests running
+/// at once on the shared database cannot see each other's keys, lockouts or
+/// feed. Schemas from runs over an hour old are dropped on the way.
+pub async fn fresh_schema() -> String {
+    use sqlx::Connection;
+    let url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let schema = format!("lk_{now}_{}", unique("").to_lowercase());
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let mut sweep = false;
+    SWEPT.call_once(|| sweep = true);
+    if sweep {
+        let old: Vec<(String,)> = sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'lk\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .expect("schemas");
+        for (name,) in old {
+            let born: u64 = name.split('_').nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
+            if born + 3600 < now {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options[search_path]={schema}")
 }
 
 pub fn unique(prefix: &str) -> String {

@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::*;
+use latchkey::oauth::clients::ClientSpec;
 
 const REDIRECT: &str = "https://app.example/callback";
 
@@ -748,19 +749,55 @@ async fn cors_only_for_registered_origins() {
 }
 
 #[tokio::test]
-async fn native_loopback_redirect_may_change_port() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let client = server.public("http://127.0.0.1/cb").await;
-    let username = unique("n");
-    server.user(&username, PASSWORD).await;
-    let (verifier, challenge) = pkce();
-    let redirect = "http://127.0.0.1:49152/cb";
-    let code = get_code(&server, &browser(), &client, redirect, Some(&challenge), &username).await;
-    let res = redeem(&server, &client, None, &code, redirect, Some(&verifier)).await;
-    assert_eq!(res.status(), 200);
-    let body = json(res).await;
-    assert!(
-        body["refresh_token"].is_null(),
-        "a public client gets a refresh token only with offline_access"
-    );
+async fn only_a_native_apps_loopback_redirect_may_change_port() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let native = server
+            .client(ClientSpec {
+                name: "Desktop app".into(),
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                app_type: Some("native".into()),
+                ..Default::default()
+            })
+            .await
+            .0;
+        let username = unique("n");
+        server.user(&username, PASSWORD).await;
+        let (verifier, challenge) = pkce();
+        let redirect = "http://127.0.0.1:49152/cb";
+        let code = get_code(&server, &browser(), &native, redirect, Some(&challenge), &username).await;
+        let res = redeem(&server, &native, None, &code, redirect, Some(&verifier)).await;
+        assert_eq!(res.status(), 200);
+        let body = json(res).await;
+        assert!(
+            body["refresh_token"].is_null(),
+            "a public client gets a refresh token only with offline_access"
+        );
+        // RFC 9700 §4.1.3: a web app or SPA on loopback gets exact matching.
+        for app_type in ["spa", "web"] {
+            let client = server
+                .client(ClientSpec {
+                    name: "Local dev app".into(),
+                    redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
+                    app_type: Some(app_type.into()),
+                    ..Default::default()
+                })
+                .await
+                .0;
+            let url = format!(
+                "{}?response_type=code&client_id={client}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+                server.url("/authorize"),
+                urlencode("http://127.0.0.1:3001/cb")
+            );
+            let (_, body) = follow(&browser(), &server.base, &url).await.page();
+            assert!(
+                body.contains("redirect address in this link is not registered"),
+                "{app_type}: an error page, not a redirect: {body}"
+            );
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

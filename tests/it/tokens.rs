@@ -283,12 +283,8 @@ async fn client_credentials_for_machines() {
         let body = json(
             http()
                 .post(server.url("/token"))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("scope", "orders:read"),
-                    ("client_id", &id),
-                    ("client_secret", &secret),
-                ])
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials"), ("scope", "orders:read")])
                 .send()
                 .await
                 .unwrap(),
@@ -671,7 +667,7 @@ async fn access_tokens_in_es256_and_eddsa() {
         h["alg"] = "RS256".into();
         parts[0] = latchkey::crypto::b64url(&serde_json::to_vec(&h).unwrap());
         assert_eq!(userinfo_status(&server, &parts.join(".")).await, 401);
-        let rotated = latchkey::keys::rotate(&*server.state.store, server.state.now())
+        let rotated = latchkey::keys::rotate(&*server.state.store, server.state.now(), 0)
             .await
             .unwrap();
         let mut rotated_algs: Vec<&str> = rotated.iter().map(|k| k.alg.as_str()).collect();

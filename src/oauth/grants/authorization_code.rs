@@ -1,18 +1,18 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
 //!
-//! A code is a random 256-bit value kept in short-lived state under its hash,
-//! for 60 s. Redeeming takes it atomically. A redeemed code leaves a marker
-//! behind; presenting the code again finds the marker, fails with
-//! `invalid_grant`, and revokes every token issued from the first redemption
-//! (RFC 6749 §4.1.2: "the authorization server MUST deny the request and
-//! SHOULD revoke ... all tokens previously issued based on that authorization
-//! code").
-
-use std::time::Duration;
+//! A code is a random 256-bit value stored by hash with its grant, for 60 s.
+//! Redeeming consumes it in one atomic step that tells a fresh code from a
+//! replayed one. A replay fails with `invalid_grant` and revokes the grant,
+//! and with it every token issued from the code (RFC 6749 §4.1.2: "the
+//! authorization server MUST deny the request and SHOULD revoke ... all
+//! tokens previously issued based on that authorization code"). Tokens are
+//! issued only while the grant is live, checked in the same transaction that
+//! stores the refresh token, so nothing outlives the revocation.
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
+use crate::audit;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
@@ -21,10 +21,12 @@ use crate::oauth::pkce;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
-use crate::store::Client;
+use crate::store::{Client, Consumed, Grant, GrantsOf, OneTimeToken, RevokeReason};
 
 /// RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s.
 pub const CODE_TTL: i64 = 60;
+/// The purpose codes are stored under.
+pub const PURPOSE: &str = "code";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeRecord {
@@ -42,23 +44,35 @@ pub struct CodeRecord {
     pub grant_id: String,
 }
 
-fn code_key(code: &str) -> String {
-    format!("code:{}", token_hash(code))
-}
-
-fn used_key(code: &str) -> String {
-    format!("code_used:{}", token_hash(code))
-}
-
-/// Stores a new code and returns it.
-pub async fn mint(state: &AppState, record: &CodeRecord) -> Result<String, OAuthError> {
+/// Stores a new grant with its code, and returns the code.
+pub async fn mint(state: &AppState, record: &CodeRecord, now: Timestamp) -> Result<String, OAuthError> {
     let code = random_token(32);
-    let value = serde_json::to_string(record).map_err(OAuthError::server)?;
-    state
-        .ephemeral
-        .put(&code_key(&code), &value, Duration::from_secs(CODE_TTL as u64))
-        .await?;
+    let grant = Grant {
+        id: record.grant_id.clone(),
+        client_id: record.client_id.clone(),
+        user_id: record.user_id.clone(),
+        scopes: record.scopes.clone(),
+        created_at: now,
+        last_issued_at: now,
+        // Until redeemed, nothing but the code can come of it.
+        expires_at: record.expires_at + state.config.access_token_ttl,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    let token = OneTimeToken {
+        token_hash: token_hash(&code),
+        purpose: PURPOSE.into(),
+        grant_id: Some(grant.id.clone()),
+        data: serde_json::to_string(record).map_err(OAuthError::server)?,
+        created_at: now,
+        expires_at: record.expires_at,
+    };
+    state.store.create_grant(&grant, &token).await?;
     Ok(code)
+}
+
+fn unusable() -> OAuthError {
+    OAuthError::invalid_grant("the authorization code is invalid, expired or already used")
 }
 
 pub async fn redeem(
@@ -68,36 +82,39 @@ pub async fn redeem(
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
-    let Some(raw) = state.ephemeral.take(&code_key(code)).await? else {
-        // Unknown, expired, or already used. A marker means a replay: the
-        // code may have been stolen, so everything issued from it goes.
-        if let Some(grant_id) = state.ephemeral.get(&used_key(code)).await? {
-            refresh::revoke_family(state, &grant_id, now).await?;
-            tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; grant revoked");
+    let record: CodeRecord = match state.store.consume_one_time(PURPOSE, &token_hash(code), now).await? {
+        Consumed::Fresh { data, .. } => serde_json::from_str(&data).map_err(OAuthError::server)?,
+        Consumed::Replayed { grant_id } => {
+            // The code may have been stolen: everything issued from it goes.
+            if let Some(grant_id) = grant_id {
+                let ended = state
+                    .store
+                    .revoke_grants(GrantsOf::Grant(&grant_id), RevokeReason::CodeReplay, now)
+                    .await?;
+                tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; grant revoked");
+                if !ended.is_empty() {
+                    audit::record(
+                        state,
+                        audit::Event {
+                            event: "authorization_code.replay",
+                            outcome: "grant_revoked",
+                            client_id: Some(&client.id),
+                            detail: Some(format!("grant {grant_id}")),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                }
+            }
+            return Err(unusable());
         }
-        return Err(OAuthError::invalid_grant(
-            "the authorization code is invalid, expired or already used",
-        ));
+        Consumed::Missing => return Err(unusable()),
     };
-    let record: CodeRecord = serde_json::from_str(&raw).map_err(OAuthError::server)?;
-    // Leave the replay marker before anything else can fail, for as long as
-    // tokens from this code can live.
-    state
-        .ephemeral
-        .put(
-            &used_key(code),
-            &record.grant_id,
-            Duration::from_secs(state.config.access_token_ttl.max(CODE_TTL) as u64),
-        )
-        .await?;
 
     if !constant_time_eq(record.client_id.as_bytes(), client.id.as_bytes()) {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
         ));
-    }
-    if record.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
     }
     match params.get("redirect_uri") {
         Some(uri) if uri == record.redirect_uri => {}
@@ -138,6 +155,39 @@ pub async fn redeem(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer available"))?;
+    let refresh = refresh::should_issue(client, &record.scopes).then(|| {
+        refresh::mint(
+            state,
+            &NewRefresh {
+                grant_id: &record.grant_id,
+                client_id: &client.id,
+                user_id: &user.id,
+                scopes: &record.scopes,
+                auth_time: record.auth_time,
+                amr: &record.amr,
+                family_expires_at: now + state.config.refresh_token_absolute_ttl,
+            },
+            now,
+        )
+    });
+    let grant_expires_at = refresh
+        .as_ref()
+        .map_or(now, |(_, row)| row.family_expires_at)
+        .max(now + state.config.access_token_ttl);
+    // The grant must still be live when the tokens are born: a replay that
+    // revoked it since the code was taken wins.
+    if !state
+        .store
+        .issue_from_grant(
+            &record.grant_id,
+            now,
+            grant_expires_at,
+            refresh.as_ref().map(|(_, row)| row),
+        )
+        .await?
+    {
+        return Err(OAuthError::invalid_grant("the authorization has been revoked"));
+    }
     let (access_token, _claims) = tokens::issue_access_token(
         state,
         &AccessGrant {
@@ -145,7 +195,7 @@ pub async fn redeem(
             client_id: &client.id,
             scopes: &record.scopes,
             auth_time: Some(record.auth_time),
-            grant_id: &record.grant_id,
+            grant_id: Some(&record.grant_id),
         },
         now,
     )
@@ -170,25 +220,7 @@ pub async fn redeem(
     } else {
         None
     };
-    let refresh_token = if refresh::should_issue(client, &record.scopes) {
-        let (value, row) = refresh::mint(
-            state,
-            &NewRefresh {
-                family_id: &record.grant_id,
-                client_id: &client.id,
-                user_id: &user.id,
-                scopes: &record.scopes,
-                auth_time: record.auth_time,
-                amr: &record.amr,
-                family_expires_at: now + state.config.refresh_token_absolute_ttl,
-            },
-            now,
-        );
-        state.store.insert_refresh_token(&row).await?;
-        Some(value)
-    } else {
-        None
-    };
+    let refresh_token = refresh.map(|(value, _)| value);
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

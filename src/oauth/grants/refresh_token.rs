@@ -13,7 +13,7 @@ use crate::oauth::params::Params;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
-use crate::store::{Client, RefreshToken};
+use crate::store::{Client, GrantsOf, RefreshToken, RevokeReason, Rotation};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
@@ -70,7 +70,7 @@ pub async fn refresh(
     let (successor, successor_row) = refresh::mint(
         state,
         &NewRefresh {
-            family_id: &row.family_id,
+            grant_id: &row.grant_id,
             client_id: &row.client_id,
             user_id: &row.user_id,
             scopes: &row.scopes,
@@ -82,15 +82,21 @@ pub async fn refresh(
     );
     let sealed =
         refresh::seal(presented, &successor).ok_or_else(|| OAuthError::server("sealing the successor failed"))?;
-    if !state
+    let grant_expires_at = row.family_expires_at.max(now + state.config.access_token_ttl);
+    match state
         .store
-        .rotate_refresh_token(&hash, now, &sealed, &successor_row)
+        .rotate_refresh_token(&hash, now, &sealed, &successor_row, grant_expires_at)
         .await?
     {
+        Rotation::Rotated => {}
         // Another request rotated this token a moment ago: treat as reuse,
         // which the grace window turns into the same successor.
-        let row = state.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
-        return reused(state, client, &row, presented, &scopes, now).await;
+        Rotation::AlreadyUsed => {
+            let row = state.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
+            return reused(state, client, &row, presented, &scopes, now).await;
+        }
+        // Revoked while this request ran: no successor was stored.
+        Rotation::GrantRevoked => return Err(invalid()),
     }
     respond(state, client, &user, &row, &scopes, successor, now)
 }
@@ -118,7 +124,16 @@ async fn reused(
                         .await?
                         .filter(|u| !u.disabled)
                         .ok_or_else(invalid)?;
-                    tracing::info!(client_id = %client.id, family_id = %row.family_id, "refresh token retried within the grace window");
+                    // A new access token is issued: only while the grant lives.
+                    let expires_at = row.family_expires_at.max(now + state.config.access_token_ttl);
+                    if !state
+                        .store
+                        .issue_from_grant(&row.grant_id, now, expires_at, None)
+                        .await?
+                    {
+                        return Err(invalid());
+                    }
+                    tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh token retried within the grace window");
                     return respond(state, client, &user, row, scopes, value, now);
                 }
             }
@@ -126,7 +141,10 @@ async fn reused(
     }
     // RFC 9700 §4.14.2: a rotated refresh token used again means one of two
     // parties holds a stolen token; revoke the whole family.
-    refresh::revoke_family(state, &row.family_id, now).await?;
+    state
+        .store
+        .revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::RefreshTokenReuse, now)
+        .await?;
     audit::record(
         state,
         audit::Event {
@@ -134,7 +152,7 @@ async fn reused(
             outcome: "family_revoked",
             user_id: Some(&row.user_id),
             client_id: Some(&client.id),
-            detail: Some(format!("family {}", row.family_id)),
+            detail: Some(format!("grant {}", row.grant_id)),
             ..Default::default()
         },
     )
@@ -158,7 +176,7 @@ fn respond(
             client_id: &client.id,
             scopes,
             auth_time: Some(row.auth_time),
-            grant_id: &row.family_id,
+            grant_id: Some(&row.grant_id),
         },
         now,
     )

@@ -3,6 +3,7 @@
 //! use `sqlx::Any` so each backend keeps its own types and migrations.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, PgPool, SqlitePool};
 
+use super::mirror::{Mirror, wall_ms};
 use super::*;
 
 #[derive(Clone, Debug)]
@@ -18,31 +20,100 @@ enum Db {
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool backs `$db`.
+/// Runs `$body` with `$pool` bound to whichever pool backs the store, within
+/// the store's deadline: a database that does not answer makes the call fail
+/// with [`StoreError::Unavailable`] instead of hanging the request.
 macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let store = $store;
+        let work = async {
+            Ok::<_, StoreError>(match &store.db {
+                Db::Sqlite($pool) => $body,
+                Db::Postgres($pool) => $body,
+            })
+        };
+        match tokio::time::timeout(store.options.operation_timeout, work).await {
+            Ok(result) => result?,
+            Err(_) => return Err(StoreError::Unavailable("the database did not answer in time".into())),
         }
-    };
+    }};
 }
 
-#[derive(Clone, Debug)]
+/// Appends a change to the feed inside the transaction `$tx`.
+macro_rules! log_change {
+    ($tx:expr, $change:expr) => {{
+        let (kind, key, until) = $crate::store::sql::feed::to_row($change);
+        sqlx::query("INSERT INTO changes (kind, key, until, at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(kind)
+            .bind(key)
+            .bind(until)
+            .bind(wall_ms())
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+pub mod feed;
+mod grants;
+
+/// Connection limits and deadlines.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// How long a call waits for a connection (PostgreSQL) or for the write
+    /// lock (SQLite) before failing as unavailable. Short, so an outage
+    /// answers 503 at once rather than piling up requests.
+    pub acquire_timeout: Duration,
+    /// The most any one call may take, all statements included, before it
+    /// fails as unavailable (a connection that stopped answering).
+    pub operation_timeout: Duration,
+    /// How long to wait for the database at start-up.
+    pub startup_wait: Duration,
+    /// Seconds an access token may live after it was issued (its lifetime
+    /// plus clock skew): how long a revocation must be remembered in memory.
+    pub access_token_window: i64,
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: Duration::from_millis(750),
+            operation_timeout: Duration::from_secs(5),
+            startup_wait: Duration::from_secs(10),
+            access_token_window: 900 + 60,
+            max_connections: 16,
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct SqlStore {
     db: Db,
+    options: StoreOptions,
+    mirror: Arc<Mirror>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").field("backend", &self.backend()).finish()
+    }
 }
 
 impl SqlStore {
-    /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://…`);
-    /// a SQLite file and its folder are created when missing.
+    /// Connects with the default options.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://…`);
+    /// a SQLite file and its folder are created when missing. Waits up to
+    /// `startup_wait` for a database that is still starting.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<Self> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect(url)
-                .await?;
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy(url)?;
             Db::Postgres(pool)
         } else if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
@@ -54,21 +125,41 @@ impl SqlStore {
                     }
                 }
             }
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::Database)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                // Waiting for another writer is SQLite's form of waiting for
+                // a connection: bounded the same way.
+                .busy_timeout(options.acquire_timeout.max(Duration::from_millis(250)));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
-                .await?;
+                .await
+                .map_err(StoreError::Database)?;
             Db::Sqlite(pool)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        Ok(Self { db })
+        let store = Self {
+            db,
+            options,
+            mirror: Arc::default(),
+        };
+        let deadline = tokio::time::Instant::now() + options.startup_wait;
+        loop {
+            match store.ping().await {
+                Ok(()) => break,
+                Err(StoreError::Unavailable(e)) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "waiting for the database");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(store)
     }
 
     /// Applies the migrations of this backend (migrations/sqlite or
@@ -79,6 +170,28 @@ impl SqlStore {
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+}
+
+impl SqlStore {
+    async fn load_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let row: Option<ClientRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn load_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(User::from))
     }
 }
 
@@ -112,6 +225,7 @@ struct KeyRow {
     alg: String,
     private_der: Vec<u8>,
     created_at: i64,
+    activates_at: Option<i64>,
     retired_at: Option<i64>,
 }
 
@@ -134,6 +248,7 @@ struct ClientRow {
     old_secret_hash: Option<String>,
     old_secret_expires_at: Option<i64>,
     registration_token_hash: Option<String>,
+    token_endpoint_auth_method: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -157,6 +272,9 @@ impl TryFrom<ClientRow> for Client {
             old_secret_hash: r.old_secret_hash,
             old_secret_expires_at: r.old_secret_expires_at,
             registration_token_hash: r.registration_token_hash,
+            token_endpoint_auth_method: r
+                .token_endpoint_auth_method
+                .unwrap_or_else(|| if r.public { "none" } else { "client_secret_basic" }.to_string()),
         })
     }
 }
@@ -285,7 +403,7 @@ impl From<IdentityRow> for Identity {
 }
 
 const IDENTITY_COLUMNS: &str = "provider, subject, user_id, login, email, linked_at, last_used_at";
-const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash";
+const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, token_endpoint_auth_method";
 
 /// Replaces a client's origins (for CORS) with those of its redirect URIs.
 macro_rules! write_origins {
@@ -307,26 +425,59 @@ macro_rules! write_origins {
     }};
 }
 
+const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_der, created_at, activates_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
-            sqlx::query("INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)")
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(INSERT_KEY)
                 .bind(&key.kid)
                 .bind(&key.alg)
                 .bind(&key.private_der)
                 .bind(key.created_at)
+                .bind(key.activates_at)
                 .bind(key.retired_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| unique_violation(e, "key"))?;
+            log_change!(tx, &Change::Keys);
+            tx.commit().await?;
         });
+        self.mirror.apply_local(&Change::Keys);
+        Ok(())
+    }
+
+    async fn rotate_key(&self, key: &StoredKey) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND kid <> $3 AND (retired_at IS NULL OR retired_at > $1)")
+                .bind(key.activates_at)
+                .bind(&key.alg)
+                .bind(&key.kid)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(INSERT_KEY)
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.private_der)
+                .bind(key.created_at)
+                .bind(key.activates_at)
+                .bind(key.retired_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_violation(e, "key"))?;
+            log_change!(tx, &Change::Keys);
+            tx.commit().await?;
+        });
+        self.mirror.apply_local(&Change::Keys);
         Ok(())
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows: Vec<KeyRow> = on_pool!(&self.db, pool => {
-            sqlx::query_as("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, kid DESC")
+        let rows: Vec<KeyRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT kid, alg, private_der, created_at, activates_at, retired_at FROM signing_keys ORDER BY COALESCE(activates_at, created_at) DESC, created_at DESC, kid DESC")
                 .fetch_all(pool)
                 .await?
         });
@@ -337,26 +488,30 @@ impl KeyStore for SqlStore {
                 alg: r.alg,
                 private_der: r.private_der,
                 created_at: r.created_at,
+                activates_at: r.activates_at.unwrap_or(r.created_at),
                 retired_at: r.retired_at,
             })
             .collect())
     }
 
-    async fn retire_keys_except(&self, alg: &str, keep: &str, at: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND kid <> $3 AND retired_at IS NULL")
-                .bind(at)
-                .bind(alg)
-                .bind(keep)
-                .execute(pool)
+    async fn delete_key(&self, kid: &str) -> StoreResult<bool> {
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            log_change!(tx, &Change::Keys);
+            tx.commit().await?;
+            n
         });
-        Ok(n)
+        self.mirror.apply_local(&Change::Keys);
+        Ok(n > 0)
     }
 
     async fn delete_keys_retired_before(&self, before: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
                 .bind(before)
                 .execute(pool)
@@ -370,9 +525,9 @@ impl KeyStore for SqlStore {
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn create_client(&self, c: &Client) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+            sqlx::query("INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, token_endpoint_auth_method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
                 .bind(&c.id)
                 .bind(&c.secret_hash)
                 .bind(&c.name)
@@ -390,6 +545,7 @@ impl ClientStore for SqlStore {
                 .bind(&c.old_secret_hash)
                 .bind(c.old_secret_expires_at)
                 .bind(&c.registration_token_hash)
+                .bind(&c.token_endpoint_auth_method)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| unique_violation(e, "client"))?;
@@ -400,9 +556,9 @@ impl ClientStore for SqlStore {
     }
 
     async fn update_client(&self, c: &Client) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query("UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, grant_types = $5, scopes = $6, public = $7, skip_consent = $8, owner_id = $9, app_type = $10, homepage = $11, logo_url = $12, old_secret_hash = $13, old_secret_expires_at = $14, registration_token_hash = $15 WHERE id = $16")
+            let n = sqlx::query("UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, grant_types = $5, scopes = $6, public = $7, skip_consent = $8, owner_id = $9, app_type = $10, homepage = $11, logo_url = $12, old_secret_hash = $13, old_secret_expires_at = $14, registration_token_hash = $15, token_endpoint_auth_method = $16 WHERE id = $17")
                 .bind(&c.secret_hash)
                 .bind(&c.name)
                 .bind(to_json(&c.redirect_uris))
@@ -418,21 +574,26 @@ impl ClientStore for SqlStore {
                 .bind(&c.old_secret_hash)
                 .bind(c.old_secret_expires_at)
                 .bind(&c.registration_token_hash)
+                .bind(&c.token_endpoint_auth_method)
                 .bind(&c.id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if n == 1 {
                 write_origins!(tx, c);
+                log_change!(tx, &Change::Client(c.id.clone()));
             }
             tx.commit().await?;
             n
         });
+        if n == 1 {
+            self.mirror.apply_local(&Change::Client(c.id.clone()));
+        }
         Ok(n == 1)
     }
 
     async fn list_clients_by_owner(&self, owner_id: &str) -> StoreResult<Vec<Client>> {
-        let rows: Vec<ClientRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<ClientRow> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE owner_id = $1 ORDER BY created_at, id")))
                 .bind(owner_id)
                 .fetch_all(pool)
@@ -442,7 +603,7 @@ impl ClientStore for SqlStore {
     }
 
     async fn insert_initial_access_token(&self, hash: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("INSERT INTO initial_access_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
                 .bind(hash)
                 .bind(now)
@@ -454,7 +615,7 @@ impl ClientStore for SqlStore {
     }
 
     async fn use_initial_access_token(&self, hash: &str, now: Timestamp) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("DELETE FROM initial_access_tokens WHERE token_hash = $1 AND expires_at > $2")
                 .bind(hash)
                 .bind(now)
@@ -466,17 +627,12 @@ impl ClientStore for SqlStore {
     }
 
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        let row: Option<ClientRow> = on_pool!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1")))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        row.map(Client::try_from).transpose()
+        let cached = self.mirror.clients.get_or_load(id, || self.load_client(id)).await?;
+        Ok(cached.map(|c| (*c).clone()))
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        let rows: Vec<ClientRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<ClientRow> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, id")))
                 .fetch_all(pool)
                 .await?
@@ -485,14 +641,19 @@ impl ClientStore for SqlStore {
     }
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            log_change!(tx, &Change::Client(id.to_string()));
+            tx.commit().await?;
+            n
         });
+        self.mirror.apply_local(&Change::Client(id.to_string()));
         Ok(n > 0)
     }
 
     async fn origin_allowed(&self, origin: &str) -> StoreResult<bool> {
-        let row: Option<(i32,)> = on_pool!(&self.db, pool => {
+        let row: Option<(i32,)> = on_pool!(self, pool => {
             sqlx::query_as("SELECT 1 FROM client_origins WHERE origin = $1 LIMIT 1")
                 .bind(origin)
                 .fetch_optional(pool)
@@ -505,7 +666,7 @@ impl ClientStore for SqlStore {
 #[async_trait]
 impl UserStore for SqlStore {
     async fn create_user(&self, u: &User) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             bind_user!(sqlx::query(INSERT_USER), u)
                 .execute(pool)
                 .await
@@ -515,18 +676,13 @@ impl UserStore for SqlStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = on_pool!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(User::from))
+        let cached = self.mirror.users.get_or_load(id, || self.load_user(id)).await?;
+        Ok(cached.map(|u| (*u).clone()))
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
         let login = login.trim().to_lowercase();
-        let row: Option<UserRow> = on_pool!(&self.db, pool => {
+        let row: Option<UserRow> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $1 LIMIT 1")))
                 .bind(&login)
                 .fetch_optional(pool)
@@ -536,7 +692,7 @@ impl UserStore for SqlStore {
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows: Vec<UserRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<UserRow> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id")))
                 .fetch_all(pool)
                 .await?
@@ -545,15 +701,20 @@ impl UserStore for SqlStore {
     }
 
     async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
                 .bind(role)
                 .bind(now)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            log_change!(tx, &Change::User(id.to_string()));
+            tx.commit().await?;
+            n
         });
+        self.mirror.apply_local(&Change::User(id.to_string()));
         Ok(n > 0)
     }
 
@@ -564,69 +725,91 @@ impl UserStore for SqlStore {
         picture: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET name = COALESCE(name, $1), picture = COALESCE(picture, $2), updated_at = $3 WHERE id = $4 AND ((name IS NULL AND $1 IS NOT NULL) OR (picture IS NULL AND $2 IS NOT NULL))")
                 .bind(name)
                 .bind(picture)
                 .bind(now)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            log_change!(tx, &Change::User(id.to_string()));
+            tx.commit().await?;
         });
+        self.mirror.apply_local(&Change::User(id.to_string()));
         Ok(())
     }
 
     async fn set_email_verified(&self, id: &str, email: &str, now: Timestamp) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
                 .bind(true)
                 .bind(now)
                 .bind(id)
                 .bind(email)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            log_change!(tx, &Change::User(id.to_string()));
+            tx.commit().await?;
+            n
         });
+        self.mirror.apply_local(&Change::User(id.to_string()));
         Ok(n > 0)
     }
 
     async fn update_profile(&self, id: &str, name: Option<&str>, email: &str, now: Timestamp) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET name = $1, email_verified = CASE WHEN email = $2 THEN email_verified ELSE $3 END, email = $2, updated_at = $4 WHERE id = $5")
                 .bind(name)
                 .bind(email)
                 .bind(false)
                 .bind(now)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| unique_violation(e, "email"))?;
+            log_change!(tx, &Change::User(id.to_string()));
+            tx.commit().await?;
         });
+        self.mirror.apply_local(&Change::User(id.to_string()));
         Ok(())
     }
 
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
                 .bind(disabled)
                 .bind(now)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            log_change!(tx, &Change::User(id.to_string()));
+            tx.commit().await?;
+            n
         });
+        self.mirror.apply_local(&Change::User(id.to_string()));
         Ok(n > 0)
     }
 
     async fn set_password_hash(&self, id: &str, hash: &str, now: Timestamp) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
                 .bind(hash)
                 .bind(now)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            log_change!(tx, &Change::User(id.to_string()));
+            tx.commit().await?;
         });
+        self.mirror.apply_local(&Change::User(id.to_string()));
         Ok(())
     }
 }
@@ -634,7 +817,7 @@ impl UserStore for SqlStore {
 #[async_trait]
 impl IdentityStore for SqlStore {
     async fn find_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
-        let row: Option<IdentityRow> = on_pool!(&self.db, pool => {
+        let row: Option<IdentityRow> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {IDENTITY_COLUMNS} FROM federated_identities WHERE provider = $1 AND subject = $2")))
                 .bind(provider)
                 .bind(subject)
@@ -645,7 +828,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<Identity>> {
-        let rows: Vec<IdentityRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<IdentityRow> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {IDENTITY_COLUMNS} FROM federated_identities WHERE user_id = $1 ORDER BY provider")))
                 .bind(user_id)
                 .fetch_all(pool)
@@ -655,7 +838,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn link_identity(&self, i: &Identity) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             bind_identity!(sqlx::query(INSERT_IDENTITY), i)
                 .execute(pool)
                 .await
@@ -665,7 +848,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn create_user_with_identity(&self, u: &User, i: &Identity) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             bind_user!(sqlx::query(INSERT_USER), u)
                 .execute(&mut *tx)
@@ -681,7 +864,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn touch_identity(&self, i: &Identity) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("UPDATE federated_identities SET login = $1, email = $2, last_used_at = $3 WHERE provider = $4 AND subject = $5")
                 .bind(&i.login)
                 .bind(&i.email)
@@ -695,7 +878,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn unlink_identity(&self, user_id: &str, provider: &str) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("DELETE FROM federated_identities WHERE user_id = $1 AND provider = $2")
                 .bind(user_id)
                 .bind(provider)
@@ -718,7 +901,7 @@ struct TotpRow {
 #[async_trait]
 impl MfaStore for SqlStore {
     async fn get_totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
-        let row: Option<TotpRow> = on_pool!(&self.db, pool => {
+        let row: Option<TotpRow> = on_pool!(self, pool => {
             sqlx::query_as("SELECT user_id, secret_sealed, last_step, enabled_at FROM user_totp WHERE user_id = $1")
                 .bind(user_id)
                 .fetch_optional(pool)
@@ -733,7 +916,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn enable_totp(&self, record: &TotpRecord, backup_code_hashes: &[String]) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
                 .bind(&record.user_id)
@@ -763,7 +946,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn advance_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("UPDATE user_totp SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)")
                 .bind(step)
                 .bind(user_id)
@@ -775,7 +958,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn use_backup_code(&self, user_id: &str, code_hash: &str, now: Timestamp) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("UPDATE backup_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL")
                 .bind(now)
                 .bind(user_id)
@@ -788,7 +971,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn backup_codes_left(&self, user_id: &str) -> StoreResult<i64> {
-        let n: i64 = on_pool!(&self.db, pool => {
+        let n: i64 = on_pool!(self, pool => {
             sqlx::query_scalar("SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL")
                 .bind(user_id)
                 .fetch_one(pool)
@@ -798,7 +981,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn disable_totp(&self, user_id: &str) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
                 .bind(user_id)
@@ -819,7 +1002,7 @@ impl MfaStore for SqlStore {
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn create_session(&self, s: &Session) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind(&s.id_hash)
                 .bind(&s.user_id)
@@ -837,7 +1020,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<Session>> {
-        let row: Option<SessionRow> = on_pool!(&self.db, pool => {
+        let row: Option<SessionRow> = on_pool!(self, pool => {
             sqlx::query_as("SELECT id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions WHERE id_hash = $1")
                 .bind(id_hash)
                 .fetch_optional(pool)
@@ -847,7 +1030,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn touch_session(&self, id_hash: &str, last_seen_at: Timestamp) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
                 .bind(last_seen_at)
                 .bind(id_hash)
@@ -858,21 +1041,21 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await?;
         });
         Ok(())
     }
 
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await?.rows_affected()
         });
         Ok(n)
     }
 
     async fn count_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<i64> {
-        let (n,): (i64,) = on_pool!(&self.db, pool => {
+        let (n,): (i64,) = on_pool!(self, pool => {
             sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")
                 .bind(user_id)
                 .bind(now)
@@ -883,7 +1066,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn list_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<Vec<Session>> {
-        let rows: Vec<SessionRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<SessionRow> = on_pool!(self, pool => {
             sqlx::query_as("SELECT id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC")
                 .bind(user_id)
                 .bind(now)
@@ -894,7 +1077,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected()
         });
         Ok(n)
@@ -904,7 +1087,7 @@ impl SessionStore for SqlStore {
 #[async_trait]
 impl ConsentStore for SqlStore {
     async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>> {
-        let row: Option<(String,)> = on_pool!(&self.db, pool => {
+        let row: Option<(String,)> = on_pool!(self, pool => {
             sqlx::query_as("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2")
                 .bind(user_id)
                 .bind(client_id)
@@ -915,7 +1098,7 @@ impl ConsentStore for SqlStore {
     }
 
     async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at")
                 .bind(user_id)
                 .bind(client_id)
@@ -928,7 +1111,7 @@ impl ConsentStore for SqlStore {
     }
 
     async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(String, Vec<String>, Timestamp)>> {
-        let rows: Vec<(String, String, i64)> = on_pool!(&self.db, pool => {
+        let rows: Vec<(String, String, i64)> = on_pool!(self, pool => {
             sqlx::query_as("SELECT client_id, scopes, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at DESC")
                 .bind(user_id)
                 .fetch_all(pool)
@@ -940,7 +1123,7 @@ impl ConsentStore for SqlStore {
     }
 
     async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_pool!(self, pool => {
             sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
                 .bind(user_id)
                 .bind(client_id)
@@ -949,201 +1132,6 @@ impl ConsentStore for SqlStore {
                 .rows_affected()
         });
         Ok(n > 0)
-    }
-}
-
-#[derive(FromRow)]
-struct RefreshRow {
-    id_hash: String,
-    family_id: String,
-    client_id: String,
-    user_id: String,
-    scopes: String,
-    auth_time: i64,
-    amr: String,
-    created_at: i64,
-    expires_at: i64,
-    family_expires_at: i64,
-    used_at: Option<i64>,
-    successor_hash: Option<String>,
-    successor_sealed: Option<Vec<u8>>,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<RefreshRow> for RefreshToken {
-    type Error = StoreError;
-    fn try_from(r: RefreshRow) -> StoreResult<RefreshToken> {
-        Ok(RefreshToken {
-            scopes: from_json(&r.scopes, "refresh_tokens.scopes")?,
-            amr: from_json(&r.amr, "refresh_tokens.amr")?,
-            id_hash: r.id_hash,
-            family_id: r.family_id,
-            client_id: r.client_id,
-            user_id: r.user_id,
-            auth_time: r.auth_time,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            family_expires_at: r.family_expires_at,
-            used_at: r.used_at,
-            successor_hash: r.successor_hash,
-            successor_sealed: r.successor_sealed,
-            revoked_at: r.revoked_at,
-        })
-    }
-}
-
-const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id_hash, family_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-
-/// Binds a refresh token to [`INSERT_REFRESH`].
-macro_rules! bind_refresh {
-    ($q:expr, $t:expr) => {
-        $q.bind(&$t.id_hash)
-            .bind(&$t.family_id)
-            .bind(&$t.client_id)
-            .bind(&$t.user_id)
-            .bind(to_json(&$t.scopes))
-            .bind($t.auth_time)
-            .bind(to_json(&$t.amr))
-            .bind($t.created_at)
-            .bind($t.expires_at)
-            .bind($t.family_expires_at)
-            .bind($t.used_at)
-            .bind(&$t.successor_hash)
-            .bind(&$t.successor_sealed)
-            .bind($t.revoked_at)
-    };
-}
-
-#[async_trait]
-impl RefreshTokenStore for SqlStore {
-    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
-            bind_refresh!(sqlx::query(INSERT_REFRESH), t).execute(pool).await?;
-        });
-        Ok(())
-    }
-
-    async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>> {
-        let row: Option<RefreshRow> = on_pool!(&self.db, pool => {
-            sqlx::query_as("SELECT id_hash, family_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at FROM refresh_tokens WHERE id_hash = $1")
-                .bind(id_hash)
-                .fetch_optional(pool)
-                .await?
-        });
-        row.map(RefreshToken::try_from).transpose()
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        used_at: Timestamp,
-        successor_sealed: &[u8],
-        new: &RefreshToken,
-    ) -> StoreResult<bool> {
-        let won = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("UPDATE refresh_tokens SET used_at = $1, successor_hash = $2, successor_sealed = $3 WHERE id_hash = $4 AND used_at IS NULL AND revoked_at IS NULL")
-                .bind(used_at)
-                .bind(&new.id_hash)
-                .bind(successor_sealed)
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                bind_refresh!(sqlx::query(INSERT_REFRESH), new).execute(&mut *tx).await?;
-                tx.commit().await?;
-                true
-            } else {
-                tx.rollback().await?;
-                false
-            }
-        });
-        Ok(won)
-    }
-
-    async fn revoke_refresh_family(&self, family_id: &str, at: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(family_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
-    }
-
-    async fn revoke_user_refresh_tokens(&self, user_id: &str, at: Timestamp) -> StoreResult<Vec<String>> {
-        let families: Vec<(String,)> = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let families = sqlx::query_as("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            families
-        });
-        Ok(families.into_iter().map(|(f,)| f).collect())
-    }
-
-    async fn revoke_user_client_refresh_tokens(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        at: Timestamp,
-    ) -> StoreResult<Vec<String>> {
-        let families: Vec<(String,)> = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let families = sqlx::query_as("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL")
-                .bind(user_id)
-                .bind(client_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(user_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            families
-        });
-        Ok(families.into_iter().map(|(f,)| f).collect())
-    }
-
-    async fn revoke_client_refresh_tokens(&self, client_id: &str, at: Timestamp) -> StoreResult<Vec<String>> {
-        let families: Vec<(String,)> = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let families = sqlx::query_as("SELECT DISTINCT family_id FROM refresh_tokens WHERE client_id = $1 AND revoked_at IS NULL")
-                .bind(client_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            families
-        });
-        Ok(families.into_iter().map(|(f,)| f).collect())
-    }
-
-    async fn delete_expired_refresh_tokens(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(&self.db, pool => {
-            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1 OR family_expires_at <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
     }
 }
 
@@ -1163,7 +1151,7 @@ struct AuditRow {
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn record_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("INSERT INTO audit_events (id, at, event, outcome, user_id, client_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind(&e.id)
                 .bind(e.at)
@@ -1181,7 +1169,7 @@ impl AuditStore for SqlStore {
     }
 
     async fn list_audit(&self, user_id: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>> {
-        let rows: Vec<AuditRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<AuditRow> = on_pool!(self, pool => {
             sqlx::query_as("SELECT id, at, event, outcome, user_id, client_id, ip, user_agent, detail FROM audit_events WHERE ($1 IS NULL OR user_id = $1) ORDER BY at DESC, id DESC LIMIT $2")
                 .bind(user_id)
                 .bind(limit)
@@ -1208,7 +1196,7 @@ impl AuditStore for SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, pool => {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())

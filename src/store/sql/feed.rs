@@ -1,0 +1,275 @@
+//! The change feed, access-token revocations and lockouts: the durable side
+//! of what every instance holds in memory (see `store::mirror`).
+
+use super::*;
+
+/// How a change is written to the `changes` table: kind, key, until.
+pub(crate) fn to_row(change: &Change) -> (&'static str, String, Option<i64>) {
+    match change {
+        Change::Client(id) => ("client", id.clone(), None),
+        Change::User(id) => ("user", id.clone(), None),
+        Change::Grant { id, until } => ("grant", id.clone(), Some(*until)),
+        Change::Grants(filter) => ("grants", filter.clone(), None),
+        Change::AccessToken { jti, until } => ("jti", jti.clone(), Some(*until)),
+        Change::Keys => ("keys", String::new(), None),
+    }
+}
+
+fn from_row(kind: &str, key: String, until: Option<i64>) -> Option<Change> {
+    Some(match kind {
+        "client" => Change::Client(key),
+        "user" => Change::User(key),
+        "grant" => Change::Grant {
+            id: key,
+            until: until.unwrap_or(0),
+        },
+        "grants" => Change::Grants(key),
+        "jti" => Change::AccessToken {
+            jti: key,
+            until: until.unwrap_or(0),
+        },
+        "keys" => Change::Keys,
+        _ => return None,
+    })
+}
+
+/// A bulk revocation as the feed names it: `user:ID`, `client:ID`, or
+/// `user_client:USER CLIENT` (ids never contain spaces).
+pub(crate) fn grants_filter(which: GrantsOf<'_>) -> String {
+    match which {
+        GrantsOf::Grant(id) => format!("grant:{id}"),
+        GrantsOf::User(id) => format!("user:{id}"),
+        GrantsOf::Client(id) => format!("client:{id}"),
+        GrantsOf::UserClient { user_id, client_id } => format!("user_client:{user_id} {client_id}"),
+    }
+}
+
+impl SqlStore {
+    /// Revoked grants that may still have live access tokens at `now`,
+    /// limited to those named by a feed filter (all when None).
+    async fn revoked_grants(&self, filter: Option<&str>, now: Timestamp) -> StoreResult<Vec<(String, i64)>> {
+        let window = self.options.access_token_window;
+        let (clause, a, b) = match filter.and_then(|f| f.split_once(':')) {
+            None => ("", String::new(), String::new()),
+            Some(("grant", id)) => ("AND id = $2", id.to_string(), String::new()),
+            Some(("user", id)) => ("AND user_id = $2", id.to_string(), String::new()),
+            Some(("client", id)) => ("AND client_id = $2", id.to_string(), String::new()),
+            Some(("user_client", pair)) => {
+                let (user, client) = pair.split_once(' ').unwrap_or((pair, ""));
+                (
+                    "AND user_id = $2 AND client_id = $3",
+                    user.to_string(),
+                    client.to_string(),
+                )
+            }
+            Some(_) => return Ok(Vec::new()),
+        };
+        let sql = format!(
+            "SELECT id, last_issued_at FROM grants WHERE revoked_at IS NOT NULL AND last_issued_at > $1 {clause}"
+        );
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(now - window);
+            if !a.is_empty() {
+                q = q.bind(&a);
+            }
+            if !b.is_empty() {
+                q = q.bind(&b);
+            }
+            q.fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(|(id, at)| (id, at + window)).collect())
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for SqlStore {
+    async fn catch_up(&self, since_ms: i64, now: Timestamp) -> StoreResult<usize> {
+        let rows: Vec<(i64, String, String, Option<i64>, i64)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT seq, kind, key, until, at_ms FROM changes WHERE at_ms > $1 ORDER BY seq")
+                .bind(since_ms)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut applied = 0;
+        for (seq, kind, key, until, at_ms) in rows {
+            if self.mirror.seen(seq) {
+                continue;
+            }
+            match from_row(&kind, key, until) {
+                Some(Change::Grants(filter)) => {
+                    let grants = self.revoked_grants(Some(&filter), now).await?;
+                    self.mirror.merge_revocations(grants, Vec::new());
+                }
+                Some(change) => self.mirror.apply(&change),
+                None => tracing::warn!(kind = %kind, "unknown change in the feed"),
+            }
+            // Marked only once applied: a failure above reads it again.
+            self.mirror.mark_seen(seq, at_ms);
+            applied += 1;
+        }
+        self.mirror.forget_applied_before(since_ms);
+        self.mirror.prune(now);
+        Ok(applied)
+    }
+
+    async fn reload_revocations(&self, now: Timestamp) -> StoreResult<()> {
+        let grants = self.revoked_grants(None, now).await?;
+        let jtis: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at >= $1")
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+        });
+        self.mirror.merge_revocations(grants, jtis);
+        self.mirror.prune(now);
+        let (grants, jtis) = self.mirror.sizes();
+        tracing::debug!(grants, access_tokens = jtis, "revocations loaded");
+        Ok(())
+    }
+
+    fn local_writes(&self) -> Arc<tokio::sync::Notify> {
+        self.mirror.local_writes()
+    }
+
+    fn keys_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.mirror.keys_changed()
+    }
+
+    async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM changes WHERE at_ms < $1")
+                .bind(before_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl RevocationStore for SqlStore {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let change = Change::AccessToken {
+            jti: jti.to_string(),
+            until: expires_at,
+        };
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING")
+                .bind(jti)
+                .bind(client_id)
+                .bind(at)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+            log_change!(tx, &change);
+            tx.commit().await?;
+        });
+        self.mirror.apply_local(&change);
+        Ok(())
+    }
+
+    fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>, now: Timestamp) -> bool {
+        self.mirror.revoked(jti, grant_id, now)
+    }
+
+    async fn delete_expired_access_token_revocations(&self, now: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl LockoutStore for SqlStore {
+    async fn lock(&self, key: &str, until: Timestamp) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("INSERT INTO lockouts (key, until) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET until = CASE WHEN lockouts.until > excluded.until THEN lockouts.until ELSE excluded.until END")
+                .bind(key)
+                .bind(until)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn locked_until(&self, keys: &[String], now: Timestamp) -> StoreResult<Option<Timestamp>> {
+        let mut latest: Option<Timestamp> = None;
+        for key in keys {
+            let row: Option<(i64,)> = on_pool!(self, pool => {
+                sqlx::query_as("SELECT until FROM lockouts WHERE key = $1 AND until > $2")
+                    .bind(key)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await?
+            });
+            if let Some((until,)) = row {
+                latest = Some(latest.map_or(until, |l| l.max(until)));
+            }
+        }
+        Ok(latest)
+    }
+
+    async fn unlock(&self, key: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM lockouts WHERE key = $1").bind(key).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    async fn delete_expired_lockouts(&self, now: Timestamp) -> StoreResult<u64> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM lockouts WHERE until <= $1").bind(now).execute(pool).await?.rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+/// The PostgreSQL channel a trigger notifies on every committed change.
+pub const PG_CHANNEL: &str = "latchkey_changes";
+
+/// Wakes `wake` whenever a change is committed on the PostgreSQL database at
+/// `url` (LISTEN/NOTIFY); reconnects by itself. Runs until dropped.
+pub async fn listen_postgres(url: String, wake: Arc<tokio::sync::Notify>) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(PG_CHANNEL).await {
+                Ok(()) => {
+                    delay = Duration::from_millis(250);
+                    // A reconnect may have missed notifications: catch up.
+                    wake.notify_one();
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(_)) => wake.notify_one(),
+                            // The connection dropped; the next try_recv
+                            // reconnects, and changes in between are caught
+                            // up by the poll.
+                            Ok(None) => wake.notify_one(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "change notifications from PostgreSQL stopped");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for changes"),
+            },
+            Err(e) => tracing::debug!(error = %e, "cannot connect to listen for changes"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
