@@ -73,6 +73,16 @@ impl AppState {
     pub fn now(&self) -> crate::clock::Timestamp {
         self.clock.now()
     }
+
+    /// Brute-force limits: counts in the short-lived state, locks in the
+    /// database.
+    pub fn throttle(&self) -> crate::accounts::throttle::Throttle<'_> {
+        crate::accounts::throttle::Throttle {
+            counts: &*self.ephemeral,
+            locks: &*self.store,
+            policy: &self.config.throttle,
+        }
+    }
 }
 
 /// Connection limits and deadlines for the configured database.
@@ -189,21 +199,20 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then finishes the
-    /// requests in flight.
+    /// requests in flight (see `server`).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let tasks = spawn_background(self.state.clone());
-        let router = self.router();
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve);
+        let limits = self.state.config.server;
+        let router = self
+            .router()
+            .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
+        let result = crate::server::serve(listener, router, limits, shutdown)
+            .await
+            .map_err(StartError::Serve);
         for t in tasks {
             t.abort();
         }

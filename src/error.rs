@@ -99,9 +99,15 @@ pub struct OAuthError {
     /// For `invalid_client`: the client tried HTTP Basic, so answer with a
     /// Basic challenge (RFC 6749 §5.2).
     pub basic_challenge: bool,
-    /// Set when throttled: the answer is 429 with this Retry-After.
+    /// Sent as Retry-After: when throttled (429), or when a backend is
+    /// unavailable (503).
     pub retry_after: Option<i64>,
+    /// Throttled: 429 instead of the code's own status.
+    pub too_many: bool,
 }
+
+/// Seconds a client is asked to wait when a backend is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER: i64 = 2;
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
@@ -111,6 +117,7 @@ impl OAuthError {
             detail: None,
             basic_challenge: false,
             retry_after: None,
+            too_many: false,
         }
     }
 
@@ -122,6 +129,20 @@ impl OAuthError {
             "too many failed attempts; retry later",
         );
         e.retry_after = Some(retry_after.max(1));
+        e.too_many = true;
+        e
+    }
+
+    /// A backend (the database, Redis) cannot be reached: 503 with
+    /// Retry-After, spelled as RFC 6749 §4.1.2.1 spells it. The detail goes
+    /// to the log only.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; retry shortly",
+        );
+        e.detail = Some(detail.to_string());
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
         e
     }
 
@@ -168,11 +189,16 @@ struct ErrorBody<'a> {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         if let Some(detail) = &self.detail {
-            tracing::error!(error = self.code.as_str(), detail = %detail, "request failed");
+            if self.code == ErrorCode::TemporarilyUnavailable {
+                tracing::warn!(error = self.code.as_str(), detail = %detail, "backend unavailable");
+            } else {
+                tracing::error!(error = self.code.as_str(), detail = %detail, "request failed");
+            }
         }
-        let status = match self.retry_after {
-            Some(_) => StatusCode::TOO_MANY_REQUESTS,
-            None => self.code.status(),
+        let status = if self.too_many {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            self.code.status()
         };
         let mut res = (
             status,
@@ -232,6 +258,8 @@ pub struct PageError {
     pub message: Cow<'static, str>,
     pub code: Option<Cow<'static, str>>,
     pub back_url: Option<String>,
+    /// Sent as Retry-After (a backend is unavailable).
+    pub retry_after: Option<i64>,
 }
 
 impl PageError {
@@ -246,6 +274,7 @@ impl PageError {
             message: message.into(),
             code: None,
             back_url: None,
+            retry_after: None,
         }
     }
 
@@ -277,6 +306,20 @@ impl PageError {
         )
     }
 
+    /// A backend cannot be reached: a page that says so kindly, 503 with
+    /// Retry-After. The detail goes to the log only.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(detail = %detail, "backend unavailable");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "We'll be right back",
+            "Part of our service is not answering at the moment. Nothing you entered was lost or changed. Please try again in a few seconds.",
+        )
+        .with_code(ErrorCode::TemporarilyUnavailable);
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+        e
+    }
+
     pub fn server(detail: impl std::fmt::Display) -> Self {
         tracing::error!(detail = %detail, "page failed");
         Self::new(
@@ -298,27 +341,50 @@ impl IntoResponse for PageError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        OAuthError::server(e)
+        match e {
+            crate::store::StoreError::Unavailable(_) => OAuthError::unavailable(e),
+            e => OAuthError::server(e),
+        }
     }
 }
 
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {
-        PageError::server(e)
+        match e {
+            crate::store::StoreError::Unavailable(_) => PageError::unavailable(e),
+            e => PageError::server(e),
+        }
     }
 }
 
+/// Short-lived state fails only by not being reachable (Redis).
 impl From<crate::ephemeral::EphemeralError> for OAuthError {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
-        let mut err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "short-lived state is unavailable");
-        err.detail = Some(e.to_string());
-        err
+        OAuthError::unavailable(e)
     }
 }
 
 impl From<crate::ephemeral::EphemeralError> for PageError {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
-        PageError::server(e)
+        PageError::unavailable(e)
+    }
+}
+
+impl From<crate::accounts::throttle::ThrottleError> for OAuthError {
+    fn from(e: crate::accounts::throttle::ThrottleError) -> Self {
+        match e {
+            crate::accounts::throttle::ThrottleError::State(e) => e.into(),
+            crate::accounts::throttle::ThrottleError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::accounts::throttle::ThrottleError> for PageError {
+    fn from(e: crate::accounts::throttle::ThrottleError) -> Self {
+        match e {
+            crate::accounts::throttle::ThrottleError::State(e) => e.into(),
+            crate::accounts::throttle::ThrottleError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod federation;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod server;
 pub mod store;
 pub mod templates;
 

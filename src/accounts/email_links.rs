@@ -1,15 +1,13 @@
 //! Single-use links sent by email: password reset (30 minutes) and email
 //! verification (24 hours). The token travels only in the email; the
-//! short-lived state keeps its hash, with the account and address it was
-//! made for and its own expiry on the app clock.
-
-use std::time::Duration;
+//! database keeps its hash, with the account and address it was made for,
+//! so a link survives a restart and is used exactly once on any instance.
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::crypto::{random_token, token_hash};
-use crate::ephemeral::{Ephemeral, EphemeralResult};
+use crate::store::{Consumed, OneTimeToken, Store, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -25,6 +23,8 @@ impl Purpose {
         }
     }
 
+    /// The purpose it is stored under: a link of one never passes for the
+    /// other.
     fn tag(self) -> &'static str {
         match self {
             Purpose::Reset => "reset",
@@ -42,79 +42,94 @@ pub struct Link {
     pub expires_at: Timestamp,
 }
 
-fn key(purpose: Purpose, token: &str) -> String {
-    format!("link:{}:{}", purpose.tag(), token_hash(token))
-}
-
 /// Makes a link token for `user_id`; returns the token (for the email only).
 pub async fn mint(
-    eph: &dyn Ephemeral,
+    store: &dyn Store,
     purpose: Purpose,
     user_id: &str,
     email: &str,
     now: Timestamp,
-) -> EphemeralResult<String> {
+) -> StoreResult<String> {
     let token = random_token(32);
     let link = Link {
         user_id: user_id.to_string(),
         email: email.to_string(),
         expires_at: now + purpose.ttl(),
     };
-    let value = serde_json::to_string(&link).unwrap_or_default();
-    eph.put(&key(purpose, &token), &value, Duration::from_secs(purpose.ttl() as u64))
+    store
+        .insert_one_time(&OneTimeToken {
+            token_hash: token_hash(&token),
+            purpose: purpose.tag().into(),
+            grant_id: None,
+            data: serde_json::to_string(&link).unwrap_or_default(),
+            created_at: now,
+            expires_at: link.expires_at,
+        })
         .await?;
     Ok(token)
 }
 
-fn live(raw: Option<String>, now: Timestamp) -> Option<Link> {
-    let link: Link = serde_json::from_str(&raw?).ok()?;
-    (link.expires_at > now).then_some(link)
-}
-
 /// The link behind `token`, if it is still valid; leaves it usable.
-pub async fn peek(eph: &dyn Ephemeral, purpose: Purpose, token: &str, now: Timestamp) -> EphemeralResult<Option<Link>> {
-    Ok(live(eph.get(&key(purpose, token)).await?, now))
+pub async fn peek(store: &dyn Store, purpose: Purpose, token: &str, now: Timestamp) -> StoreResult<Option<Link>> {
+    let data = store.peek_one_time(purpose.tag(), &token_hash(token), now).await?;
+    Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
 }
 
-/// Uses the link: of two concurrent uses (on any instance), one wins.
-pub async fn take(eph: &dyn Ephemeral, purpose: Purpose, token: &str, now: Timestamp) -> EphemeralResult<Option<Link>> {
-    Ok(live(eph.take(&key(purpose, token)).await?, now))
+/// Uses the link: of any number of concurrent uses (on any instance), one
+/// gets it.
+pub async fn take(store: &dyn Store, purpose: Purpose, token: &str, now: Timestamp) -> StoreResult<Option<Link>> {
+    Ok(
+        match store.consume_one_time(purpose.tag(), &token_hash(token), now).await? {
+            Consumed::Fresh { data, .. } => serde_json::from_str(&data).ok(),
+            Consumed::Replayed { .. } | Consumed::Missing => None,
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::clock::{Clock, OffsetClock};
-    use crate::ephemeral::MemoryStore;
+    use crate::store::SqlStore;
 
     #[tokio::test]
     async fn links_are_single_use_expire_and_keep_their_purpose() {
-        let clock = OffsetClock::default();
-        let eph = MemoryStore::new(Arc::new(clock.clone()) as Arc<dyn Clock>);
-        let now = clock.now();
-        let token = mint(&eph, Purpose::Reset, "u1", "a@example.com", now).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = 1_000_000;
+        let token = mint(&store, Purpose::Reset, "u1", "a@example.com", now).await.unwrap();
         assert!(
-            peek(&eph, Purpose::Verify, &token, now).await.unwrap().is_none(),
+            peek(&store, Purpose::Verify, &token, now).await.unwrap().is_none(),
             "purpose-bound"
         );
         assert_eq!(
-            peek(&eph, Purpose::Reset, &token, now).await.unwrap().unwrap().user_id,
+            peek(&store, Purpose::Reset, &token, now)
+                .await
+                .unwrap()
+                .unwrap()
+                .user_id,
             "u1"
         );
-        assert!(take(&eph, Purpose::Reset, &token, now).await.unwrap().is_some());
+        assert!(take(&store, Purpose::Reset, &token, now).await.unwrap().is_some());
         assert!(
-            take(&eph, Purpose::Reset, &token, now).await.unwrap().is_none(),
+            take(&store, Purpose::Reset, &token, now).await.unwrap().is_none(),
             "single use"
         );
-        let token = mint(&eph, Purpose::Reset, "u1", "a@example.com", now).await.unwrap();
+        let token = mint(&store, Purpose::Reset, "u1", "a@example.com", now).await.unwrap();
         assert!(
-            peek(&eph, Purpose::Reset, &token, now + 30 * 60)
+            peek(&store, Purpose::Reset, &token, now + 30 * 60)
                 .await
                 .unwrap()
                 .is_none(),
             "expired"
+        );
+        assert!(
+            take(&store, Purpose::Reset, &token, now + 30 * 60)
+                .await
+                .unwrap()
+                .is_none()
         );
     }
 }

@@ -1,20 +1,22 @@
-//! Brute-force throttling: failures are counted per subject (an account's
-//! login, a client id, an email asking for resets) and per client IP in the
+//! Brute-force throttling: failures are counted per subject (an account, a
+//! client id, an email asking for resets) and per client IP in the
 //! short-lived shared state, so every instance behind a load balancer sees
 //! the same counts (Redis). Past a soft limit answers slow down; at the hard
 //! limit the subject is locked for a while and answers are 429 with
-//! Retry-After.
+//! Retry-After. A lock is written to the database: a restart of the server
+//! or of Redis lifts none.
 //!
-//! Counting by the login as typed, whether or not an account has it, keeps
-//! the answers the same for known and unknown accounts.
+//! Sign-in failures count against the account the login names, whichever
+//! of its names (username or email) was typed, and against the login as
+//! typed when it names no account: unknown logins lock exactly like known
+//! ones, so the answers reveal nothing.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Timestamp;
 use crate::crypto::token_hash;
-use crate::ephemeral::{Ephemeral, EphemeralResult};
+use crate::ephemeral::Ephemeral;
+use crate::store::{LockoutStore, StoreError, User};
 
 /// What is being guessed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,45 +56,40 @@ pub struct Policy {
     pub delay_ms: u64,
 }
 
-/// A lock: until when (app clock, so tests can move time; Redis expiry is
-/// only the backstop that frees memory).
-#[derive(Debug, Serialize, Deserialize)]
-struct Lock {
-    until: Timestamp,
+/// Why throttling could not decide: the short-lived state or the database
+/// is unavailable.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    #[error(transparent)]
+    State(#[from] crate::ephemeral::EphemeralError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type ThrottleResult<T> = Result<T, ThrottleError>;
+
+/// The sign-in subject for a login: its account when it names one, the
+/// login as typed otherwise.
+pub fn sign_in_subject(account: Option<&User>, login: &str) -> String {
+    match account {
+        Some(user) => account_subject(&user.id),
+        None => format!("login:{}", login.trim().to_lowercase()),
+    }
+}
+
+/// The sign-in subject of a known account.
+pub fn account_subject(user_id: &str) -> String {
+    format!("account:{user_id}")
 }
 
 fn key(kind: Kind, what: &str, subject: &str) -> String {
-    // Hashed: logins and emails stay out of Redis in clear text.
+    // Hashed: logins and emails stay out of Redis and the lock table in
+    // clear text.
     format!(
         "throttle:{}:{what}:{}",
         kind.tag(),
         token_hash(&subject.trim().to_lowercase())
     )
-}
-
-/// Seconds to wait when `kind`/`subject` (or the IP) is locked at `now`.
-pub async fn locked(
-    eph: &dyn Ephemeral,
-    kind: Kind,
-    subject: &str,
-    ip: Option<&str>,
-    now: Timestamp,
-) -> EphemeralResult<Option<i64>> {
-    let mut wait = None;
-    let mut keys = vec![key(kind, "lock", subject)];
-    if let Some(ip) = ip {
-        keys.push(key(kind, "iplock", ip));
-    }
-    for k in keys {
-        if let Some(raw) = eph.get(&k).await? {
-            if let Ok(lock) = serde_json::from_str::<Lock>(&raw) {
-                if lock.until > now {
-                    wait = Some(wait.unwrap_or(0).max(lock.until - now));
-                }
-            }
-        }
-    }
-    Ok(wait)
 }
 
 /// What a failure led to.
@@ -106,57 +103,71 @@ pub struct Failure {
     pub delay: Duration,
 }
 
-/// Counts a failure of `subject` (and of `ip`), locking past the limits.
-pub async fn fail(
-    eph: &dyn Ephemeral,
-    policy: &Policy,
-    kind: Kind,
-    subject: &str,
-    ip: Option<&str>,
-    now: Timestamp,
-) -> EphemeralResult<Failure> {
-    let window = Duration::from_secs(policy.lock_seconds.max(1) as u64);
-    let count = eph.incr(&key(kind, "count", subject), window).await?;
-    let mut locked_for = None;
-    if count >= policy.max_failures {
-        lock(eph, &key(kind, "lock", subject), policy, now).await?;
-        eph.delete(&key(kind, "count", subject)).await?;
-        locked_for = Some(policy.lock_seconds);
+/// Counts in the short-lived state, locks in the database.
+#[derive(Clone, Copy)]
+pub struct Throttle<'a> {
+    pub counts: &'a dyn Ephemeral,
+    pub locks: &'a dyn LockoutStore,
+    pub policy: &'a Policy,
+}
+
+impl Throttle<'_> {
+    /// Seconds to wait when `kind`/`subject` (or the IP) is locked at `now`.
+    pub async fn locked(
+        &self,
+        kind: Kind,
+        subject: &str,
+        ip: Option<&str>,
+        now: Timestamp,
+    ) -> ThrottleResult<Option<i64>> {
+        let mut keys = vec![key(kind, "lock", subject)];
+        if let Some(ip) = ip {
+            keys.push(key(kind, "iplock", ip));
+        }
+        Ok(self.locks.locked_until(&keys, now).await?.map(|until| until - now))
     }
-    if let Some(ip) = ip {
-        let ip_count = eph.incr(&key(kind, "ipcount", ip), window).await?;
-        if ip_count >= policy.max_ip_failures {
-            lock(eph, &key(kind, "iplock", ip), policy, now).await?;
-            eph.delete(&key(kind, "ipcount", ip)).await?;
+
+    /// Counts a failure of `subject` (and of `ip`), locking past the limits.
+    pub async fn fail(&self, kind: Kind, subject: &str, ip: Option<&str>, now: Timestamp) -> ThrottleResult<Failure> {
+        let policy = self.policy;
+        let window = Duration::from_secs(policy.lock_seconds.max(1) as u64);
+        let count = self.counts.incr(&key(kind, "count", subject), window).await?;
+        let mut locked_for = None;
+        if count >= policy.max_failures {
+            self.locks
+                .lock(&key(kind, "lock", subject), now + policy.lock_seconds)
+                .await?;
+            self.counts.delete(&key(kind, "count", subject)).await?;
             locked_for = Some(policy.lock_seconds);
         }
+        if let Some(ip) = ip {
+            let ip_count = self.counts.incr(&key(kind, "ipcount", ip), window).await?;
+            if ip_count >= policy.max_ip_failures {
+                self.locks
+                    .lock(&key(kind, "iplock", ip), now + policy.lock_seconds)
+                    .await?;
+                self.counts.delete(&key(kind, "ipcount", ip)).await?;
+                locked_for = Some(policy.lock_seconds);
+            }
+        }
+        Ok(Failure {
+            count,
+            locked_for,
+            delay: delay_for(count, policy),
+        })
     }
-    Ok(Failure {
-        count,
-        locked_for,
-        delay: delay_for(count, policy),
-    })
-}
 
-async fn lock(eph: &dyn Ephemeral, k: &str, policy: &Policy, now: Timestamp) -> EphemeralResult<()> {
-    let value = serde_json::to_string(&Lock {
-        until: now + policy.lock_seconds,
-    })
-    .unwrap_or_default();
-    eph.put(k, &value, Duration::from_secs(policy.lock_seconds.max(1) as u64))
-        .await
-}
+    /// After a success: the subject's count starts again (the IP's does not,
+    /// so one good account cannot launder guesses at others).
+    pub async fn succeeded(&self, kind: Kind, subject: &str) -> ThrottleResult<()> {
+        Ok(self.counts.delete(&key(kind, "count", subject)).await?)
+    }
 
-/// After a success: the subject's count starts again (the IP's does not, so
-/// one good account cannot launder guesses at others).
-pub async fn succeeded(eph: &dyn Ephemeral, kind: Kind, subject: &str) -> EphemeralResult<()> {
-    eph.delete(&key(kind, "count", subject)).await
-}
-
-/// Lifts a lock: the owner proved themselves another way (password reset).
-pub async fn release(eph: &dyn Ephemeral, kind: Kind, subject: &str) -> EphemeralResult<()> {
-    eph.delete(&key(kind, "lock", subject)).await?;
-    eph.delete(&key(kind, "count", subject)).await
+    /// Lifts a lock: the owner proved themselves another way (password reset).
+    pub async fn release(&self, kind: Kind, subject: &str) -> ThrottleResult<()> {
+        self.locks.unlock(&key(kind, "lock", subject)).await?;
+        Ok(self.counts.delete(&key(kind, "count", subject)).await?)
+    }
 }
 
 /// The slow-down: nothing up to half the limit, then `delay_ms` more per
@@ -187,6 +198,7 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, OffsetClock};
     use crate::ephemeral::MemoryStore;
+    use crate::store::SqlStore;
 
     fn policy() -> Policy {
         Policy {
@@ -211,47 +223,82 @@ mod tests {
     async fn locks_at_the_limit_and_lifts_with_time() {
         let clock = OffsetClock::default();
         let eph = MemoryStore::new(Arc::new(clock.clone()) as Arc<dyn Clock>);
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
         let p = policy();
+        let t = Throttle {
+            counts: &eph,
+            locks: &store,
+            policy: &p,
+        };
         let now = clock.now();
         for i in 1..4 {
-            let f = fail(&eph, &p, Kind::SignIn, "Ada", Some("10.0.0.1"), now)
-                .await
-                .unwrap();
+            let f = t.fail(Kind::SignIn, "Ada", Some("10.0.0.1"), now).await.unwrap();
             assert_eq!((f.count, f.locked_for), (i, None));
         }
-        assert_eq!(locked(&eph, Kind::SignIn, "ada", None, now).await.unwrap(), None);
-        let f = fail(&eph, &p, Kind::SignIn, " ADA ", Some("10.0.0.1"), now)
-            .await
-            .unwrap();
-        assert_eq!(f.locked_for, Some(600), "the login is compared case-insensitively");
+        assert_eq!(t.locked(Kind::SignIn, "ada", None, now).await.unwrap(), None);
+        let f = t.fail(Kind::SignIn, " ADA ", Some("10.0.0.1"), now).await.unwrap();
+        assert_eq!(f.locked_for, Some(600), "the subject is compared case-insensitively");
+        assert_eq!(t.locked(Kind::SignIn, "ada", None, now + 10).await.unwrap(), Some(590));
+        assert_eq!(t.locked(Kind::SignIn, "ada", None, now + 600).await.unwrap(), None);
+        // The lock is in the database: new short-lived state keeps it.
+        let restarted = MemoryStore::new(Arc::new(clock.clone()) as Arc<dyn Clock>);
+        let after = Throttle {
+            counts: &restarted,
+            ..t
+        };
         assert_eq!(
-            locked(&eph, Kind::SignIn, "ada", None, now + 10).await.unwrap(),
+            after.locked(Kind::SignIn, "ada", None, now + 10).await.unwrap(),
             Some(590)
         );
-        assert_eq!(locked(&eph, Kind::SignIn, "ada", None, now + 600).await.unwrap(), None);
         // Other kinds are separate.
-        assert_eq!(locked(&eph, Kind::Reset, "ada", None, now).await.unwrap(), None);
-        // The IP reaches its own limit across accounts.
-        fail(&eph, &p, Kind::SignIn, "bob", Some("10.0.0.1"), now)
-            .await
-            .unwrap();
-        let f = fail(&eph, &p, Kind::SignIn, "carol", Some("10.0.0.1"), now)
-            .await
-            .unwrap();
+        assert_eq!(t.locked(Kind::Reset, "ada", None, now).await.unwrap(), None);
+        // The IP reaches its own limit across subjects.
+        t.fail(Kind::SignIn, "bob", Some("10.0.0.1"), now).await.unwrap();
+        let f = t.fail(Kind::SignIn, "carol", Some("10.0.0.1"), now).await.unwrap();
         assert_eq!(f.locked_for, Some(600));
         assert!(
-            locked(&eph, Kind::SignIn, "dave", Some("10.0.0.1"), now)
+            t.locked(Kind::SignIn, "dave", Some("10.0.0.1"), now)
                 .await
                 .unwrap()
                 .is_some()
         );
         assert!(
-            locked(&eph, Kind::SignIn, "dave", Some("10.0.0.2"), now)
+            t.locked(Kind::SignIn, "dave", Some("10.0.0.2"), now)
                 .await
                 .unwrap()
                 .is_none()
         );
-        release(&eph, Kind::SignIn, "ada").await.unwrap();
-        assert_eq!(locked(&eph, Kind::SignIn, "ada", None, now + 10).await.unwrap(), None);
+        t.release(Kind::SignIn, "ada").await.unwrap();
+        assert_eq!(t.locked(Kind::SignIn, "ada", None, now + 10).await.unwrap(), None);
+    }
+
+    #[test]
+    fn sign_in_subjects_name_the_account() {
+        let user = User {
+            id: "u-1".into(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            email_verified: true,
+            name: None,
+            picture: None,
+            password_hash: None,
+            role: "user".into(),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        // Username and email of one account are one subject.
+        assert_eq!(
+            sign_in_subject(Some(&user), "ada"),
+            sign_in_subject(Some(&user), "ADA@example.com")
+        );
+        assert_eq!(sign_in_subject(Some(&user), "ada"), account_subject("u-1"));
+        // A login that names no account is its own subject, whatever case.
+        assert_eq!(sign_in_subject(None, " Ghost "), sign_in_subject(None, "ghost"));
+        assert_ne!(sign_in_subject(None, "u-1"), account_subject("u-1"));
     }
 }

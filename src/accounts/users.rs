@@ -156,10 +156,23 @@ pub async fn authenticate(
     password: &str,
     now: Timestamp,
 ) -> Result<Option<User>, AccountError> {
+    let found = store.find_user_by_login(login).await?;
+    authenticate_found(store, hasher, found, password, now).await
+}
+
+/// Checks `password` against an account already looked up by its login (or
+/// against nothing, at the same cost, when none was found); re-hashes it
+/// when the parameters changed.
+pub async fn authenticate_found(
+    store: &dyn Store,
+    hasher: &PasswordHasherPool,
+    user: Option<User>,
+    password: &str,
+    now: Timestamp,
+) -> Result<Option<User>, AccountError> {
     if password.chars().count() > password::MAX_LENGTH {
         return Ok(None);
     }
-    let user = store.find_user_by_login(login).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let verified = hasher.verify(password, stored).await?;
     let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {

@@ -119,14 +119,6 @@ impl Ephemeral for MemoryStore {
         Ok(())
     }
 
-    async fn exists_any(&self, keys: &[String]) -> EphemeralResult<bool> {
-        let now = self.clock.now();
-        let inner = self.lock();
-        Ok(keys
-            .iter()
-            .any(|k| inner.map.get(k).is_some_and(|e| e.expires_at > now)))
-    }
-
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64> {
         let now = self.clock.now();
         let expires_at = self.expiry(ttl);

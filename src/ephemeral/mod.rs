@@ -1,5 +1,6 @@
-//! Short-lived shared state: pending authorization requests, authorization
-//! codes, revoked token ids, counters. In-process by default; Redis when
+//! Short-lived shared state: pending authorization requests, sign-in steps,
+//! failure counters. Nothing here decides that a token is no longer good:
+//! that is the database's (see `store`). In-process by default; Redis when
 //! `REDIS_URL` is set, so several instances share it.
 //!
 //! Entries expire by their TTL. Rules that care about exact expiry (a code's
@@ -36,8 +37,6 @@ pub trait Ephemeral: Send + Sync {
     /// callers (on any instance), exactly one gets it.
     async fn take(&self, key: &str) -> EphemeralResult<Option<String>>;
     async fn delete(&self, key: &str) -> EphemeralResult<()>;
-    /// Whether any of `keys` exists (one round trip).
-    async fn exists_any(&self, keys: &[String]) -> EphemeralResult<bool>;
     /// Adds one to the counter at `key`, starting a `ttl` window at its first
     /// increment; returns the new count.
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64>;

@@ -78,19 +78,6 @@ impl Ephemeral for RedisStore {
         Ok(())
     }
 
-    async fn exists_any(&self, keys: &[String]) -> EphemeralResult<bool> {
-        if keys.is_empty() {
-            return Ok(false);
-        }
-        let mut c = self.conn.clone();
-        let mut cmd = redis::cmd("EXISTS");
-        for k in keys {
-            cmd.arg(self.key(k));
-        }
-        let n: i64 = cmd.query_async(&mut c).await?;
-        Ok(n > 0)
-    }
-
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64> {
         let mut c = self.conn.clone();
         let key = self.key(key);

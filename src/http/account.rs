@@ -199,10 +199,10 @@ pub async fn change_password(
             let current = params.get("current_password").unwrap_or("");
             let verified = state.hasher.verify(current, user.password_hash.as_deref()).await;
             if !matches!(verified, Ok(v) if v.ok) {
-                let policy = state.config.throttle;
                 let now = state.now();
                 let ip = browser.ip.as_deref();
-                throttle::fail(&*state.ephemeral, &policy, Kind::SignIn, &user.username, ip, now).await?;
+                let subject = throttle::account_subject(&user.id);
+                state.throttle().fail(Kind::SignIn, &subject, ip, now).await?;
                 audit::record(&state, event("failure", "wrong current password")).await;
                 return back("password-wrong");
             }

@@ -11,8 +11,8 @@ use crate::app::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let (db, eph) = tokio::join!(
-        tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping()),
-        tokio::time::timeout(std::time::Duration::from_secs(3), state.ephemeral.ping()),
+        tokio::time::timeout(std::time::Duration::from_millis(900), state.store.ping()),
+        tokio::time::timeout(std::time::Duration::from_millis(900), state.ephemeral.ping()),
     );
     let db_ok = matches!(db, Ok(Ok(())));
     let eph_ok = matches!(eph, Ok(Ok(())));

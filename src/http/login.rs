@@ -114,7 +114,7 @@ async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Pa
     let password = params.get("password").unwrap_or("");
     let now = state.now();
     let ip = browser.ip.clone();
-    let eph = &*state.ephemeral;
+    let throttle = state.throttle();
     let locked_page = |wait: i64| {
         let text = format!(
             "Too many failed attempts. Try again {}, or reset your password.",
@@ -125,19 +125,22 @@ async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Pa
             .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
         res
     };
-    // Checked before the password: a locked login refuses even the right
+    // Failures count against the account the login names, by username or
+    // email alike, and against the login itself when it names none.
+    let found = state.store.find_user_by_login(&username).await?;
+    let subject = throttle::sign_in_subject(found.as_ref(), &username);
+    // Checked before the password: a locked account refuses even the right
     // one, and unknown logins lock the same way, so nothing is revealed.
-    if let Some(wait) = throttle::locked(eph, Kind::SignIn, &username, ip.as_deref(), now).await? {
+    if let Some(wait) = throttle.locked(Kind::SignIn, &subject, ip.as_deref(), now).await? {
         return Ok(locked_page(wait));
     }
-    let user = match users::authenticate(&*state.store, &state.hasher, &username, password, now).await {
+    let known = found.clone();
+    let user = match users::authenticate_found(&*state.store, &state.hasher, found, password, now).await {
         Ok(u) => u,
         Err(e) => return Err(PageError::server(e)),
     };
     let Some(user) = user else {
-        let policy = state.config.throttle;
-        let failure = throttle::fail(eph, &policy, Kind::SignIn, &username, ip.as_deref(), now).await?;
-        let known = state.store.find_user_by_login(&username).await?;
+        let failure = throttle.fail(Kind::SignIn, &subject, ip.as_deref(), now).await?;
         audit::record(
             state,
             audit::Event {
@@ -171,7 +174,7 @@ async fn login_submit_inner(state: &AppState, browser: &mut Browser, params: &Pa
         // The same words whether the account exists or not.
         return Ok(render(state, StatusCode::OK, &page("Incorrect username or password.")));
     };
-    throttle::succeeded(eph, Kind::SignIn, &username).await?;
+    throttle.succeeded(Kind::SignIn, &subject).await?;
     // With TOTP on, the password is only the first step.
     if state.store.get_totp(&user.id).await?.is_some() {
         return super::mfa::begin(state, browser, &user, request, vec!["pwd".into()]).await;
@@ -227,13 +230,10 @@ pub async fn complete_sign_in(
 /// the email is opened. A new link is sent, at most as often as reset links.
 async fn verify_first(state: &AppState, browser: &Browser, user: &User) -> Result<Response, PageError> {
     let now = state.now();
-    let eph = &*state.ephemeral;
+    let throttle = state.throttle();
     let ip = browser.ip.as_deref();
-    if throttle::locked(eph, Kind::Reset, &user.email, ip, now)
-        .await?
-        .is_none()
-    {
-        throttle::fail(eph, &state.config.throttle, Kind::Reset, &user.email, ip, now).await?;
+    if throttle.locked(Kind::Reset, &user.email, ip, now).await?.is_none() {
+        throttle.fail(Kind::Reset, &user.email, ip, now).await?;
         super::recovery::send_verification(state, user).await?;
     }
     let page = SignedOutPage {

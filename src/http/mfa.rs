@@ -118,7 +118,7 @@ pub async fn step_submit(
         }
         let now = state.now();
         let ip = browser.ip.clone();
-        let eph = &*state.ephemeral;
+        let throttle = state.throttle();
         let locked_page = |wait: i64| {
             let mut res = PageError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -131,7 +131,10 @@ pub async fn step_submit(
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
             res
         };
-        if let Some(wait) = throttle::locked(eph, Kind::SecondFactor, &pending.user_id, ip.as_deref(), now).await? {
+        if let Some(wait) = throttle
+            .locked(Kind::SecondFactor, &pending.user_id, ip.as_deref(), now)
+            .await?
+        {
             return Ok(locked_page(wait));
         }
         let user = state
@@ -152,8 +155,7 @@ pub async fn step_submit(
         };
         let Some(kind) = used else {
             audit::record(&state, event("mfa.use", "failure")).await;
-            let policy = state.config.throttle;
-            let failure = throttle::fail(eph, &policy, Kind::SecondFactor, &user.id, ip.as_deref(), now).await?;
+            let failure = throttle.fail(Kind::SecondFactor, &user.id, ip.as_deref(), now).await?;
             if let Some(wait) = failure.locked_for {
                 state.ephemeral.delete(&step_key(id)).await?;
                 return Ok(locked_page(wait));
@@ -166,7 +168,7 @@ pub async fn step_submit(
         if state.ephemeral.take(&step_key(id)).await?.is_none() {
             return Err(step_expired());
         }
-        throttle::succeeded(eph, Kind::SecondFactor, &user.id).await?;
+        throttle.succeeded(Kind::SecondFactor, &user.id).await?;
         audit::record(&state, event(kind, "success")).await;
         let mut amr = pending.first.clone();
         amr.extend(["otp".to_string(), "mfa".to_string()]);
@@ -363,16 +365,10 @@ pub async fn disable(State(state): State<AppState>, browser: Browser, PageParams
             ..Default::default()
         };
         if !(by_code || by_password) {
-            let policy = state.config.throttle;
-            throttle::fail(
-                &*state.ephemeral,
-                &policy,
-                Kind::SecondFactor,
-                &user.id,
-                browser.ip.as_deref(),
-                now,
-            )
-            .await?;
+            state
+                .throttle()
+                .fail(Kind::SecondFactor, &user.id, browser.ip.as_deref(), now)
+                .await?;
             audit::record(&state, event("failure")).await;
             return Ok(see_other(&format!("{}?done=mfa-proof-wrong", routes::ACCOUNT)));
         }

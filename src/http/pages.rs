@@ -45,6 +45,10 @@ pub async fn render_page_errors(State(state): State<AppState>, req: Request, nex
         .render(&page)
         .unwrap_or_else(|_| format!("<!doctype html><title>Error</title><h1>{}</h1>", err.status));
     let mut out = (err.status, Html(html)).into_response();
+    if let Some(seconds) = err.retry_after {
+        out.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     // Keep cookies the handler set (e.g. a fresh CSRF cookie).
     for v in res.headers().get_all(header::SET_COOKIE) {
         out.headers_mut().append(header::SET_COOKIE, v.clone());

@@ -51,7 +51,7 @@ fn send_later(state: &AppState, email: Email) {
 
 /// Mints a verification link for the account's address and sends it.
 pub async fn send_verification(state: &AppState, user: &User) -> Result<(), PageError> {
-    let token = email_links::mint(&*state.ephemeral, Purpose::Verify, &user.id, &user.email, state.now()).await?;
+    let token = email_links::mint(&*state.store, Purpose::Verify, &user.id, &user.email, state.now()).await?;
     let link = format!("{}{}?token={token}", state.config.issuer, routes::VERIFY_EMAIL);
     let brand = &state.config.brand.name;
     send_later(
@@ -117,10 +117,10 @@ pub async fn forgot_submit(
         };
         let now = state.now();
         let ip = browser.ip.as_deref();
-        let eph = &*state.ephemeral;
+        let throttle = state.throttle();
         // Every request counts, found or not: the limit is on mail sent to
         // one address and on requests from one IP.
-        if let Some(wait) = throttle::locked(eph, Kind::Reset, &email, ip, now).await? {
+        if let Some(wait) = throttle.locked(Kind::Reset, &email, ip, now).await? {
             let mut res = PageError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests",
@@ -131,10 +131,10 @@ pub async fn forgot_submit(
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
             return Ok(res);
         }
-        throttle::fail(eph, &state.config.throttle, Kind::Reset, &email, ip, now).await?;
+        throttle.fail(Kind::Reset, &email, ip, now).await?;
         let user = state.store.find_user_by_login(&email).await?;
         if let Some(user) = user.filter(|u| u.email == email && !u.disabled) {
-            let token = email_links::mint(eph, Purpose::Reset, &user.id, &user.email, now).await?;
+            let token = email_links::mint(&*state.store, Purpose::Reset, &user.id, &user.email, now).await?;
             let link = format!("{}{}?token={token}", state.config.issuer, routes::RESET_PASSWORD);
             let brand = &state.config.brand.name;
             send_later(
@@ -178,7 +178,7 @@ pub async fn forgot_submit(
 pub async fn reset_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
     let res = async {
         let token = params.get("token").ok_or_else(link_invalid)?;
-        email_links::peek(&*state.ephemeral, Purpose::Reset, token, state.now())
+        email_links::peek(&*state.store, Purpose::Reset, token, state.now())
             .await?
             .ok_or_else(link_invalid)?;
         let page = ResetPage {
@@ -205,8 +205,7 @@ pub async fn reset_submit(State(state): State<AppState>, browser: Browser, PageP
         }
         let token = params.get("token").ok_or_else(link_invalid)?;
         let now = state.now();
-        let eph = &*state.ephemeral;
-        let link = email_links::peek(eph, Purpose::Reset, token, now)
+        let link = email_links::peek(&*state.store, Purpose::Reset, token, now)
             .await?
             .ok_or_else(link_invalid)?;
         let user = state
@@ -226,7 +225,7 @@ pub async fn reset_submit(State(state): State<AppState>, browser: Browser, PageP
             return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
         // Used only now, so a refused password leaves the link usable.
-        email_links::take(eph, Purpose::Reset, token, now)
+        email_links::take(&*state.store, Purpose::Reset, token, now)
             .await?
             .ok_or_else(link_invalid)?;
         let hash = state.hasher.hash(new).await.map_err(PageError::server)?;
@@ -234,8 +233,10 @@ pub async fn reset_submit(State(state): State<AppState>, browser: Browser, PageP
         let (ended, grants) = end_everything(&state, &user.id, RevokeReason::PasswordReset).await?;
         // The owner proved themselves through their mailbox: a sign-in lock
         // from someone guessing at the account no longer applies.
-        throttle::release(eph, Kind::SignIn, &user.username).await?;
-        throttle::release(eph, Kind::SignIn, &user.email).await?;
+        state
+            .throttle()
+            .release(Kind::SignIn, &throttle::account_subject(&user.id))
+            .await?;
         audit::record(
             &state,
             audit::Event {
@@ -267,7 +268,7 @@ pub async fn verify_email(State(state): State<AppState>, browser: Browser, PageP
     let res = async {
         let token = params.get("token").ok_or_else(link_invalid)?;
         let now = state.now();
-        let link = email_links::take(&*state.ephemeral, Purpose::Verify, token, now)
+        let link = email_links::take(&*state.store, Purpose::Verify, token, now)
             .await?
             .ok_or_else(|| {
                 PageError::new(

@@ -4,7 +4,7 @@
 use base64::Engine;
 
 use super::params::Params;
-use crate::accounts::throttle::{self, Kind};
+use crate::accounts::throttle::Kind;
 use crate::app::AppState;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
@@ -84,11 +84,11 @@ pub async fn authenticate(state: &AppState, creds: &Credentials, ip: Option<&str
         Err(e) if e.code == ErrorCode::InvalidClient => {
             let id = creds.client_id();
             let now = state.now();
-            if let Some(wait) = throttle::locked(&*state.ephemeral, Kind::Client, id, ip, now).await? {
+            let throttle = state.throttle();
+            if let Some(wait) = throttle.locked(Kind::Client, id, ip, now).await? {
                 return Err(OAuthError::too_many_attempts(wait));
             }
-            let policy = state.config.throttle;
-            let failure = throttle::fail(&*state.ephemeral, &policy, Kind::Client, id, ip, now).await?;
+            let failure = throttle.fail(Kind::Client, id, ip, now).await?;
             tracing::info!(client_id = %id, ip = ?ip, failures = failure.count, "client authentication failed");
             if let Some(wait) = failure.locked_for {
                 return Err(OAuthError::too_many_attempts(wait));
