@@ -356,7 +356,8 @@ pub fn decide(
             !req.login_done
                 && (req.prompt.login
                     || req.prompt.select_account
-                    || req.max_age.is_some_and(|max| now - s.auth_time > max)
+                    // OIDC Core §3.1.2.1 (errata 2): max_age=0 is prompt=login.
+                    || req.max_age.is_some_and(|max| max == 0 || now - s.auth_time > max)
                     || req.hint_sub.as_deref().is_some_and(|sub| sub != s.user_id))
         }
     };
@@ -476,6 +477,11 @@ mod tests {
         req.max_age = Some(5);
         assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Login));
         assert_eq!(decide(&req, Some(&session(996)), None, false, 1000), Ok(Next::Issue));
+        // max_age=0 asks for a sign-in even right after one, once.
+        req.max_age = Some(0);
+        assert_eq!(decide(&req, Some(&session(1000)), None, false, 1000), Ok(Next::Login));
+        req.login_done = true;
+        assert_eq!(decide(&req, Some(&session(1000)), None, false, 1000), Ok(Next::Issue));
     }
 
     #[test]

@@ -159,107 +159,109 @@ async fn wait_for_path(c: &Client, path: &str) -> url::Url {
 
 #[tokio::test]
 async fn chromium_signs_up_signs_in_and_consents() {
-    let Some((_driver, c)) = start_browser().await else {
-        return;
-    };
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let callback = callback_server().await;
-    let (client_id, _) = server.confidential(&callback).await;
-    let start = authorize_url(
-        &server,
-        &client_id,
-        &callback,
-        "openid profile email offline_access",
-        "browser-1",
-    );
+    for backend in backends() {
+        let Some((_driver, c)) = start_browser().await else {
+            return;
+        };
+        let server = TestServer::spawn(backend).await;
+        let callback = callback_server().await;
+        let (client_id, _) = server.confidential(&callback).await;
+        let start = authorize_url(
+            &server,
+            &client_id,
+            &callback,
+            "openid profile email offline_access",
+            "browser-1",
+        );
 
-    // Sign up.
-    c.goto(start.as_str()).await.unwrap();
-    wait_for_path(&c, "/login").await;
-    shot(&c, "01-sign-in").await;
-    click(&c, "a[href^=\"/signup\"]").await;
-    wait_for_path(&c, "/signup").await;
-    shot(&c, "02-sign-up").await;
-    let username = unique("chrome");
-    fill(&c, "username", &username).await;
-    fill(&c, "email", &format!("{username}@example.com")).await;
-    fill(&c, "password", "password").await;
-    click(&c, "button[type=\"submit\"]").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let html = c.source().await.unwrap();
-    assert!(html.contains("most common passwords"), "weak password refused inline");
-    shot(&c, "03-sign-up-error").await;
-    let pw = c.find(Locator::Css("input[name=\"password\"]")).await.unwrap();
-    pw.clear().await.unwrap();
-    pw.send_keys(PASSWORD).await.unwrap();
-    click(&c, "button[type=\"submit\"]").await;
+        // Sign up.
+        c.goto(start.as_str()).await.unwrap();
+        wait_for_path(&c, "/login").await;
+        shot(&c, "01-sign-in").await;
+        click(&c, "a[href^=\"/signup\"]").await;
+        wait_for_path(&c, "/signup").await;
+        shot(&c, "02-sign-up").await;
+        let username = unique("chrome");
+        fill(&c, "username", &username).await;
+        fill(&c, "email", &format!("{username}@example.com")).await;
+        fill(&c, "password", "password").await;
+        click(&c, "button[type=\"submit\"]").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let html = c.source().await.unwrap();
+        assert!(html.contains("most common passwords"), "weak password refused inline");
+        shot(&c, "03-sign-up-error").await;
+        let pw = c.find(Locator::Css("input[name=\"password\"]")).await.unwrap();
+        pw.clear().await.unwrap();
+        pw.send_keys(PASSWORD).await.unwrap();
+        click(&c, "button[type=\"submit\"]").await;
 
-    // Consent.
-    wait_for_path(&c, "/consent").await;
-    shot(&c, "04-consent").await;
-    let html = c.source().await.unwrap();
-    assert!(html.contains("Test App"));
-    click(&c, "button[value=\"allow\"]").await;
-    let landed = wait_for_path(&c, "/callback").await;
-    let code = landed
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned());
-    assert!(code.is_some_and(|c| c.len() >= 43), "{landed}");
-    assert_eq!(landed.query_pairs().find(|(k, _)| k == "state").unwrap().1, "browser-1");
+        // Consent.
+        wait_for_path(&c, "/consent").await;
+        shot(&c, "04-consent").await;
+        let html = c.source().await.unwrap();
+        assert!(html.contains("Test App"));
+        click(&c, "button[value=\"allow\"]").await;
+        let landed = wait_for_path(&c, "/callback").await;
+        let code = landed
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned());
+        assert!(code.is_some_and(|c| c.len() >= 43), "{landed}");
+        assert_eq!(landed.query_pairs().find(|(k, _)| k == "state").unwrap().1, "browser-1");
 
-    // The account page, then sign out and sign in again: consent is
-    // remembered, so the browser goes straight back to the app.
-    c.goto(&server.url("/account")).await.unwrap();
-    wait_for_path(&c, "/account").await;
-    shot(&c, "05-account").await;
-    c.delete_all_cookies().await.unwrap();
-    c.goto(start.as_str()).await.unwrap();
-    wait_for_path(&c, "/login").await;
-    fill(&c, "username", &username).await;
-    fill(&c, "password", "not-my-password").await;
-    click(&c, "button[type=\"submit\"]").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(c.source().await.unwrap().contains("Incorrect username or password."));
-    shot(&c, "06-sign-in-error").await;
-    let pw = c.find(Locator::Css("input[name=\"password\"]")).await.unwrap();
-    pw.clear().await.unwrap();
-    pw.send_keys(PASSWORD).await.unwrap();
-    click(&c, "button[type=\"submit\"]").await;
-    let landed = wait_for_path(&c, "/callback").await;
-    assert!(landed.query_pairs().any(|(k, _)| k == "code"), "{landed}");
+        // The account page, then sign out and sign in again: consent is
+        // remembered, so the browser goes straight back to the app.
+        c.goto(&server.url("/account")).await.unwrap();
+        wait_for_path(&c, "/account").await;
+        shot(&c, "05-account").await;
+        c.delete_all_cookies().await.unwrap();
+        c.goto(start.as_str()).await.unwrap();
+        wait_for_path(&c, "/login").await;
+        fill(&c, "username", &username).await;
+        fill(&c, "password", "not-my-password").await;
+        click(&c, "button[type=\"submit\"]").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(c.source().await.unwrap().contains("Incorrect username or password."));
+        shot(&c, "06-sign-in-error").await;
+        let pw = c.find(Locator::Css("input[name=\"password\"]")).await.unwrap();
+        pw.clear().await.unwrap();
+        pw.send_keys(PASSWORD).await.unwrap();
+        click(&c, "button[type=\"submit\"]").await;
+        let landed = wait_for_path(&c, "/callback").await;
+        assert!(landed.query_pairs().any(|(k, _)| k == "code"), "{landed}");
 
-    // The developer portal: register an app, then its page and the list.
-    c.goto(&server.url("/developer/apps/new")).await.unwrap();
-    wait_for_path(&c, "/developer/apps/new").await;
-    fill(&c, "name", "Photo Shelf").await;
-    click(&c, "input[value=\"spa\"]").await;
-    fill(&c, "redirect_uris", "https://photos.example/callback").await;
-    click(&c, "button[type=\"submit\"]").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let html = c.source().await.unwrap();
-    assert!(
-        html.contains("client-id") && html.contains("Photo Shelf"),
-        "app page after registering"
-    );
-    shot(&c, "13-portal-app").await;
-    c.goto(&server.url("/developer/apps")).await.unwrap();
-    wait_for_path(&c, "/developer/apps").await;
-    assert!(c.source().await.unwrap().contains("Photo Shelf"));
-    shot(&c, "14-portal-apps").await;
-    c.set_window_size(1280, 2400).await.unwrap();
-    c.goto(&server.url("/account")).await.unwrap();
-    wait_for_path(&c, "/account").await;
-    shot(&c, "15-account-full").await;
-    c.set_window_size(1280, 900).await.unwrap();
+        // The developer portal: register an app, then its page and the list.
+        c.goto(&server.url("/developer/apps/new")).await.unwrap();
+        wait_for_path(&c, "/developer/apps/new").await;
+        fill(&c, "name", "Photo Shelf").await;
+        click(&c, "input[value=\"spa\"]").await;
+        fill(&c, "redirect_uris", "https://photos.example/callback").await;
+        click(&c, "button[type=\"submit\"]").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let html = c.source().await.unwrap();
+        assert!(
+            html.contains("client-id") && html.contains("Photo Shelf"),
+            "app page after registering"
+        );
+        shot(&c, "13-portal-app").await;
+        c.goto(&server.url("/developer/apps")).await.unwrap();
+        wait_for_path(&c, "/developer/apps").await;
+        assert!(c.source().await.unwrap().contains("Photo Shelf"));
+        shot(&c, "14-portal-apps").await;
+        c.set_window_size(1280, 2400).await.unwrap();
+        c.goto(&server.url("/account")).await.unwrap();
+        wait_for_path(&c, "/account").await;
+        shot(&c, "15-account-full").await;
+        c.set_window_size(1280, 900).await.unwrap();
 
-    // A phone-sized look at the sign-in page.
-    c.set_window_size(390, 844).await.unwrap();
-    c.delete_all_cookies().await.unwrap();
-    c.goto(start.as_str()).await.unwrap();
-    wait_for_path(&c, "/login").await;
-    shot(&c, "07-sign-in-phone").await;
-    c.close().await.unwrap();
+        // A phone-sized look at the sign-in page.
+        c.set_window_size(390, 844).await.unwrap();
+        c.delete_all_cookies().await.unwrap();
+        c.goto(start.as_str()).await.unwrap();
+        wait_for_path(&c, "/login").await;
+        shot(&c, "07-sign-in-phone").await;
+        c.close().await.unwrap();
+    }
 }
 
 /// "Continue with GitHub" in a real browser, against the fake GitHub: the
@@ -269,58 +271,60 @@ async fn chromium_signs_up_signs_in_and_consents() {
 /// proof page, and the account page listing the ways to sign in.
 #[tokio::test]
 async fn chromium_signs_in_with_github_and_proves_an_existing_account() {
-    use crate::fake_github::{FakeGithub, github_user};
-    let Some((_driver, c)) = start_browser().await else {
-        return;
-    };
-    let gh = FakeGithub::start().await;
-    let server = TestServer::spawn_with(
-        Backend::Embedded,
-        &[
-            ("LATCHKEY_GITHUB_CLIENT_ID", FakeGithub::CLIENT_ID),
-            ("LATCHKEY_GITHUB_CLIENT_SECRET", FakeGithub::CLIENT_SECRET),
-            ("LATCHKEY_GITHUB_WEB_URL", gh.base.as_str()),
-            ("LATCHKEY_GITHUB_API_URL", gh.base.as_str()),
-        ],
-    )
-    .await;
-    let callback = callback_server().await;
-    let (client_id, _) = server.confidential(&callback).await;
-    let username = unique("grace");
-    server.user(&username, PASSWORD).await;
-    gh.sign_in_as(github_user(424242, "grace-hopper", &format!("{username}@example.com")));
-    let start = authorize_url(&server, &client_id, &callback, "openid profile email", "browser-gh");
+    for backend in backends() {
+        use crate::fake_github::{FakeGithub, github_user};
+        let Some((_driver, c)) = start_browser().await else {
+            return;
+        };
+        let gh = FakeGithub::start().await;
+        let server = TestServer::spawn_with(
+            backend,
+            &[
+                ("LATCHKEY_GITHUB_CLIENT_ID", FakeGithub::CLIENT_ID),
+                ("LATCHKEY_GITHUB_CLIENT_SECRET", FakeGithub::CLIENT_SECRET),
+                ("LATCHKEY_GITHUB_WEB_URL", gh.base.as_str()),
+                ("LATCHKEY_GITHUB_API_URL", gh.base.as_str()),
+            ],
+        )
+        .await;
+        let callback = callback_server().await;
+        let (client_id, _) = server.confidential(&callback).await;
+        let username = unique("grace");
+        server.user(&username, PASSWORD).await;
+        gh.sign_in_as(github_user(424242, "grace-hopper", &format!("{username}@example.com")));
+        let start = authorize_url(&server, &client_id, &callback, "openid profile email", "browser-gh");
 
-    c.goto(start.as_str()).await.unwrap();
-    wait_for_path(&c, "/login").await;
-    shot(&c, "08-sign-in-with-github").await;
-    click(&c, "a[href^=\"/federation/github/start\"]").await;
-    wait_for_path(&c, "/federation/github/callback").await;
-    let html = c.source().await.unwrap();
-    assert!(html.contains("Link your GitHub account"), "{html}");
-    shot(&c, "09-link-github-proof").await;
-    fill(&c, "password", PASSWORD).await;
-    click(&c, "button[type=\"submit\"]").await;
-    wait_for_path(&c, "/consent").await;
-    click(&c, "button[value=\"allow\"]").await;
-    let landed = wait_for_path(&c, "/callback").await;
-    assert_eq!(
-        landed.query_pairs().find(|(k, _)| k == "state").unwrap().1,
-        "browser-gh"
-    );
+        c.goto(start.as_str()).await.unwrap();
+        wait_for_path(&c, "/login").await;
+        shot(&c, "08-sign-in-with-github").await;
+        click(&c, "a[href^=\"/federation/github/start\"]").await;
+        wait_for_path(&c, "/federation/github/callback").await;
+        let html = c.source().await.unwrap();
+        assert!(html.contains("Link your GitHub account"), "{html}");
+        shot(&c, "09-link-github-proof").await;
+        fill(&c, "password", PASSWORD).await;
+        click(&c, "button[type=\"submit\"]").await;
+        wait_for_path(&c, "/consent").await;
+        click(&c, "button[value=\"allow\"]").await;
+        let landed = wait_for_path(&c, "/callback").await;
+        assert_eq!(
+            landed.query_pairs().find(|(k, _)| k == "state").unwrap().1,
+            "browser-gh"
+        );
 
-    c.goto(&server.url("/account")).await.unwrap();
-    wait_for_path(&c, "/account").await;
-    let html = c.source().await.unwrap();
-    assert!(html.contains("@grace-hopper"), "linked GitHub login shown");
-    shot(&c, "10-account-with-github").await;
-    c.goto(&server.url("/account/mfa")).await.unwrap();
-    wait_for_path(&c, "/account/mfa").await;
-    assert!(c.source().await.unwrap().contains("<svg"), "QR code shown");
-    shot(&c, "11-two-step-setup").await;
-    c.delete_all_cookies().await.unwrap();
-    c.goto(&server.url("/password/forgot")).await.unwrap();
-    wait_for_path(&c, "/password/forgot").await;
-    shot(&c, "12-forgot-password").await;
-    c.close().await.unwrap();
+        c.goto(&server.url("/account")).await.unwrap();
+        wait_for_path(&c, "/account").await;
+        let html = c.source().await.unwrap();
+        assert!(html.contains("@grace-hopper"), "linked GitHub login shown");
+        shot(&c, "10-account-with-github").await;
+        c.goto(&server.url("/account/mfa")).await.unwrap();
+        wait_for_path(&c, "/account/mfa").await;
+        assert!(c.source().await.unwrap().contains("<svg"), "QR code shown");
+        shot(&c, "11-two-step-setup").await;
+        c.delete_all_cookies().await.unwrap();
+        c.goto(&server.url("/password/forgot")).await.unwrap();
+        wait_for_path(&c, "/password/forgot").await;
+        shot(&c, "12-forgot-password").await;
+        c.close().await.unwrap();
+    }
 }

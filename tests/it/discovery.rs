@@ -28,63 +28,67 @@ async fn openidconnect_discovers_and_reads_jwks() {
 
 #[tokio::test]
 async fn both_metadata_documents_agree_and_allow_any_origin() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let a = http()
-        .get(server.url("/.well-known/openid-configuration"))
-        .header("origin", "https://anywhere.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(a.status(), 200);
-    assert_eq!(a.headers()["access-control-allow-origin"], "*");
-    let a = json(a).await;
-    let b = json(
-        http()
-            .get(server.url("/.well-known/oauth-authorization-server"))
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let a = http()
+            .get(server.url("/.well-known/openid-configuration"))
+            .header("origin", "https://anywhere.example")
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(a, b);
-    assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(a["authorization_response_iss_parameter_supported"], true);
+            .unwrap();
+        assert_eq!(a.status(), 200);
+        assert_eq!(a.headers()["access-control-allow-origin"], "*");
+        let a = json(a).await;
+        let b = json(
+            http()
+                .get(server.url("/.well-known/oauth-authorization-server"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a, b);
+        assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(a["authorization_response_iss_parameter_supported"], true);
+    }
 }
 
 /// Every URL discovery advertises exists: no 404 for any of them.
 #[tokio::test]
 async fn every_advertised_url_answers() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let doc = json(
-        http()
-            .get(server.url("/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let mut checked = 0;
-    for (name, value) in doc.as_object().unwrap() {
-        let Some(url) = value.as_str().filter(|v| v.starts_with("http")) else {
-            continue;
-        };
-        if name == "issuer" {
-            continue;
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let doc = json(
+            http()
+                .get(server.url("/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let mut checked = 0;
+        for (name, value) in doc.as_object().unwrap() {
+            let Some(url) = value.as_str().filter(|v| v.starts_with("http")) else {
+                continue;
+            };
+            if name == "issuer" {
+                continue;
+            }
+            assert!(url.starts_with(&server.base), "{name} points elsewhere: {url}");
+            for method in [reqwest::Method::GET, reqwest::Method::POST] {
+                let res = http().request(method.clone(), url).send().await.unwrap();
+                assert_ne!(res.status(), 404, "{name} ({method} {url}) is 404");
+                assert!(
+                    res.status().as_u16() < 500,
+                    "{name} ({method} {url}) failed with {}",
+                    res.status()
+                );
+            }
+            checked += 1;
         }
-        assert!(url.starts_with(&server.base), "{name} points elsewhere: {url}");
-        for method in [reqwest::Method::GET, reqwest::Method::POST] {
-            let res = http().request(method.clone(), url).send().await.unwrap();
-            assert_ne!(res.status(), 404, "{name} ({method} {url}) is 404");
-            assert!(
-                res.status().as_u16() < 500,
-                "{name} ({method} {url}) failed with {}",
-                res.status()
-            );
-        }
-        checked += 1;
+        assert!(checked >= 5, "only {checked} endpoint URLs advertised");
     }
-    assert!(checked >= 5, "only {checked} endpoint URLs advertised");
 }
 
 #[tokio::test]
@@ -150,21 +154,23 @@ async fn health_names_the_failing_part() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_use_our_errors() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let res = http().get(server.url("/nope")).send().await.unwrap();
-    assert_eq!(res.status(), 404);
-    assert_eq!(json(res).await["error"], "not_found");
-    let res = http()
-        .get(server.url("/nope"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    assert!(res.text().await.unwrap().contains("Page not found"));
-    let res = http().get(server.url("/token")).send().await.unwrap();
-    assert_eq!(res.status(), 405);
-    assert_eq!(json(res).await["error"], "method_not_allowed");
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let res = http().get(server.url("/nope")).send().await.unwrap();
+        assert_eq!(res.status(), 404);
+        assert_eq!(json(res).await["error"], "not_found");
+        let res = http()
+            .get(server.url("/nope"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        assert!(res.text().await.unwrap().contains("Page not found"));
+        let res = http().get(server.url("/token")).send().await.unwrap();
+        assert_eq!(res.status(), 405);
+        assert_eq!(json(res).await["error"], "method_not_allowed");
+    }
 }
 
 /// The kid in a JWT's header.

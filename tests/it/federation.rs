@@ -317,29 +317,31 @@ async fn an_existing_email_is_linked_only_after_the_password_proves_ownership() 
 
 #[tokio::test]
 async fn an_unverified_github_email_neither_links_nor_reveals_the_account() {
-    let (server, gh) = setup(Backend::Embedded, &[]).await;
-    let username = unique("eve");
-    server.user(&username, PASSWORD).await;
-    let gh_id = 9_000_000 + rand_id();
-    let mut person = github_user(gh_id, &unique("gh-eve-"), &format!("{username}@example.com"));
-    person.emails = vec![GithubEmail {
-        email: format!("{username}@example.com"),
-        primary: true,
-        verified: false,
-    }];
-    gh.sign_in_as(person);
-    let b = browser();
-    let (url, html) = via_github(&b, &server, &gh, None).await.page();
-    assert!(url.ends_with("/account"), "{url}");
-    assert!(!html.contains("Link your GitHub account"));
-    let identity = linked_identity(&server, gh_id).await.expect("a new account was linked");
-    let user = server.state.store.get_user(&identity.user_id).await.unwrap().unwrap();
-    assert_ne!(user.username, username, "a separate account");
-    assert_eq!(
-        user.email,
-        format!("{gh_id}+{}@users.noreply.github.com", identity.login.to_lowercase())
-    );
-    assert!(!user.email_verified);
+    for backend in backends() {
+        let (server, gh) = setup(backend, &[]).await;
+        let username = unique("eve");
+        server.user(&username, PASSWORD).await;
+        let gh_id = 9_000_000 + rand_id();
+        let mut person = github_user(gh_id, &unique("gh-eve-"), &format!("{username}@example.com"));
+        person.emails = vec![GithubEmail {
+            email: format!("{username}@example.com"),
+            primary: true,
+            verified: false,
+        }];
+        gh.sign_in_as(person);
+        let b = browser();
+        let (url, html) = via_github(&b, &server, &gh, None).await.page();
+        assert!(url.ends_with("/account"), "{url}");
+        assert!(!html.contains("Link your GitHub account"));
+        let identity = linked_identity(&server, gh_id).await.expect("a new account was linked");
+        let user = server.state.store.get_user(&identity.user_id).await.unwrap().unwrap();
+        assert_ne!(user.username, username, "a separate account");
+        assert_eq!(
+            user.email,
+            format!("{gh_id}+{}@users.noreply.github.com", identity.login.to_lowercase())
+        );
+        assert!(!user.email_verified);
+    }
 }
 
 /// Signs a password account in through the sign-in form, without an app.
@@ -459,89 +461,89 @@ async fn link_and_unlink_from_the_account_page_keeping_one_way_in() {
 
 #[tokio::test]
 async fn sign_in_can_be_limited_to_organization_members() {
-    let (server, gh) = setup(
-        Backend::Embedded,
-        &[("LATCHKEY_GITHUB_ALLOWED_ORGS", "acme-corp, other")],
-    )
-    .await;
-    let outsider = github_user(
-        12_000_000 + rand_id(),
-        &unique("out-"),
-        &(unique("out-") + "@example.com"),
-    );
-    gh.sign_in_as(outsider.clone());
-    let b = browser();
-    let back = to_callback(&b, &server, &gh, None).await;
-    assert_eq!(gh.last_authorize().unwrap()["scope"], "read:user user:email read:org");
-    let res = b.get(&back).send().await.unwrap();
-    assert_eq!(res.status(), 403);
-    let body = res.text().await.unwrap();
-    assert!(body.contains("may not sign in here"), "{body}");
-    assert!(
-        linked_identity(&server, outsider.id).await.is_none(),
-        "no account for an outsider"
-    );
-    assert!(has_event(
-        &audit_events(&server, None).await,
-        "federation.link",
-        "refused"
-    ));
+    for backend in backends() {
+        let (server, gh) = setup(backend, &[("LATCHKEY_GITHUB_ALLOWED_ORGS", "acme-corp, other")]).await;
+        let outsider = github_user(
+            12_000_000 + rand_id(),
+            &unique("out-"),
+            &(unique("out-") + "@example.com"),
+        );
+        gh.sign_in_as(outsider.clone());
+        let b = browser();
+        let back = to_callback(&b, &server, &gh, None).await;
+        assert_eq!(gh.last_authorize().unwrap()["scope"], "read:user user:email read:org");
+        let res = b.get(&back).send().await.unwrap();
+        assert_eq!(res.status(), 403);
+        let body = res.text().await.unwrap();
+        assert!(body.contains("may not sign in here"), "{body}");
+        assert!(
+            linked_identity(&server, outsider.id).await.is_none(),
+            "no account for an outsider"
+        );
+        assert!(has_event(
+            &audit_events(&server, None).await,
+            "federation.link",
+            "refused"
+        ));
 
-    let mut member = github_user(
-        13_000_000 + rand_id(),
-        &unique("in-"),
-        &(unique("in-") + "@example.com"),
-    );
-    member.orgs = vec!["Acme-Corp".into()];
-    gh.sign_in_as(member);
-    let (url, _) = via_github(&browser(), &server, &gh, None).await.page();
-    assert!(url.ends_with("/account"), "member signed in: {url}");
+        let mut member = github_user(
+            13_000_000 + rand_id(),
+            &unique("in-"),
+            &(unique("in-") + "@example.com"),
+        );
+        member.orgs = vec!["Acme-Corp".into()];
+        gh.sign_in_as(member);
+        let (url, _) = via_github(&browser(), &server, &gh, None).await.page();
+        assert!(url.ends_with("/account"), "member signed in: {url}");
+    }
 }
 
 #[tokio::test]
 async fn upstream_failures_end_on_a_clear_page_with_a_way_back() {
-    let (server, gh) = setup(Backend::Embedded, &[]).await;
-    let (client_id, _) = server.confidential(REDIRECT).await;
-    gh.sign_in_as(github_user(
-        14_000_000 + rand_id(),
-        &unique("f-"),
-        &(unique("f-") + "@example.com"),
-    ));
-    let cases: Vec<(Mode, u16, &str)> = vec![
-        (Mode::Deny, 200, "You chose not to continue with GitHub"),
-        (Mode::BadVerificationCode, 502, "bad_verification_code"),
-        (Mode::ExchangeStatus(503), 502, "GitHub sign-in failed"),
-        (Mode::RateLimited, 503, "GitHub is limiting requests"),
-        (
-            Mode::Slow(std::time::Duration::from_secs(4)),
-            504,
-            "GitHub took too long",
-        ),
-    ];
-    for (mode, status, words) in cases {
-        gh.set_mode(mode.clone());
-        let b = browser();
-        let (_, challenge) = pkce();
-        let request = open_sign_in(&b, &server, &client_id, &challenge).await;
-        let back = to_callback(&b, &server, &gh, Some(&request)).await;
-        if mode == Mode::Deny {
-            assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+    for backend in backends() {
+        let (server, gh) = setup(backend, &[]).await;
+        let (client_id, _) = server.confidential(REDIRECT).await;
+        gh.sign_in_as(github_user(
+            14_000_000 + rand_id(),
+            &unique("f-"),
+            &(unique("f-") + "@example.com"),
+        ));
+        let cases: Vec<(Mode, u16, &str)> = vec![
+            (Mode::Deny, 200, "You chose not to continue with GitHub"),
+            (Mode::BadVerificationCode, 502, "bad_verification_code"),
+            (Mode::ExchangeStatus(503), 502, "GitHub sign-in failed"),
+            (Mode::RateLimited, 503, "GitHub is limiting requests"),
+            (
+                Mode::Slow(std::time::Duration::from_secs(4)),
+                504,
+                "GitHub took too long",
+            ),
+        ];
+        for (mode, status, words) in cases {
+            gh.set_mode(mode.clone());
+            let b = browser();
+            let (_, challenge) = pkce();
+            let request = open_sign_in(&b, &server, &client_id, &challenge).await;
+            let back = to_callback(&b, &server, &gh, Some(&request)).await;
+            if mode == Mode::Deny {
+                assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+            }
+            let res = b.get(&back).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), status, "{mode:?}");
+            let body = unescaped(&res.text().await.unwrap());
+            assert!(body.contains(words), "{mode:?}: {body}");
+            assert!(
+                body.contains(&format!("href=\"/login?request={request}\"")),
+                "{mode:?}: a way back to the sign-in page"
+            );
+            // The app's request is still alive: the person can sign in another way.
+            let (url, _) = follow(&b, &server.base, &server.url(&format!("/login?request={request}")))
+                .await
+                .page();
+            assert!(url.contains(&request));
         }
-        let res = b.get(&back).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), status, "{mode:?}");
-        let body = unescaped(&res.text().await.unwrap());
-        assert!(body.contains(words), "{mode:?}: {body}");
-        assert!(
-            body.contains(&format!("href=\"/login?request={request}\"")),
-            "{mode:?}: a way back to the sign-in page"
-        );
-        // The app's request is still alive: the person can sign in another way.
-        let (url, _) = follow(&b, &server.base, &server.url(&format!("/login?request={request}")))
-            .await
-            .page();
-        assert!(url.contains(&request));
+        gh.set_mode(Mode::Normal);
     }
-    gh.set_mode(Mode::Normal);
 }
 
 #[tokio::test]
@@ -585,15 +587,17 @@ async fn the_state_is_single_use_and_bound_to_the_browser_that_started() {
 
 #[tokio::test]
 async fn without_github_configured_there_is_no_button_and_no_route() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let (_, html) = follow(&browser(), &server.base, &server.url("/login")).await.page();
-    assert!(!html.contains("Continue with GitHub"));
-    let res = browser()
-        .get(server.url("/federation/github/start"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let (_, html) = follow(&browser(), &server.base, &server.url("/login")).await.page();
+        assert!(!html.contains("Continue with GitHub"));
+        let res = browser()
+            .get(server.url("/federation/github/start"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+    }
 }
 
 /// A downstream app, built on the `openidconnect` crate, signs a person in
@@ -601,137 +605,142 @@ async fn without_github_configured_there_is_no_button_and_no_route() {
 /// the API under /api/v3). The app never sees GitHub.
 #[tokio::test]
 async fn a_relying_party_signs_in_through_github() {
-    let gh_api = |gh: &FakeGithub| gh.url("/api/v3");
-    let gh = FakeGithub::start().await;
-    let api = gh_api(&gh);
-    let server = TestServer::spawn_with(
-        Backend::Embedded,
-        &[
-            ("LATCHKEY_GITHUB_CLIENT_ID", FakeGithub::CLIENT_ID),
-            ("LATCHKEY_GITHUB_CLIENT_SECRET", FakeGithub::CLIENT_SECRET),
-            ("LATCHKEY_GITHUB_WEB_URL", gh.base.as_str()),
-            ("LATCHKEY_GITHUB_API_URL", api.as_str()),
-        ],
-    )
-    .await;
-    let (client_id, secret) = server.confidential(REDIRECT).await;
-    let login = unique("Rp-");
-    gh.sign_in_as(github_user(
-        16_000_000 + rand_id(),
-        &login,
-        &(unique("rp-") + "@example.com"),
-    ));
-
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http())
-        .await
-        .expect("discovery");
-    let client = CoreClient::from_provider_metadata(meta, ClientId::new(client_id), Some(ClientSecret::new(secret)))
-        .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap());
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf_state, nonce) = client
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
+    for backend in backends() {
+        let gh_api = |gh: &FakeGithub| gh.url("/api/v3");
+        let gh = FakeGithub::start().await;
+        let api = gh_api(&gh);
+        let server = TestServer::spawn_with(
+            backend,
+            &[
+                ("LATCHKEY_GITHUB_CLIENT_ID", FakeGithub::CLIENT_ID),
+                ("LATCHKEY_GITHUB_CLIENT_SECRET", FakeGithub::CLIENT_SECRET),
+                ("LATCHKEY_GITHUB_WEB_URL", gh.base.as_str()),
+                ("LATCHKEY_GITHUB_API_URL", api.as_str()),
+            ],
         )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .await;
+        let (client_id, secret) = server.confidential(REDIRECT).await;
+        let login = unique("Rp-");
+        gh.sign_in_as(github_user(
+            16_000_000 + rand_id(),
+            &login,
+            &(unique("rp-") + "@example.com"),
+        ));
 
-    let b = browser();
-    let (_, login_html) = follow(&b, &server.base, auth_url.as_str()).await.page();
-    let request = input_value(&login_html, "request").unwrap();
-    let (url, consent_html) = via_github(&b, &server, &gh, Some(&request)).await.page();
-    assert!(url.contains("/consent"), "{url}");
-    let redirect = consent(&b, &server.base, &consent_html, "allow").await.left();
-    assert_eq!(
-        query_param(&redirect, "state").as_deref(),
-        Some(csrf_state.secret().as_str())
-    );
-    assert!(gh.requests().iter().any(|r| r.starts_with("GET /api/v3/user")));
+        let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http())
+            .await
+            .expect("discovery");
+        let client =
+            CoreClient::from_provider_metadata(meta, ClientId::new(client_id), Some(ClientSecret::new(secret)))
+                .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (auth_url, csrf_state, nonce) = client
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("email".into()))
+            .set_pkce_challenge(challenge)
+            .url();
 
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(query_param(&redirect, "code").unwrap()))
-        .expect("token endpoint")
-        .set_pkce_verifier(verifier)
-        .request_async(&http())
-        .await
-        .unwrap_or_else(|e| panic!("code exchange failed: {e:?}"));
-    let id_token = tokens.id_token().expect("id_token");
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &nonce)
-        .expect("ID token verifies");
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .expect("amr")
-        .iter()
-        .map(|a| a.as_str().to_string())
-        .collect();
-    assert_eq!(amr, ["fed", "github"]);
-    assert_eq!(
-        claims.preferred_username().map(|u| u.as_str()),
-        Some(login.to_lowercase().as_str())
-    );
-    let info: CoreUserInfoClaims = client
-        .user_info(tokens.access_token().to_owned(), None)
-        .expect("userinfo endpoint")
-        .request_async(&http())
-        .await
-        .expect("userinfo");
-    assert_eq!(info.subject(), claims.subject());
-    assert!(info.picture().is_some(), "picture from GitHub");
+        let b = browser();
+        let (_, login_html) = follow(&b, &server.base, auth_url.as_str()).await.page();
+        let request = input_value(&login_html, "request").unwrap();
+        let (url, consent_html) = via_github(&b, &server, &gh, Some(&request)).await.page();
+        assert!(url.contains("/consent"), "{url}");
+        let redirect = consent(&b, &server.base, &consent_html, "allow").await.left();
+        assert_eq!(
+            query_param(&redirect, "state").as_deref(),
+            Some(csrf_state.secret().as_str())
+        );
+        assert!(gh.requests().iter().any(|r| r.starts_with("GET /api/v3/user")));
+
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(query_param(&redirect, "code").unwrap()))
+            .expect("token endpoint")
+            .set_pkce_verifier(verifier)
+            .request_async(&http())
+            .await
+            .unwrap_or_else(|e| panic!("code exchange failed: {e:?}"));
+        let id_token = tokens.id_token().expect("id_token");
+        let claims = id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .expect("ID token verifies");
+        let amr: Vec<String> = claims
+            .auth_method_refs()
+            .expect("amr")
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect();
+        assert_eq!(amr, ["fed", "github"]);
+        assert_eq!(
+            claims.preferred_username().map(|u| u.as_str()),
+            Some(login.to_lowercase().as_str())
+        );
+        let info: CoreUserInfoClaims = client
+            .user_info(tokens.access_token().to_owned(), None)
+            .expect("userinfo endpoint")
+            .request_async(&http())
+            .await
+            .expect("userinfo");
+        assert_eq!(info.subject(), claims.subject());
+        assert!(info.picture().is_some(), "picture from GitHub");
+    }
 }
 
 /// GitHub is a first factor like a password: an account with TOTP still
 /// needs its code, and then carries fed, github, otp and mfa.
 #[tokio::test]
 async fn github_sign_in_does_not_skip_two_step_verification() {
-    use latchkey::accounts::totp;
-    let (server, gh) = setup(Backend::Embedded, &[]).await;
-    let gh_id = 17_000_000 + rand_id();
-    gh.sign_in_as(github_user(gh_id, &unique("two-"), &(unique("two-") + "@example.com")));
-    let (url, _) = via_github(&browser(), &server, &gh, None).await.page();
-    assert!(url.ends_with("/account"));
-    let user_id = linked_identity(&server, gh_id).await.unwrap().user_id;
-    let secret = totp::generate_secret();
-    let key = server.state.totp_key.expose().as_bytes().to_vec();
-    let record = latchkey::store::TotpRecord {
-        user_id: user_id.clone(),
-        secret_sealed: totp::seal(&key, &user_id, &secret),
-        last_step: None,
-        enabled_at: server.state.now(),
-    };
-    server.state.store.enable_totp(&record, &[]).await.unwrap();
+    for backend in backends() {
+        use latchkey::accounts::totp;
+        let (server, gh) = setup(backend, &[]).await;
+        let gh_id = 17_000_000 + rand_id();
+        gh.sign_in_as(github_user(gh_id, &unique("two-"), &(unique("two-") + "@example.com")));
+        let (url, _) = via_github(&browser(), &server, &gh, None).await.page();
+        assert!(url.ends_with("/account"));
+        let user_id = linked_identity(&server, gh_id).await.unwrap().user_id;
+        let secret = totp::generate_secret();
+        let key = server.state.totp_key.expose().as_bytes().to_vec();
+        let record = latchkey::store::TotpRecord {
+            user_id: user_id.clone(),
+            secret_sealed: totp::seal(&key, &user_id, &secret),
+            last_step: None,
+            enabled_at: server.state.now(),
+        };
+        server.state.store.enable_totp(&record, &[]).await.unwrap();
 
-    let b = browser();
-    let (url, step) = via_github(&b, &server, &gh, None).await.page();
-    assert!(url.contains("/federation/github/callback"), "{url}");
-    assert!(step.contains("Two-step verification"), "{step}");
-    assert_eq!(
-        b.get(server.url("/account")).send().await.unwrap().status(),
-        303,
-        "not signed in yet"
-    );
-    let csrf = input_value(&step, "csrf").unwrap();
-    let id = input_value(&step, "step").unwrap();
-    let code = totp::code_at(&secret, server.state.now());
-    let res = b
-        .post(server.url("/login/mfa"))
-        .form(&[("csrf", csrf.as_str()), ("step", id.as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
-    let sessions = server
-        .state
-        .store
-        .list_user_sessions(&user_id, server.state.now())
-        .await
-        .unwrap();
-    assert!(
-        sessions.iter().any(|s| s.amr == ["fed", "github", "otp", "mfa"]),
-        "{sessions:?}"
-    );
+        let b = browser();
+        let (url, step) = via_github(&b, &server, &gh, None).await.page();
+        assert!(url.contains("/federation/github/callback"), "{url}");
+        assert!(step.contains("Two-step verification"), "{step}");
+        assert_eq!(
+            b.get(server.url("/account")).send().await.unwrap().status(),
+            303,
+            "not signed in yet"
+        );
+        let csrf = input_value(&step, "csrf").unwrap();
+        let id = input_value(&step, "step").unwrap();
+        let code = totp::code_at(&secret, server.state.now());
+        let res = b
+            .post(server.url("/login/mfa"))
+            .form(&[("csrf", csrf.as_str()), ("step", id.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
+        let sessions = server
+            .state
+            .store
+            .list_user_sessions(&user_id, server.state.now())
+            .await
+            .unwrap();
+        assert!(
+            sessions.iter().any(|s| s.amr == ["fed", "github", "otp", "mfa"]),
+            "{sessions:?}"
+        );
+    }
 }

@@ -116,87 +116,89 @@ async fn a_developer_registers_an_spa_and_a_relying_party_signs_in_through_it() 
 
 #[tokio::test]
 async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
-    let server = TestServer::spawn_with(Backend::Embedded, &[("LATCHKEY_SECRET_ROTATION_OVERLAP", "3600")]).await;
-    let (b, _, _) = signed_in(&server).await;
-    let (_, page) = register(
-        &server,
-        &b,
-        &[
-            ("name", "Web"),
-            ("app_type", "web"),
-            ("redirect_uris", "https://web.example/cb"),
-        ],
-    )
-    .await;
-    let id = between(&page, "<code id=\"client-id\">", "</code>")
-        .unwrap()
-        .to_string();
-    let first = between(&page, "<code id=\"client-secret\">", "</code>")
-        .unwrap()
-        .to_string();
-    assert_eq!(introspect_status(&server, &id, &first).await, 200);
-    let csrf = input_value(&page, "csrf").unwrap();
-    let res = b
-        .post(server.url(&format!("/developer/apps/{id}/rotate-secret")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let page = res.text().await.unwrap();
-    let second = between(&page, "<code id=\"client-secret\">", "</code>")
-        .unwrap()
-        .to_string();
-    assert_ne!(first, second);
-    assert!(page.contains("works until"));
-    assert_eq!(
-        introspect_status(&server, &id, &first).await,
-        200,
-        "old secret during the overlap"
-    );
-    assert_eq!(introspect_status(&server, &id, &second).await, 200);
-    server.clock.advance(3601);
-    assert_eq!(
-        introspect_status(&server, &id, &first).await,
-        401,
-        "old secret after the overlap"
-    );
-    assert_eq!(introspect_status(&server, &id, &second).await, 200);
+    for backend in backends() {
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_SECRET_ROTATION_OVERLAP", "3600")]).await;
+        let (b, _, _) = signed_in(&server).await;
+        let (_, page) = register(
+            &server,
+            &b,
+            &[
+                ("name", "Web"),
+                ("app_type", "web"),
+                ("redirect_uris", "https://web.example/cb"),
+            ],
+        )
+        .await;
+        let id = between(&page, "<code id=\"client-id\">", "</code>")
+            .unwrap()
+            .to_string();
+        let first = between(&page, "<code id=\"client-secret\">", "</code>")
+            .unwrap()
+            .to_string();
+        assert_eq!(introspect_status(&server, &id, &first).await, 200);
+        let csrf = input_value(&page, "csrf").unwrap();
+        let res = b
+            .post(server.url(&format!("/developer/apps/{id}/rotate-secret")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let page = res.text().await.unwrap();
+        let second = between(&page, "<code id=\"client-secret\">", "</code>")
+            .unwrap()
+            .to_string();
+        assert_ne!(first, second);
+        assert!(page.contains("works until"));
+        assert_eq!(
+            introspect_status(&server, &id, &first).await,
+            200,
+            "old secret during the overlap"
+        );
+        assert_eq!(introspect_status(&server, &id, &second).await, 200);
+        server.clock.advance(3601);
+        assert_eq!(
+            introspect_status(&server, &id, &first).await,
+            401,
+            "old secret after the overlap"
+        );
+        assert_eq!(introspect_status(&server, &id, &second).await, 200);
 
-    // Someone else can neither see nor delete it.
-    let (stranger, _, _) = signed_in(&server).await;
-    let res = stranger
-        .get(server.url(&format!("/developer/apps/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let (_, own) = follow(&stranger, &server.base, &server.url("/developer/apps"))
-        .await
-        .page();
-    let csrf = input_value(&own, "csrf").unwrap_or_default();
-    let res = stranger
-        .post(server.url(&format!("/developer/apps/{id}/delete")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_client_error());
-    assert!(server.state.store.get_client(&id).await.unwrap().is_some());
+        // Someone else can neither see nor delete it.
+        let (stranger, _, _) = signed_in(&server).await;
+        let res = stranger
+            .get(server.url(&format!("/developer/apps/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        let (_, own) = follow(&stranger, &server.base, &server.url("/developer/apps"))
+            .await
+            .page();
+        let csrf = input_value(&own, "csrf").unwrap_or_default();
+        let res = stranger
+            .post(server.url(&format!("/developer/apps/{id}/delete")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error());
+        assert!(server.state.store.get_client(&id).await.unwrap().is_some());
 
-    // The owner deletes it.
-    let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}")))
-        .await
-        .page();
-    let csrf = input_value(&page, "csrf").unwrap();
-    let res = b
-        .post(server.url(&format!("/developer/apps/{id}/delete")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert!(location(&res).ends_with("done=deleted"));
-    assert!(server.state.store.get_client(&id).await.unwrap().is_none());
-    assert_eq!(introspect_status(&server, &id, &second).await, 401);
+        // The owner deletes it.
+        let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}")))
+            .await
+            .page();
+        let csrf = input_value(&page, "csrf").unwrap();
+        let res = b
+            .post(server.url(&format!("/developer/apps/{id}/delete")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).ends_with("done=deleted"));
+        assert!(server.state.store.get_client(&id).await.unwrap().is_none());
+        assert_eq!(introspect_status(&server, &id, &second).await, 401);
+    }
 }
 
 /// Access and refresh tokens for `username` with `scope`, through the real flow.
@@ -581,71 +583,77 @@ async fn dynamic_registration_and_its_management() {
 
 #[tokio::test]
 async fn closed_registration_needs_a_single_use_initial_access_token() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let body = serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
-    assert_eq!(
-        register_json(&server, None, body.clone()).await.status(),
-        401,
-        "closed by default"
-    );
-    assert_eq!(
-        register_json(&server, Some("made-up"), body.clone()).await.status(),
-        401
-    );
-    // Minted as the CLI does.
-    let token = latchkey::crypto::random_token(32);
-    let now = server.state.now();
-    server
-        .state
-        .store
-        .insert_initial_access_token(&latchkey::crypto::token_hash(&token), now, now + 600)
-        .await
-        .unwrap();
-    let res = register_json(&server, Some(&token), body.clone()).await;
-    assert_eq!(res.status(), 201);
-    let doc = json(res).await;
-    assert!(doc.get("client_secret").is_none(), "a public client has no secret");
-    assert_eq!(doc["token_endpoint_auth_method"], "none");
-    assert_eq!(
-        register_json(&server, Some(&token), body).await.status(),
-        401,
-        "single use"
-    );
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let body = serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
+        assert_eq!(
+            register_json(&server, None, body.clone()).await.status(),
+            401,
+            "closed by default"
+        );
+        assert_eq!(
+            register_json(&server, Some("made-up"), body.clone()).await.status(),
+            401
+        );
+        // Minted as the CLI does.
+        let token = latchkey::crypto::random_token(32);
+        let now = server.state.now();
+        server
+            .state
+            .store
+            .insert_initial_access_token(&latchkey::crypto::token_hash(&token), now, now + 600)
+            .await
+            .unwrap();
+        let res = register_json(&server, Some(&token), body.clone()).await;
+        assert_eq!(res.status(), 201);
+        let doc = json(res).await;
+        assert!(doc.get("client_secret").is_none(), "a public client has no secret");
+        assert_eq!(doc["token_endpoint_auth_method"], "none");
+        assert_eq!(
+            register_json(&server, Some(&token), body).await.status(),
+            401,
+            "single use"
+        );
+    }
 }
 
 /// Every path in docs/admin-api.yaml exists and wants a token.
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes() {
-    let server = TestServer::spawn(Backend::Embedded).await;
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/admin-api.yaml")).unwrap();
-    let mut current = None;
-    let mut checked = 0;
-    for line in doc.lines() {
-        if let Some(path) = line.strip_prefix("  /admin/api") {
-            current = Some(format!("/admin/api{}", path.trim_end_matches(':')));
-            continue;
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/admin-api.yaml")).unwrap();
+        let mut current = None;
+        let mut checked = 0;
+        for line in doc.lines() {
+            if let Some(path) = line.strip_prefix("  /admin/api") {
+                current = Some(format!("/admin/api{}", path.trim_end_matches(':')));
+                continue;
+            }
+            let method = line.trim().trim_end_matches(':');
+            if !line.starts_with("    ")
+                || line.starts_with("     ")
+                || !["get", "post", "put", "delete"].contains(&method)
+            {
+                continue;
+            }
+            let path = current
+                .as_deref()
+                .unwrap()
+                .replace("{id}", "someone")
+                .replace("{action}", "disable");
+            let req = match method {
+                "get" => http().get(server.url(&path)),
+                "post" => http().post(server.url(&path)),
+                "put" => http().put(server.url(&path)),
+                _ => http().delete(server.url(&path)),
+            };
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 401, "{method} {path}");
+            checked += 1;
         }
-        let method = line.trim().trim_end_matches(':');
-        if !line.starts_with("    ") || line.starts_with("     ") || !["get", "post", "put", "delete"].contains(&method)
-        {
-            continue;
-        }
-        let path = current
-            .as_deref()
-            .unwrap()
-            .replace("{id}", "someone")
-            .replace("{action}", "disable");
-        let req = match method {
-            "get" => http().get(server.url(&path)),
-            "post" => http().post(server.url(&path)),
-            "put" => http().put(server.url(&path)),
-            _ => http().delete(server.url(&path)),
-        };
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), 401, "{method} {path}");
-        checked += 1;
+        assert_eq!(checked, 4, "every documented operation was tried");
     }
-    assert_eq!(checked, 4, "every documented operation was tried");
 }
 
 #[tokio::test]

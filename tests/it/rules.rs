@@ -15,8 +15,8 @@ fn authorize_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
 }
 
 /// A server, a confidential client and a person with a password.
-async fn setup() -> (TestServer, String, String, String) {
-    let server = TestServer::spawn(Backend::Embedded).await;
+async fn setup(backend: Backend) -> (TestServer, String, String, String) {
+    let server = TestServer::spawn(backend).await;
     let (id, secret) = server.confidential(REDIRECT).await;
     let username = unique("u");
     server.user(&username, PASSWORD).await;
@@ -39,713 +39,750 @@ async fn token_error(res: reqwest::Response, status: u16, error: &str) {
 
 #[tokio::test]
 async fn unknown_client_and_unregistered_redirect_get_a_page_not_a_redirect() {
-    let (server, id, _, _) = setup().await;
-    let b = browser();
-    let res = b
-        .get(authorize_url(
-            &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", "nope"),
-                ("redirect_uri", REDIRECT),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(res.headers().get("location").is_none());
-    assert!(res.text().await.unwrap().contains("Unknown application"));
-    let res = b
-        .get(authorize_url(
-            &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("redirect_uri", "https://evil.example/cb"),
-                ("scope", "openid"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(res.headers().get("location").is_none());
-    let res = b
-        .get(authorize_url(
-            &server,
-            &[("response_type", "code"), ("client_id", &id), ("scope", "openid")],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::BAD_REQUEST,
-        "OIDC requests must name redirect_uri"
-    );
+    for backend in backends() {
+        let (server, id, _, _) = setup(backend).await;
+        let b = browser();
+        let res = b
+            .get(authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", "nope"),
+                    ("redirect_uri", REDIRECT),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(res.headers().get("location").is_none());
+        assert!(res.text().await.unwrap().contains("Unknown application"));
+        let res = b
+            .get(authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", "https://evil.example/cb"),
+                    ("scope", "openid"),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(res.headers().get("location").is_none());
+        let res = b
+            .get(authorize_url(
+                &server,
+                &[("response_type", "code"), ("client_id", &id), ("scope", "openid")],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::BAD_REQUEST,
+            "OIDC requests must name redirect_uri"
+        );
+    }
 }
 
 #[tokio::test]
 async fn later_errors_redirect_with_state_and_iss() {
-    let (server, id, _, _) = setup().await;
-    let public = server.public(REDIRECT).await;
-    let (_, challenge) = pkce();
-    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (
-            vec![("response_type", "token"), ("client_id", &id)],
-            "unsupported_response_type",
-        ),
-        (vec![("client_id", &id)], "invalid_request"),
-        (
-            vec![("response_type", "code"), ("client_id", &public)],
-            "invalid_request",
-        ),
-        (
-            vec![
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "plain"),
-            ],
-            "invalid_request",
-        ),
-        (
-            vec![
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("code_challenge", &challenge),
-            ],
-            "invalid_request",
-        ),
-        (
-            vec![("response_type", "code"), ("client_id", &id), ("scope", "admin")],
-            "invalid_scope",
-        ),
-        (
-            vec![("response_type", "code"), ("client_id", &id), ("prompt", "none login")],
-            "invalid_request",
-        ),
-        (
-            vec![("response_type", "code"), ("client_id", &id), ("max_age", "-1")],
-            "invalid_request",
-        ),
-        (
-            vec![("response_type", "code"), ("client_id", &id), ("request", "eyJ")],
-            "request_not_supported",
-        ),
-        (
-            vec![
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("response_mode", "fragment"),
-            ],
-            "invalid_request",
-        ),
-        (
-            vec![
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("id_token_hint", "not.a.jwt"),
-            ],
-            "invalid_request",
-        ),
-        (
-            vec![
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("prompt", "none"),
-                ("scope", "openid"),
-            ],
-            "login_required",
-        ),
-    ];
-    for (mut pairs, error) in cases {
-        pairs.push(("redirect_uri", REDIRECT));
-        pairs.push(("state", "xyz"));
-        let res = browser().get(authorize_url(&server, &pairs)).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{pairs:?}");
-        let loc = location(&res);
-        assert_error_redirect(&loc, error, &server);
-        assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz"));
+    for backend in backends() {
+        let (server, id, _, _) = setup(backend).await;
+        let public = server.public(REDIRECT).await;
+        let (_, challenge) = pkce();
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (
+                vec![("response_type", "token"), ("client_id", &id)],
+                "unsupported_response_type",
+            ),
+            (vec![("client_id", &id)], "invalid_request"),
+            (
+                vec![("response_type", "code"), ("client_id", &public)],
+                "invalid_request",
+            ),
+            (
+                vec![
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "plain"),
+                ],
+                "invalid_request",
+            ),
+            (
+                vec![
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("code_challenge", &challenge),
+                ],
+                "invalid_request",
+            ),
+            (
+                vec![("response_type", "code"), ("client_id", &id), ("scope", "admin")],
+                "invalid_scope",
+            ),
+            (
+                vec![("response_type", "code"), ("client_id", &id), ("prompt", "none login")],
+                "invalid_request",
+            ),
+            (
+                vec![("response_type", "code"), ("client_id", &id), ("max_age", "-1")],
+                "invalid_request",
+            ),
+            (
+                vec![("response_type", "code"), ("client_id", &id), ("request", "eyJ")],
+                "request_not_supported",
+            ),
+            (
+                vec![
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("response_mode", "fragment"),
+                ],
+                "invalid_request",
+            ),
+            (
+                vec![
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("id_token_hint", "not.a.jwt"),
+                ],
+                "invalid_request",
+            ),
+            (
+                vec![
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("prompt", "none"),
+                    ("scope", "openid"),
+                ],
+                "login_required",
+            ),
+        ];
+        for (mut pairs, error) in cases {
+            pairs.push(("redirect_uri", REDIRECT));
+            pairs.push(("state", "xyz"));
+            let res = browser().get(authorize_url(&server, &pairs)).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{pairs:?}");
+            let loc = location(&res);
+            assert_error_redirect(&loc, error, &server);
+            assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz"));
+        }
     }
 }
 
 #[tokio::test]
 async fn repeated_parameters_are_refused() {
-    let (server, id, secret, _) = setup().await;
-    let url = format!(
-        "{}&client_id={id}",
-        authorize_url(
-            &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("redirect_uri", REDIRECT)
-            ]
-        )
-    );
-    let res = browser().get(url).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = http()
-        .post(server.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .body("grant_type=authorization_code&code=a&code=b")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .unwrap();
-    token_error(res, 400, "invalid_request").await;
+    for backend in backends() {
+        let (server, id, secret, _) = setup(backend).await;
+        let url = format!(
+            "{}&client_id={id}",
+            authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", REDIRECT)
+                ]
+            )
+        );
+        let res = browser().get(url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = http()
+            .post(server.url("/token"))
+            .basic_auth(&id, Some(&secret))
+            .body("grant_type=authorization_code&code=a&code=b")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .unwrap();
+        token_error(res, 400, "invalid_request").await;
+    }
 }
 
 #[tokio::test]
 async fn prompt_none_with_session_but_no_consent() {
-    let (server, id, _, username) = setup().await;
-    let b = browser();
-    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
-    let _ = sign_in(&b, &server.base, &login, &username, PASSWORD).await;
-    let res = b
-        .get(authorize_url(
+    for backend in backends() {
+        let (server, id, _, username) = setup(backend).await;
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&b, &server.base, &login, &username, PASSWORD).await;
+        let res = b
+            .get(authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", REDIRECT),
+                    ("scope", "openid"),
+                    ("prompt", "none"),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_error_redirect(&location(&res), "consent_required", &server);
+    }
+}
+
+#[tokio::test]
+async fn denying_consent_sends_access_denied() {
+    for backend in backends() {
+        let (server, id, _, username) = setup(backend).await;
+        let b = browser();
+        let start = authorize_url(
             &server,
             &[
                 ("response_type", "code"),
                 ("client_id", &id),
                 ("redirect_uri", REDIRECT),
                 ("scope", "openid"),
-                ("prompt", "none"),
+                ("state", "s1"),
             ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_error_redirect(&location(&res), "consent_required", &server);
-}
-
-#[tokio::test]
-async fn denying_consent_sends_access_denied() {
-    let (server, id, _, username) = setup().await;
-    let b = browser();
-    let start = authorize_url(
-        &server,
-        &[
-            ("response_type", "code"),
-            ("client_id", &id),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
-            ("state", "s1"),
-        ],
-    );
-    let (_, login) = follow(&b, &server.base, &start).await.page();
-    let (_, consent_page) = sign_in(&b, &server.base, &login, &username, PASSWORD).await.page();
-    let loc = consent(&b, &server.base, &consent_page, "deny").await.left();
-    assert_error_redirect(&loc, "access_denied", &server);
-    assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+        );
+        let (_, login) = follow(&b, &server.base, &start).await.page();
+        let (_, consent_page) = sign_in(&b, &server.base, &login, &username, PASSWORD).await.page();
+        let loc = consent(&b, &server.base, &consent_page, "deny").await.left();
+        assert_error_redirect(&loc, "access_denied", &server);
+        assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+    }
 }
 
 #[tokio::test]
 async fn replayed_code_fails_and_revokes_what_it_issued() {
-    let (server, id, secret, username) = setup().await;
-    let (verifier, challenge) = pkce();
-    let code = get_code(&server, &browser(), &id, REDIRECT, Some(&challenge), &username).await;
-    let first = redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await;
-    assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["cache-control"], "no-store");
-    let access = json(first).await["access_token"].as_str().unwrap().to_string();
-    let ok = http()
-        .get(server.url("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    let replay = redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await;
-    token_error(replay, 400, "invalid_grant").await;
-    let revoked = http()
-        .get(server.url("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 401);
-    assert!(
-        revoked.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\"")
-    );
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let (verifier, challenge) = pkce();
+        let code = get_code(&server, &browser(), &id, REDIRECT, Some(&challenge), &username).await;
+        let first = redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await;
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["cache-control"], "no-store");
+        let access = json(first).await["access_token"].as_str().unwrap().to_string();
+        let ok = http()
+            .get(server.url("/userinfo"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let replay = redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await;
+        token_error(replay, 400, "invalid_grant").await;
+        let revoked = http()
+            .get(server.url("/userinfo"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 401);
+        assert!(
+            revoked.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_token\"")
+        );
+    }
 }
 
 #[tokio::test]
 async fn pkce_rules_at_the_token_endpoint() {
-    let (server, id, secret, username) = setup().await;
-    let b = browser();
-    // Wrong verifier.
-    let (_, challenge) = pkce();
-    let code = get_code(&server, &b, &id, REDIRECT, Some(&challenge), &username).await;
-    let (other_verifier, _) = pkce();
-    token_error(
-        redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&other_verifier)).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-    // Missing verifier.
-    let code = get_code(&server, &b, &id, REDIRECT, Some(&challenge), &username).await;
-    token_error(
-        redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-    // A verifier where no challenge was sent (downgrade).
-    let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    let (verifier, _) = pkce();
-    token_error(
-        redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-    // No PKCE at all is allowed for a confidential client.
-    let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    assert_eq!(
-        redeem(&server, &id, Some(&secret), &code, REDIRECT, None)
-            .await
-            .status(),
-        200
-    );
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let b = browser();
+        // Wrong verifier.
+        let (_, challenge) = pkce();
+        let code = get_code(&server, &b, &id, REDIRECT, Some(&challenge), &username).await;
+        let (other_verifier, _) = pkce();
+        token_error(
+            redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&other_verifier)).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        // Missing verifier.
+        let code = get_code(&server, &b, &id, REDIRECT, Some(&challenge), &username).await;
+        token_error(
+            redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        // A verifier where no challenge was sent (downgrade).
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        let (verifier, _) = pkce();
+        token_error(
+            redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        // No PKCE at all is allowed for a confidential client.
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        assert_eq!(
+            redeem(&server, &id, Some(&secret), &code, REDIRECT, None)
+                .await
+                .status(),
+            200
+        );
+    }
 }
 
 #[tokio::test]
 async fn client_authentication_failures_are_401_with_a_challenge() {
-    let (server, id, secret, username) = setup().await;
-    let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
-    let res = redeem(&server, &id, Some("wrong-secret"), &code, REDIRECT, None).await;
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-    token_error(res, 401, "invalid_client").await;
-    // Post-style secret that is wrong.
-    let res = http()
-        .post(server.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", &id),
-            ("client_secret", "nope"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    token_error(res, 401, "invalid_client").await;
-    // A confidential client may not skip its secret.
-    let res = redeem(&server, &id, None, &code, REDIRECT, None).await;
-    token_error(res, 401, "invalid_client").await;
-    // Unknown client.
-    token_error(
-        redeem(&server, "ghost", Some(&secret), &code, REDIRECT, None).await,
-        401,
-        "invalid_client",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn codes_are_bound_to_client_redirect_and_time() {
-    let (server, id, secret, username) = setup().await;
-    let (other_id, other_secret) = server.confidential(REDIRECT).await;
-    let b = browser();
-    let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    token_error(
-        redeem(&server, &other_id, Some(&other_secret), &code, REDIRECT, None).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-    let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    token_error(
-        redeem(&server, &id, Some(&secret), &code, "https://app.example/other", None).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-    let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    server.clock.advance(61);
-    token_error(
-        redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn token_endpoint_input_errors() {
-    let (server, id, secret, _) = setup().await;
-    let res = http()
-        .post(server.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .json(&serde_json::json!({"grant_type": "authorization_code"}))
-        .send()
-        .await
-        .unwrap();
-    token_error(res, 400, "invalid_request").await;
-    let res = http()
-        .post(server.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "password"), ("username", "a"), ("password", "b")])
-        .send()
-        .await
-        .unwrap();
-    token_error(res, 400, "unsupported_grant_type").await;
-    let res = http()
-        .post(server.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("code", "x")])
-        .send()
-        .await
-        .unwrap();
-    token_error(res, 400, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn userinfo_refuses_bad_tokens() {
-    let (server, id, secret, username) = setup().await;
-    let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
-    let body = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
-    let access = body["access_token"].as_str().unwrap();
-    let id_token = body["id_token"].as_str().unwrap();
-    let mut tampered = access.to_string();
-    let mid = tampered.find('.').unwrap() + 5;
-    let ch = if &tampered[mid..mid + 1] == "A" { "B" } else { "A" };
-    tampered.replace_range(mid..mid + 1, ch);
-    for (what, token) in [
-        ("tampered", Some(tampered.as_str())),
-        ("id token", Some(id_token)),
-        ("garbage", Some("abc")),
-        ("missing", None),
-    ] {
-        let mut req = http().get(server.url("/userinfo"));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), 401, "{what}");
-        let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_string();
-        assert!(
-            challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
-            "{what}: {challenge}"
-        );
-        assert_eq!(json(res).await["error"], "invalid_token");
-    }
-    // POST with the token in the body works (RFC 6750 §2.2).
-    let res = http()
-        .post(server.url("/userinfo"))
-        .form(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    // And it expires with the clock.
-    server.clock.advance(901);
-    let res = http()
-        .get(server.url("/userinfo"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-}
-
-#[tokio::test]
-async fn forms_without_csrf_are_refused() {
-    let (server, id, _, username) = setup().await;
-    let b = browser();
-    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
-    let res = b
-        .post(server.url("/login"))
-        .form(&[("username", username.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    assert!(
-        res.headers()
-            .get("set-cookie")
-            .is_none_or(|c| !c.to_str().unwrap().contains("latchkey_session="))
-    );
-    // A fresh client has no CSRF cookie at all.
-    let res = browser()
-        .post(server.url("/login"))
-        .form(&[
-            ("csrf", input_value(&login, "csrf").unwrap().as_str()),
-            ("username", &username),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    // Consent without CSRF.
-    let start = authorize_url(
-        &server,
-        &[
-            ("response_type", "code"),
-            ("client_id", &id),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
-        ],
-    );
-    let (_, login) = follow(&b, &server.base, &start).await.page();
-    let (_, consent_page) = sign_in(&b, &server.base, &login, &username, PASSWORD).await.page();
-    let request = input_value(&consent_page, "request").unwrap();
-    let res = b
-        .post(server.url("/consent"))
-        .form(&[("request", request.as_str()), ("decision", "allow")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-}
-
-#[tokio::test]
-async fn sign_in_never_says_whether_an_account_exists() {
-    let (server, _, _, username) = setup().await;
-    let b = browser();
-    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
-    let csrf = input_value(&login, "csrf").unwrap();
-    let mut answers = Vec::new();
-    for user in [username.as_str(), "nobody-here"] {
-        let res = b
-            .post(server.url("/login"))
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
+        let res = redeem(&server, &id, Some("wrong-secret"), &code, REDIRECT, None).await;
+        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        token_error(res, 401, "invalid_client").await;
+        // Post-style secret that is wrong.
+        let res = http()
+            .post(server.url("/token"))
             .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", user),
-                ("password", "wrong-password-1"),
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &id),
+                ("client_secret", "nope"),
             ])
             .send()
             .await
             .unwrap();
-        let status = res.status();
-        let body = res.text().await.unwrap().replace(user, "USER");
-        answers.push((status, body));
+        token_error(res, 401, "invalid_client").await;
+        // A confidential client may not skip its secret.
+        let res = redeem(&server, &id, None, &code, REDIRECT, None).await;
+        token_error(res, 401, "invalid_client").await;
+        // Unknown client.
+        token_error(
+            redeem(&server, "ghost", Some(&secret), &code, REDIRECT, None).await,
+            401,
+            "invalid_client",
+        )
+        .await;
     }
-    assert_eq!(answers[0].0, 200);
-    assert!(answers[0].1.contains("Incorrect username or password."));
-    assert_eq!(answers[0], answers[1]);
 }
 
 #[tokio::test]
-async fn sign_up_explains_each_problem_and_keeps_values() {
-    let (server, _, _, username) = setup().await;
-    let b = browser();
-    let (_, page) = follow(&b, &server.base, &server.url("/signup")).await.page();
-    let csrf = input_value(&page, "csrf").unwrap();
-    let res = b
-        .post(server.url("/signup"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "x"),
-            ("email", "not-an-email"),
-            ("password", "password1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 422);
-    let html = res.text().await.unwrap();
-    assert!(html.contains("Use 3 to 32 characters."));
-    assert!(html.contains("Enter an email address"));
-    assert!(html.contains("most common passwords"));
-    assert_eq!(input_value(&html, "email").as_deref(), Some("not-an-email"));
-    let res = b
-        .post(server.url("/signup"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", username.as_str()),
-            ("email", "fresh@example.com"),
-            ("password", "short"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let html = res.text().await.unwrap();
-    assert!(html.contains("Use at least 8 characters."));
-    assert!(
-        !html.contains("This username is taken."),
-        "no lookup until the form is valid"
-    );
-    let res = b
-        .post(server.url("/signup"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", username.as_str()),
-            ("email", "fresh@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.text().await.unwrap().contains("This username is taken."));
+async fn codes_are_bound_to_client_redirect_and_time() {
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let (other_id, other_secret) = server.confidential(REDIRECT).await;
+        let b = browser();
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        token_error(
+            redeem(&server, &other_id, Some(&other_secret), &code, REDIRECT, None).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        token_error(
+            redeem(&server, &id, Some(&secret), &code, "https://app.example/other", None).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        server.clock.advance(61);
+        token_error(
+            redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
-async fn pages_forbid_framing_and_cookies_are_locked_down() {
-    let (server, _, _, username) = setup().await;
-    let b = browser();
-    let res = b.get(server.url("/login")).send().await.unwrap();
-    let h = res.headers();
-    assert!(
-        h["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
-    assert!(!h["content-security-policy"].to_str().unwrap().contains("unsafe-inline"));
-    assert_eq!(h["x-frame-options"], "DENY");
-    assert_eq!(h["cache-control"], "no-store");
-    let login = res.text().await.unwrap();
-    let csrf = input_value(&login, "csrf").unwrap();
-    let mut session_ids = Vec::new();
-    for _ in 0..2 {
+async fn token_endpoint_input_errors() {
+    for backend in backends() {
+        let (server, id, secret, _) = setup(backend).await;
+        let res = http()
+            .post(server.url("/token"))
+            .basic_auth(&id, Some(&secret))
+            .json(&serde_json::json!({"grant_type": "authorization_code"}))
+            .send()
+            .await
+            .unwrap();
+        token_error(res, 400, "invalid_request").await;
+        let res = http()
+            .post(server.url("/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "password"), ("username", "a"), ("password", "b")])
+            .send()
+            .await
+            .unwrap();
+        token_error(res, 400, "unsupported_grant_type").await;
+        let res = http()
+            .post(server.url("/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("code", "x")])
+            .send()
+            .await
+            .unwrap();
+        token_error(res, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn userinfo_refuses_bad_tokens() {
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
+        let body = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
+        let access = body["access_token"].as_str().unwrap();
+        let id_token = body["id_token"].as_str().unwrap();
+        let mut tampered = access.to_string();
+        let mid = tampered.find('.').unwrap() + 5;
+        let ch = if &tampered[mid..mid + 1] == "A" { "B" } else { "A" };
+        tampered.replace_range(mid..mid + 1, ch);
+        for (what, token) in [
+            ("tampered", Some(tampered.as_str())),
+            ("id token", Some(id_token)),
+            ("garbage", Some("abc")),
+            ("missing", None),
+        ] {
+            let mut req = http().get(server.url("/userinfo"));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 401, "{what}");
+            let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_string();
+            assert!(
+                challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
+                "{what}: {challenge}"
+            );
+            assert_eq!(json(res).await["error"], "invalid_token");
+        }
+        // POST with the token in the body works (RFC 6750 §2.2).
+        let res = http()
+            .post(server.url("/userinfo"))
+            .form(&[("access_token", access)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // And it expires with the clock.
+        server.clock.advance(901);
+        let res = http()
+            .get(server.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn forms_without_csrf_are_refused() {
+    for backend in backends() {
+        let (server, id, _, username) = setup(backend).await;
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
         let res = b
             .post(server.url("/login"))
+            .form(&[("username", username.as_str()), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        assert!(
+            res.headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().contains("latchkey_session="))
+        );
+        // A fresh client has no CSRF cookie at all.
+        let res = browser()
+            .post(server.url("/login"))
             .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", username.as_str()),
+                ("csrf", input_value(&login, "csrf").unwrap().as_str()),
+                ("username", &username),
                 ("password", PASSWORD),
             ])
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 303);
-        let cookie = res
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .find(|c| c.starts_with("latchkey_session="))
-            .expect("session cookie");
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-            "{cookie}"
-        );
-        session_ids.push(cookie.split(';').next().unwrap().to_string());
-    }
-    assert_ne!(session_ids[0], session_ids[1], "a new session id at every sign-in");
-}
-
-#[tokio::test]
-async fn rp_initiated_logout() {
-    let (server, id, secret, username) = setup().await;
-    let b = browser();
-    let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    let id_token = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // An unregistered return address is refused with a page.
-    let mut bad = url::Url::parse(&server.url("/logout")).unwrap();
-    bad.query_pairs_mut()
-        .append_pair("id_token_hint", &id_token)
-        .append_pair("post_logout_redirect_uri", "https://evil.example/");
-    let res = b.get(bad.as_str()).send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    let mut good = url::Url::parse(&server.url("/logout")).unwrap();
-    good.query_pairs_mut()
-        .append_pair("id_token_hint", &id_token)
-        .append_pair("post_logout_redirect_uri", "https://app.example/bye")
-        .append_pair("state", "bye-1");
-    let res = b.get(good.as_str()).send().await.unwrap();
-    assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "https://app.example/bye?state=bye-1");
-    // The session is gone: prompt=none now needs a login.
-    let res = b
-        .get(authorize_url(
+        assert_eq!(res.status(), 403);
+        // Consent without CSRF.
+        let start = authorize_url(
             &server,
             &[
                 ("response_type", "code"),
                 ("client_id", &id),
                 ("redirect_uri", REDIRECT),
                 ("scope", "openid"),
-                ("prompt", "none"),
             ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_error_redirect(&location(&res), "login_required", &server);
+        );
+        let (_, login) = follow(&b, &server.base, &start).await.page();
+        let (_, consent_page) = sign_in(&b, &server.base, &login, &username, PASSWORD).await.page();
+        let request = input_value(&consent_page, "request").unwrap();
+        let res = b
+            .post(server.url("/consent"))
+            .form(&[("request", request.as_str()), ("decision", "allow")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn sign_in_never_says_whether_an_account_exists() {
+    for backend in backends() {
+        let (server, _, _, username) = setup(backend).await;
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let csrf = input_value(&login, "csrf").unwrap();
+        let mut answers = Vec::new();
+        for user in [username.as_str(), "nobody-here"] {
+            let res = b
+                .post(server.url("/login"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("username", user),
+                    ("password", "wrong-password-1"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap().replace(user, "USER");
+            answers.push((status, body));
+        }
+        assert_eq!(answers[0].0, 200);
+        assert!(answers[0].1.contains("Incorrect username or password."));
+        assert_eq!(answers[0], answers[1]);
+    }
+}
+
+#[tokio::test]
+async fn sign_up_explains_each_problem_and_keeps_values() {
+    for backend in backends() {
+        let (server, _, _, username) = setup(backend).await;
+        let b = browser();
+        let (_, page) = follow(&b, &server.base, &server.url("/signup")).await.page();
+        let csrf = input_value(&page, "csrf").unwrap();
+        let res = b
+            .post(server.url("/signup"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", "x"),
+                ("email", "not-an-email"),
+                ("password", "password1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Use 3 to 32 characters."));
+        assert!(html.contains("Enter an email address"));
+        assert!(html.contains("most common passwords"));
+        assert_eq!(input_value(&html, "email").as_deref(), Some("not-an-email"));
+        let res = b
+            .post(server.url("/signup"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", username.as_str()),
+                ("email", "fresh@example.com"),
+                ("password", "short"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Use at least 8 characters."));
+        assert!(
+            !html.contains("This username is taken."),
+            "no lookup until the form is valid"
+        );
+        let res = b
+            .post(server.url("/signup"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", username.as_str()),
+                ("email", "fresh@example.com"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.text().await.unwrap().contains("This username is taken."));
+    }
+}
+
+#[tokio::test]
+async fn pages_forbid_framing_and_cookies_are_locked_down() {
+    for backend in backends() {
+        let (server, _, _, username) = setup(backend).await;
+        let b = browser();
+        let res = b.get(server.url("/login")).send().await.unwrap();
+        let h = res.headers();
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert!(!h["content-security-policy"].to_str().unwrap().contains("unsafe-inline"));
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["cache-control"], "no-store");
+        let login = res.text().await.unwrap();
+        let csrf = input_value(&login, "csrf").unwrap();
+        let mut session_ids = Vec::new();
+        for _ in 0..2 {
+            let res = b
+                .post(server.url("/login"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("username", username.as_str()),
+                    ("password", PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 303);
+            let cookie = res
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .find(|c| c.starts_with("latchkey_session="))
+                .expect("session cookie");
+            assert!(
+                cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+                "{cookie}"
+            );
+            session_ids.push(cookie.split(';').next().unwrap().to_string());
+        }
+        assert_ne!(session_ids[0], session_ids[1], "a new session id at every sign-in");
+    }
+}
+
+#[tokio::test]
+async fn rp_initiated_logout() {
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let b = browser();
+        let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        let id_token = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // An unregistered return address is refused with a page.
+        let mut bad = url::Url::parse(&server.url("/logout")).unwrap();
+        bad.query_pairs_mut()
+            .append_pair("id_token_hint", &id_token)
+            .append_pair("post_logout_redirect_uri", "https://evil.example/");
+        let res = b.get(bad.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        let mut good = url::Url::parse(&server.url("/logout")).unwrap();
+        good.query_pairs_mut()
+            .append_pair("id_token_hint", &id_token)
+            .append_pair("post_logout_redirect_uri", "https://app.example/bye")
+            .append_pair("state", "bye-1");
+        let res = b.get(good.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(location(&res), "https://app.example/bye?state=bye-1");
+        // The session is gone: prompt=none now needs a login.
+        let res = b
+            .get(authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", REDIRECT),
+                    ("scope", "openid"),
+                    ("prompt", "none"),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_error_redirect(&location(&res), "login_required", &server);
+    }
 }
 
 #[tokio::test]
 async fn logout_without_hint_asks_first() {
-    let (server, _, _, username) = setup().await;
-    let b = browser();
-    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
-    let _ = sign_in(&b, &server.base, &login, &username, PASSWORD).await;
-    let res = b.get(server.url("/logout")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let page = res.text().await.unwrap();
-    assert!(page.contains("name=\"confirm\""));
-    // Still signed in.
-    assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
-    let csrf = input_value(&page, "csrf").unwrap();
-    let res = b
-        .post(server.url("/logout"))
-        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(
-        b.get(server.url("/account")).send().await.unwrap().status(),
-        303,
-        "signed out"
-    );
+    for backend in backends() {
+        let (server, _, _, username) = setup(backend).await;
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&b, &server.base, &login, &username, PASSWORD).await;
+        let res = b.get(server.url("/logout")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let page = res.text().await.unwrap();
+        assert!(page.contains("name=\"confirm\""));
+        // Still signed in.
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
+        let csrf = input_value(&page, "csrf").unwrap();
+        let res = b
+            .post(server.url("/logout"))
+            .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            b.get(server.url("/account")).send().await.unwrap().status(),
+            303,
+            "signed out"
+        );
+    }
 }
 
 #[tokio::test]
 async fn max_age_and_prompt_login_force_a_fresh_sign_in() {
-    let (server, id, _, username) = setup().await;
-    let b = browser();
-    let _ = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-    for extra in [("max_age", "0"), ("prompt", "login")] {
-        server.clock.advance(2);
-        let url = authorize_url(
-            &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid profile email"),
-                extra,
-            ],
-        );
-        let (page_url, login) = follow(&b, &server.base, &url).await.page();
-        assert!(page_url.contains("/login"), "{extra:?} did not ask to sign in again");
-        let loc = sign_in(&b, &server.base, &login, &username, PASSWORD).await.left();
-        assert!(query_param(&loc, "code").is_some(), "{extra:?}: {loc}");
+    for backend in backends() {
+        let (server, id, _, username) = setup(backend).await;
+        let b = browser();
+        let _ = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        for extra in [("max_age", "0"), ("prompt", "login")] {
+            let url = authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", REDIRECT),
+                    ("scope", "openid profile email"),
+                    extra,
+                ],
+            );
+            let (page_url, login) = follow(&b, &server.base, &url).await.page();
+            assert!(page_url.contains("/login"), "{extra:?} did not ask to sign in again");
+            let loc = sign_in(&b, &server.base, &login, &username, PASSWORD).await.left();
+            assert!(query_param(&loc, "code").is_some(), "{extra:?}: {loc}");
+        }
     }
 }
 
 #[tokio::test]
 async fn cors_only_for_registered_origins() {
-    let (server, _, _, _) = setup().await;
-    let res = http()
-        .request(reqwest::Method::OPTIONS, server.url("/token"))
-        .header("origin", "https://app.example")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example");
-    let res = http()
-        .post(server.url("/token"))
-        .header("origin", "https://evil.example")
-        .form(&[("grant_type", "authorization_code")])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.headers().get("access-control-allow-origin").is_none());
+    for backend in backends() {
+        let (server, _, _, _) = setup(backend).await;
+        let res = http()
+            .request(reqwest::Method::OPTIONS, server.url("/token"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example");
+        let res = http()
+            .post(server.url("/token"))
+            .header("origin", "https://evil.example")
+            .form(&[("grant_type", "authorization_code")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+    }
 }
 
 #[tokio::test]

@@ -275,57 +275,59 @@ async fn a_reset_link_by_smtp_is_single_use_expires_and_lifts_a_lock() {
 
 #[tokio::test]
 async fn sign_up_sends_a_verification_link_and_operators_can_require_it() {
-    let server = TestServer::spawn_with(Backend::Embedded, &[("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true")]).await;
-    let b = browser();
-    let (_, html) = follow(&b, &server.base, &server.url("/signup")).await.page();
-    let csrf = input_value(&html, "csrf").unwrap();
-    let username = unique("verify");
-    let email = format!("{username}@example.com");
-    let res = b
-        .post(server.url("/signup"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", &username),
-            ("email", &email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    assert!(res.text().await.unwrap().contains("Confirm your email first"));
-    assert_eq!(
-        b.get(server.url("/account")).send().await.unwrap().status(),
-        303,
-        "no session yet"
-    );
-    // Signing in before verifying is refused the same way.
-    assert_eq!(attempt(&server, &browser(), &username, PASSWORD).await.0, 403);
+    for backend in backends() {
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true")]).await;
+        let b = browser();
+        let (_, html) = follow(&b, &server.base, &server.url("/signup")).await.page();
+        let csrf = input_value(&html, "csrf").unwrap();
+        let username = unique("verify");
+        let email = format!("{username}@example.com");
+        let res = b
+            .post(server.url("/signup"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", &username),
+                ("email", &email),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        assert!(res.text().await.unwrap().contains("Confirm your email first"));
+        assert_eq!(
+            b.get(server.url("/account")).send().await.unwrap().status(),
+            303,
+            "no session yet"
+        );
+        // Signing in before verifying is refused the same way.
+        assert_eq!(attempt(&server, &browser(), &username, PASSWORD).await.0, 403);
 
-    // The dev outbox holds the messages (no SMTP configured).
-    let mut outbox = Vec::new();
-    for _ in 0..50 {
-        outbox = server.outbox();
-        if !outbox.is_empty() {
-            break;
+        // The dev outbox holds the messages (no SMTP configured).
+        let mut outbox = Vec::new();
+        for _ in 0..50 {
+            outbox = server.outbox();
+            if !outbox.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let message = outbox.first().expect("a verification email in the outbox");
+        assert!(message.contains(&format!("To: {email}")), "{message}");
+        let link = link_in_email(message, &server.base).expect("link");
+        assert!(link.contains("/email/verify?token="));
+        let res = b.get(&link).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("Email verified"));
+        assert_eq!(b.get(&link).send().await.unwrap().status(), 400, "single use");
+        let user = server.state.store.find_user_by_login(&username).await.unwrap().unwrap();
+        assert!(user.email_verified);
+        assert_eq!(
+            attempt(&server, &browser(), &username, PASSWORD).await.0,
+            303,
+            "now signs in"
+        );
     }
-    let message = outbox.first().expect("a verification email in the outbox");
-    assert!(message.contains(&format!("To: {email}")), "{message}");
-    let link = link_in_email(message, &server.base).expect("link");
-    assert!(link.contains("/email/verify?token="));
-    let res = b.get(&link).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("Email verified"));
-    assert_eq!(b.get(&link).send().await.unwrap().status(), 400, "single use");
-    let user = server.state.store.find_user_by_login(&username).await.unwrap().unwrap();
-    assert!(user.email_verified);
-    assert_eq!(
-        attempt(&server, &browser(), &username, PASSWORD).await.0,
-        303,
-        "now signs in"
-    );
 }
 
 /// Text between `start` and the next `end` in `html`.
