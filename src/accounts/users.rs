@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::password::{self, PasswordHasherPool};
 use crate::clock::Timestamp;
-use crate::store::{Store, StoreError, User};
+use crate::store::{GrantsOf, RevokeReason, Store, StoreError, StoreResult, User};
 
 /// Per-field problems with a sign-up, in words for the person.
 #[derive(Debug, Serialize, Default, Clone, PartialEq, Eq)]
@@ -183,6 +183,23 @@ pub async fn authenticate_found(
         store.set_password_hash(&user.id, &hash, now).await?;
     }
     Ok(Some(user))
+}
+
+/// Disables (or re-enables) an account. Disabling ends it at once: its
+/// browser sessions and every grant, so all its tokens stop working on every
+/// instance. Re-enabling brings none of them back. False when there is no
+/// such account.
+pub async fn set_disabled(store: &dyn Store, user_id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool> {
+    if !store.set_user_disabled(user_id, disabled, now).await? {
+        return Ok(false);
+    }
+    if disabled {
+        store.delete_user_sessions(user_id).await?;
+        store
+            .revoke_grants(GrantsOf::User(user_id), RevokeReason::AccountDisabled, now)
+            .await?;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -16,26 +16,14 @@ use crate::app::AppState;
 use crate::audit;
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::{clients, tokens};
-use crate::store::{GrantsOf, RevokeReason, User};
+use crate::store::User;
 use crate::templates::{AdminClientLine, AdminPage, AdminUserLine};
 
 pub const ADMIN_SCOPE: &str = "admin";
 
-/// Disables (or re-enables) an account. Disabling ends it at once: its
-/// sessions and every grant, so all its tokens stop working on every
-/// instance. Re-enabling brings none of them back.
+/// Disables (or re-enables) an account (see `accounts::users::set_disabled`).
 pub async fn set_disabled(state: &AppState, user_id: &str, disabled: bool) -> Result<bool, PageError> {
-    if !state.store.set_user_disabled(user_id, disabled, state.now()).await? {
-        return Ok(false);
-    }
-    if disabled {
-        state.store.delete_user_sessions(user_id).await?;
-        state
-            .store
-            .revoke_grants(GrantsOf::User(user_id), RevokeReason::AccountDisabled, state.now())
-            .await?;
-    }
-    Ok(true)
+    Ok(crate::accounts::users::set_disabled(&*state.store, user_id, disabled, state.now()).await?)
 }
 
 async fn record(state: &AppState, admin: &User, ip: Option<&str>, event: &str, target: String) {

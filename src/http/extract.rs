@@ -15,24 +15,28 @@ async fn read_params(req: Request, state: &AppState) -> Result<Params, &'static 
     if req.method() == Method::GET || req.method() == Method::HEAD {
         return Ok(Params::parse(req.uri().query().unwrap_or("")));
     }
-    let form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-        .unwrap_or(false);
-    if !form {
+        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let form = content_type.as_deref() == Some("application/x-www-form-urlencoded");
+    let untyped = content_type.is_none();
+    if !form && !untyped {
         return Err("the body must be application/x-www-form-urlencoded");
     }
     let body = Bytes::from_request(req, state)
         .await
         .map_err(|_| "the request body could not be read")?;
+    // A POST with no body and no Content-Type carries no parameters: what
+    // openid-client sends to UserInfo with the token in the Authorization
+    // header (OIDC Core §5.3.1).
+    if untyped {
+        if body.is_empty() {
+            return Ok(Params::default());
+        }
+        return Err("the body must be application/x-www-form-urlencoded");
+    }
     let text = std::str::from_utf8(&body).map_err(|_| "the body is not valid UTF-8")?;
     Ok(Params::parse(text))
 }

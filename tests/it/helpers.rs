@@ -48,6 +48,8 @@ pub struct TestServer {
     pub clock: OffsetClock,
     pub backend: Backend,
     pub dir: Arc<tempfile::TempDir>,
+    /// The extra configuration it was started with (kept for a restart).
+    pub extra: Vec<(String, String)>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -130,6 +132,7 @@ impl TestServer {
         });
         Self {
             base,
+            extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             database_url: db,
             issuer,
             state,
@@ -201,6 +204,27 @@ impl TestServer {
             .await
             .expect("create user")
             .id
+    }
+
+    /// Stops this instance and starts it again on the same database (a new
+    /// process would see the same: in-process state is gone, the database
+    /// stays), with the same issuer on a new port. `extra` replaces or adds
+    /// configuration.
+    pub async fn restart(self, extra: &[(&str, &str)]) -> Self {
+        let (backend, dir, db, issuer) = (
+            self.backend,
+            self.dir.clone(),
+            self.database_url.clone(),
+            self.issuer.clone(),
+        );
+        let mut config = self.extra.clone();
+        self.stop().await;
+        for (k, v) in extra {
+            config.retain(|(key, _)| key != k);
+            config.push((k.to_string(), v.to_string()));
+        }
+        let pairs: Vec<(&str, &str)> = config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::spawn_on(backend, &pairs, dir, &db, Some(&issuer)).await
     }
 
     pub async fn stop(mut self) {
@@ -520,7 +544,14 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        Self::start_on(0, target).await
+    }
+
+    /// A proxy on a given port: to bring a cut one back where clients look.
+    pub async fn start_on(port: u16, target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let held = conns.clone();
@@ -574,4 +605,77 @@ pub fn link_in_email(raw: &str, base: &str) -> Option<String> {
         .map(|i| start + i)
         .unwrap_or(text.len());
     Some(text[start..end].to_string())
+}
+
+/// A Redis server of a test's own, on a free port: stopped and started
+/// again, it comes back empty, as Redis without persistence does after a
+/// restart. None when no redis-server is installed (fails under
+/// LATCHKEY_REQUIRE_BACKENDS).
+pub struct RedisProcess {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl RedisProcess {
+    pub async fn start() -> Option<Self> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            l.local_addr().ok()?.port()
+        };
+        Self::start_on(port).await
+    }
+
+    async fn start_on(port: u16) -> Option<Self> {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("LATCHKEY_REQUIRE_BACKENDS").is_err(),
+                    "LATCHKEY_REQUIRE_BACKENDS is set but redis-server cannot start: {e}"
+                );
+                return None;
+            }
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Some(Self { port, child });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills it and starts a fresh one on the same port: everything it held
+    /// is gone.
+    pub async fn restart(mut self) -> Self {
+        let port = self.port;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Self::start_on(port).await.expect("redis-server restarts")
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

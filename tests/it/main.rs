@@ -8,6 +8,7 @@ mod smtp_sink;
 mod browser;
 mod cli;
 mod discovery;
+mod durability;
 mod federation;
 mod flow;
 mod portal;
