@@ -135,7 +135,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// Waiting for a database connection (SQLite: for the write lock),
-    /// milliseconds. Defaults to 750.
+    /// milliseconds. Defaults to 500.
     pub database_acquire_ms: u64,
     /// The most one database call may take, seconds. Defaults to 5.
     pub database_operation: u64,
@@ -315,7 +315,7 @@ impl Config {
                 .map(str::to_string)
                 .collect(),
             timeouts: Timeouts {
-                database_acquire_ms: src.positive("LATCHKEY_DATABASE_TIMEOUT_MS", 750)? as u64,
+                database_acquire_ms: src.positive("LATCHKEY_DATABASE_TIMEOUT_MS", 500)? as u64,
                 database_operation: src.positive("LATCHKEY_DATABASE_OPERATION_TIMEOUT", 5)? as u64,
                 redis_ms: src.positive("LATCHKEY_REDIS_TIMEOUT_MS", 500)? as u64,
             },

@@ -86,6 +86,22 @@ fn redirect_error(
     ))
 }
 
+/// A failure once the client and its redirect URI are proven: an unavailable
+/// backend goes back to the client as `temporarily_unavailable` (RFC 6749
+/// §4.1.2.1), so the app can say so in its own words; anything else is a
+/// page.
+fn failed(state: &AppState, req: &AuthorizationRequest, e: PageError) -> Response {
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        return redirect_error(
+            state,
+            req,
+            ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; retry shortly",
+        );
+    }
+    e.into_response()
+}
+
 /// Runs the decision and answers with the next step.
 async fn proceed(
     state: &AppState,
@@ -98,14 +114,14 @@ async fn proceed(
     let consent = match session {
         Some(s) => match state.store.get_consent(&s.user_id, &req.client_id).await {
             Ok(c) => c,
-            Err(e) => return PageError::from(e).into_response(),
+            Err(e) => return failed(state, &req, e.into()),
         },
         None => None,
     };
     let can_mfa = match session {
         Some(s) if req.require_mfa => match state.store.get_totp(&s.user_id).await {
             Ok(t) => t.is_some(),
-            Err(e) => return PageError::from(e).into_response(),
+            Err(e) => return failed(state, &req, e.into()),
         },
         _ => false,
     };
@@ -138,7 +154,7 @@ async fn proceed(
         Ok(next) => {
             let id = pending_id.unwrap_or_else(|| crate::crypto::random_token(24));
             if let Err(e) = save_pending(state, &id, &req).await {
-                return e.into_response();
+                return failed(state, &req, e);
             }
             let path = if next == Next::Login {
                 routes::LOGIN

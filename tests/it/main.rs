@@ -12,6 +12,7 @@ mod durability;
 mod federation;
 mod flow;
 mod portal;
+mod resilience;
 mod rules;
 mod security;
 mod tokens;

@@ -838,3 +838,184 @@ async fn only_a_native_apps_loopback_redirect_may_change_port() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// OIDC Core §5.3.1: openid-client POSTs to UserInfo with the token in the
+/// Authorization header, no body and no Content-Type.
+#[tokio::test]
+async fn userinfo_by_post_without_a_body() {
+    for backend in backends() {
+        let (server, id, secret, username) = setup(backend).await;
+        let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
+        let body = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
+        let access = body["access_token"].as_str().unwrap();
+        let res = http()
+            .post(server.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert!(json(res).await["sub"].is_string());
+        // A body of another type is still refused.
+        let res = http()
+            .post(server.url("/userinfo"))
+            .bearer_auth(access)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+}
+
+/// A single-page app revokes its tokens at sign-out, from its own origin
+/// (RFC 7009, with CORS as /token and /userinfo have it).
+#[tokio::test]
+async fn a_spa_revokes_from_its_origin() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let spa_redirect = "https://spa.example/callback";
+        let client = server.public(spa_redirect).await;
+        let username = unique("spa");
+        server.user(&username, PASSWORD).await;
+        let (verifier, challenge) = pkce();
+        let code = get_code(&server, &browser(), &client, spa_redirect, Some(&challenge), &username).await;
+        let body = json(redeem(&server, &client, None, &code, spa_redirect, Some(&verifier)).await).await;
+        let access = body["access_token"].as_str().unwrap();
+        let preflight = http()
+            .request(reqwest::Method::OPTIONS, server.url("/revoke"))
+            .header("origin", "https://spa.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204);
+        assert_eq!(
+            preflight.headers()["access-control-allow-origin"],
+            "https://spa.example"
+        );
+        let res = http()
+            .post(server.url("/revoke"))
+            .header("origin", "https://spa.example")
+            .form(&[
+                ("token", access),
+                ("client_id", client.as_str()),
+                ("token_type_hint", "access_token"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert_eq!(res.headers()["access-control-allow-origin"], "https://spa.example");
+        let info = http()
+            .get(server.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 401, "{backend:?}: revoked");
+        // Another origin gets no CORS grant.
+        let res = http()
+            .post(server.url("/revoke"))
+            .header("origin", "https://evil.example")
+            .form(&[("token", access), ("client_id", client.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+    }
+}
+
+/// RFC 7591 §2: a client authenticates with the method it registered and no
+/// other.
+#[tokio::test]
+async fn a_client_authenticates_only_as_registered() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        for (method, other) in [
+            ("client_secret_basic", "client_secret_post"),
+            ("client_secret_post", "client_secret_basic"),
+        ] {
+            let (id, secret) = server
+                .client(ClientSpec {
+                    name: "Worker".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scopes: vec!["orders:read".into()],
+                    token_endpoint_auth_method: Some(method.into()),
+                    ..Default::default()
+                })
+                .await;
+            let secret = secret.unwrap();
+            let by = |how: &str| {
+                let req = http().post(server.url("/token"));
+                let form = vec![("grant_type", "client_credentials")];
+                if how == "client_secret_basic" {
+                    req.basic_auth(&id, Some(&secret)).form(&form)
+                } else {
+                    let mut form = form;
+                    form.extend([("client_id", id.as_str()), ("client_secret", secret.as_str())]);
+                    req.form(&form)
+                }
+            };
+            assert_eq!(by(method).send().await.unwrap().status(), 200, "{backend:?} {method}");
+            let res = by(other).send().await.unwrap();
+            assert_eq!(res.status(), 401, "{backend:?}: {method} client used {other}");
+            assert!(res.headers().contains_key("www-authenticate"));
+            assert_eq!(json(res).await["error"], "invalid_client");
+        }
+        // A public client cannot be given a secret method, nor the reverse.
+        let spec = ClientSpec {
+            name: "SPA".into(),
+            redirect_uris: vec!["https://spa.example/cb".into()],
+            public: true,
+            token_endpoint_auth_method: Some("client_secret_basic".into()),
+            ..Default::default()
+        };
+        assert!(latchkey::oauth::clients::build(spec, 0).is_err());
+    }
+}
+
+/// Dynamic registration grants only the scopes the operator allows for
+/// self-registered clients: the OpenID scopes unless configured otherwise.
+#[tokio::test]
+async fn dynamic_registration_grants_only_allowed_scopes() {
+    for backend in backends() {
+        for (allowed, asked, ok) in [
+            (None, "openid profile", true),
+            (None, "openid orders:read", false),
+            (Some("openid orders:read"), "openid orders:read", true),
+            (Some("openid orders:read"), "openid email", false),
+        ] {
+            let mut extra = vec![("LATCHKEY_REGISTRATION_OPEN", "true")];
+            if let Some(a) = allowed {
+                extra.push(("LATCHKEY_REGISTRATION_SCOPES", a));
+            }
+            let server = TestServer::spawn_with(backend, &extra).await;
+            let res = http()
+                .post(server.url("/register"))
+                .json(&serde_json::json!({
+                    "redirect_uris": ["https://app.example/cb"],
+                    "client_name": "Self-registered",
+                    "scope": asked,
+                }))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body = json(res).await;
+            if ok {
+                assert_eq!(status, 201, "{allowed:?} {asked}: {body}");
+                assert_eq!(body["scope"], asked);
+                assert_eq!(body["token_endpoint_auth_method"], "client_secret_basic");
+            } else {
+                assert_eq!(
+                    (status, body["error"].as_str()),
+                    (400, Some("invalid_client_metadata")),
+                    "{allowed:?} {asked}"
+                );
+            }
+        }
+    }
+}

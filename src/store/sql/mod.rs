@@ -77,7 +77,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            acquire_timeout: Duration::from_millis(750),
+            acquire_timeout: Duration::from_millis(500),
             operation_timeout: Duration::from_secs(5),
             startup_wait: Duration::from_secs(10),
             access_token_window: 900 + 60,
