@@ -704,3 +704,85 @@ async fn changing_the_email_needs_the_new_address_confirmed_and_tells_the_old_on
         assert!(server.state.store.get_user(&sub).await.unwrap().unwrap().email_verified);
     }
 }
+
+/// An app with a secret says how it sends it (RFC 7591
+/// `token_endpoint_auth_method`); the token endpoint accepts that way only,
+/// and the developer can change it.
+#[tokio::test]
+async fn the_portal_sets_how_an_app_authenticates() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let (b, _, _) = signed_in(&server).await;
+        let (status, page) = register(
+            &server,
+            &b,
+            &[
+                ("name", "Billing"),
+                ("app_type", "machine"),
+                ("auth_method", "client_secret_post"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("(client_secret_post)"), "the app page says how");
+        let id = between(&page, "<code id=\"client-id\">", "</code>")
+            .unwrap()
+            .to_string();
+        let secret = between(&page, "<code id=\"client-secret\">", "</code>")
+            .unwrap()
+            .to_string();
+        let by_post = || {
+            http()
+                .post(server.url("/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id.as_str()),
+                    ("client_secret", secret.as_str()),
+                ])
+                .send()
+        };
+        let by_basic = || {
+            http()
+                .post(server.url("/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+        };
+        assert_eq!(by_post().await.unwrap().status(), 200, "{backend:?}");
+        assert_eq!(by_basic().await.unwrap().status(), 401, "{backend:?}");
+        // Switched to Basic on the edit form.
+        let (_, form) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}/edit")))
+            .await
+            .page();
+        assert!(form.contains("name=\"auth_method\""));
+        let csrf = input_value(&form, "csrf").unwrap();
+        let res = b
+            .post(server.url(&format!("/developer/apps/{id}")))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "Billing"),
+                ("auth_method", "client_secret_basic"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("(client_secret_basic)"));
+        assert_eq!(by_basic().await.unwrap().status(), 200, "{backend:?}");
+        assert_eq!(by_post().await.unwrap().status(), 401, "{backend:?}");
+        // An SPA has no secret and no choice.
+        let (status, page) = register(
+            &server,
+            &b,
+            &[
+                ("name", "SPA"),
+                ("app_type", "spa"),
+                ("redirect_uris", REDIRECT),
+                ("auth_method", "client_secret_post"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Public: no secret"));
+    }
+}
