@@ -233,6 +233,7 @@ async fn chromium_signs_up_signs_in_and_consents() {
         // The developer portal: register an app, then its page and the list.
         c.goto(&server.url("/developer/apps/new")).await.unwrap();
         wait_for_path(&c, "/developer/apps/new").await;
+        shot(&c, "16-portal-new-app").await;
         fill(&c, "name", "Photo Shelf").await;
         click(&c, "input[value=\"spa\"]").await;
         fill(&c, "redirect_uris", "https://photos.example/callback").await;
