@@ -77,10 +77,28 @@ impl AppState {
     /// Brute-force limits: counts in the short-lived state, locks in the
     /// database.
     pub fn throttle(&self) -> crate::accounts::throttle::Throttle<'_> {
-        crate::accounts::throttle::Throttle {
-            counts: &*self.ephemeral,
-            locks: &*self.store,
-            policy: &self.config.throttle,
+        self.provider().throttle()
+    }
+
+    /// The narrow view the protocol rules take.
+    pub fn provider(&self) -> crate::oauth::Provider<'_> {
+        crate::oauth::Provider {
+            config: &self.config,
+            store: &*self.store,
+            ephemeral: &*self.ephemeral,
+            keys: &self.keys,
+        }
+    }
+
+    /// The view the account rules take.
+    pub fn accounts(&self) -> crate::accounts::Accounts<'_> {
+        crate::accounts::Accounts {
+            config: &self.config,
+            store: &*self.store,
+            ephemeral: &*self.ephemeral,
+            hasher: &self.hasher,
+            mailer: &self.mailer,
+            totp_key: &self.totp_key,
         }
     }
 }

@@ -2,7 +2,6 @@
 //! table and emitted as structured log lines (target `audit`). Writing an
 //! event never fails the request that caused it; a failed write is logged.
 
-use crate::app::AppState;
 use crate::store::{AuditEvent, Store};
 
 /// What happened, to whom, through which client, from where.
@@ -17,12 +16,100 @@ pub struct Event<'a> {
     pub detail: Option<String>,
 }
 
-pub async fn record(state: &AppState, e: Event<'_>) {
-    record_in(&*state.store, state.now(), e).await
+/// Where a request came from: the IP and user agent an event is recorded
+/// with. Empty for the CLI and for protocol calls that say nothing of a
+/// browser.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Origin<'a> {
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
 }
 
-/// As [`record`], for callers without a running app (the CLI).
-pub async fn record_in(store: &dyn Store, now: crate::clock::Timestamp, e: Event<'_>) {
+impl<'a> Origin<'a> {
+    /// An event about `user_id` from this origin.
+    pub fn event(self, event: &'a str, outcome: &'a str, user_id: Option<&'a str>) -> Event<'a> {
+        Event {
+            event,
+            outcome,
+            user_id,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            ..Default::default()
+        }
+    }
+}
+
+/// How a change to clients or accounts was made, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The developer portal (the app's owner, or an admin).
+    Portal,
+    /// The administration pages.
+    AdminPage,
+    /// The JSON admin API.
+    AdminApi,
+    /// Dynamic registration (RFC 7591 / 7592).
+    Registration,
+    /// The command line.
+    Cli,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Portal => "portal",
+            Via::AdminPage => "admin page",
+            Via::AdminApi => "admin api",
+            Via::Registration => "dynamic registration",
+            Via::Cli => "cli",
+        }
+    }
+
+    /// Whether an administrator acted as such (the event is named `admin.*`).
+    pub fn is_admin(self) -> bool {
+        matches!(self, Via::AdminPage | Via::AdminApi)
+    }
+}
+
+/// Who made a change, from where, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub user_id: Option<&'a str>,
+    pub origin: Origin<'a>,
+    pub via: Via,
+}
+
+impl<'a> Actor<'a> {
+    pub fn cli() -> Self {
+        Actor {
+            user_id: None,
+            origin: Origin::default(),
+            via: Via::Cli,
+        }
+    }
+
+    /// An event by this actor; the detail says how it was made.
+    pub fn event(self, event: &'a str, detail: impl std::fmt::Display) -> Event<'a> {
+        self.origin
+            .event(event, "success", self.user_id)
+            .detail(format!("{detail} ({})", self.via.as_str()))
+    }
+}
+
+impl<'a> Event<'a> {
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn client(mut self, client_id: &'a str) -> Self {
+        self.client_id = Some(client_id);
+        self
+    }
+}
+
+/// Writes the event (and logs it); a failed write is logged, never returned.
+pub async fn record(store: &dyn Store, now: crate::clock::Timestamp, e: Event<'_>) {
     let row = AuditEvent {
         id: uuid::Uuid::now_v7().to_string(),
         at: now,

@@ -11,12 +11,13 @@ use crate::audit;
 use serde_json::json;
 
 use crate::accounts::password::PasswordHasherPool;
-use crate::accounts::users::{self, AccountError, NewAccount, ROLES};
+use crate::accounts::users::{self, AccountError, NewAccount};
 use crate::app::{self, App};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys;
 use crate::oauth::clients::{self, ClientSpec};
+use crate::store::Role;
 
 #[derive(Debug, Parser)]
 #[command(name = "latchkey", version, about = "An OAuth 2.0 / OpenID Connect provider")]
@@ -177,6 +178,19 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an account: its sessions and grants end at once. The user
+    /// is named by id, username or email.
+    Disable {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled account again (its old tokens stay ended).
+    Enable {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Set a user's role (`user` or `admin`); the user is named by id,
     /// username or email.
     SetRole {
@@ -212,16 +226,6 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
         Command::Clients(cmd) => clients_cmd(cmd, config, clock).await,
         Command::Users(cmd) => users_cmd(cmd, config, clock).await,
         Command::Audit(cmd) => audit_cmd(cmd, config).await,
-    }
-}
-
-fn cli_event<'a>(event: &'a str, client_id: &'a str, detail: String) -> audit::Event<'a> {
-    audit::Event {
-        event,
-        outcome: "success",
-        client_id: Some(client_id),
-        detail: Some(detail),
-        ..Default::default()
     }
 }
 
@@ -404,9 +408,7 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 clock.now(),
             )
             .map_err(CliError)?;
-            store.create_client(&new.client).await?;
-            let detail = format!("{} (cli)", new.client.name);
-            audit::record_in(&*store, clock.now(), cli_event("client.create", &new.client.id, detail)).await;
+            clients::create(&*store, &new.client, audit::Actor::cli(), clock.now()).await?;
             if c.json {
                 println!("{}", json!({ "client_id": new.client.id, "client_secret": new.secret }));
             } else {
@@ -457,15 +459,13 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
         ClientsCommand::Delete { id, json } => {
             // Its grants end with it, on every running instance within a
             // second (they read the change feed).
-            let Some(grants) = clients::delete(&*store, &id, clock.now()).await? else {
+            let Some(grants) = clients::delete(&*store, &id, audit::Actor::cli(), clock.now()).await? else {
                 return Err(CliError(format!("no client `{id}`")));
             };
-            let detail = format!("{grants} grants revoked (cli)");
-            audit::record_in(&*store, clock.now(), cli_event("client.delete", &id, detail)).await;
             if json {
-                println!("{}", json!({ "deleted": id }));
+                println!("{}", json!({ "deleted": id, "grants_revoked": grants }));
             } else {
-                println!("deleted client {id}");
+                println!("deleted client {id} ({grants} grants revoked)");
             }
             Ok(())
         }
@@ -474,6 +474,10 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
 
 async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
     let store = app::open_store(&config).await?;
+    let cmd_kind = match &cmd {
+        UsersCommand::Disable { .. } => UserToggle::Disable,
+        _ => UserToggle::Enable,
+    };
     match cmd {
         UsersCommand::Create {
             username,
@@ -534,16 +538,14 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
             Ok(())
         }
         UsersCommand::SetRole { user, role, json } => {
-            if !ROLES.contains(&role.as_str()) {
-                return Err(CliError(format!(
-                    "unknown role `{role}` (expected one of: {})",
-                    ROLES.join(", ")
-                )));
-            }
+            let role = Role::parse(&role).ok_or_else(|| {
+                let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                CliError(format!("unknown role `{role}` (expected one of: {})", all.join(", ")))
+            })?;
             let u = find_user(&*store, &user)
                 .await?
                 .ok_or_else(|| CliError(format!("no user `{user}`")))?;
-            store.set_user_role(&u.id, &role, clock.now()).await?;
+            store.set_user_role(&u.id, role, clock.now()).await?;
             if json {
                 println!("{}", json!({ "id": u.id, "username": u.username, "role": role }));
             } else {
@@ -551,5 +553,27 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
             }
             Ok(())
         }
+        UsersCommand::Disable { user, json } | UsersCommand::Enable { user, json } => {
+            let disable = matches!(cmd_kind, UserToggle::Disable);
+            let u = find_user(&*store, &user)
+                .await?
+                .ok_or_else(|| CliError(format!("no user `{user}`")))?;
+            // The same rule as the admin page: disabling ends every session
+            // and grant, on every instance within a second.
+            users::set_disabled(&*store, &u.id, disable, audit::Actor::cli(), clock.now()).await?;
+            if json {
+                println!("{}", json!({ "id": u.id, "username": u.username, "disabled": disable }));
+            } else if disable {
+                println!("{} is disabled: every session and token has ended", u.username);
+            } else {
+                println!("{} is enabled again", u.username);
+            }
+            Ok(())
+        }
     }
+}
+
+enum UserToggle {
+    Disable,
+    Enable,
 }

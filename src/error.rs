@@ -293,9 +293,25 @@ impl PageError {
         self
     }
 
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     pub fn with_back(mut self, url: impl Into<String>) -> Self {
         self.back_url = Some(url.into());
         self
+    }
+
+    /// A form whose CSRF token did not match: the one page for it, with a
+    /// way back to `back`.
+    pub fn form_expired(back: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your safety we did not submit it. Go back, reload the page and try again.",
+        )
+        .with_back(back)
     }
 
     pub fn expired() -> Self {
@@ -384,6 +400,19 @@ impl From<crate::accounts::throttle::ThrottleError> for PageError {
         match e {
             crate::accounts::throttle::ThrottleError::State(e) => e.into(),
             crate::accounts::throttle::ThrottleError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::accounts::users::AccountError> for PageError {
+    fn from(e: crate::accounts::users::AccountError) -> Self {
+        use crate::accounts::users::AccountError;
+        match e {
+            AccountError::Store(e) => e.into(),
+            AccountError::State(e) => e.into(),
+            AccountError::Invalid(_) => PageError::bad_request("Please check what you entered."),
+            AccountError::Hash(e) => PageError::server(e),
+            AccountError::Key(e) => PageError::server(e),
         }
     }
 }

@@ -111,6 +111,8 @@ pub trait Page: Serialize {
 pub struct LoginPage {
     pub csrf: String,
     pub request_id: Option<String>,
+    /// A page on this server to come back to once signed in.
+    pub next: Option<String>,
     pub username: Option<String>,
     pub error: Option<String>,
     pub notice: Option<String>,

@@ -286,7 +286,7 @@ mod tests {
             name: None,
             picture: None,
             password_hash: None,
-            role: "user".into(),
+            role: crate::store::Role::User,
             disabled: false,
             created_at: 0,
             updated_at: 0,

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::password::{self, PasswordHasherPool};
 use crate::clock::Timestamp;
-use crate::store::{GrantsOf, RevokeReason, Store, StoreError, StoreResult, User};
+use crate::store::{GrantsOf, RevokeReason, Role, Store, StoreError, StoreResult, User};
 
 /// Per-field problems with a sign-up, in words for the person.
 #[derive(Debug, Serialize, Default, Clone, PartialEq, Eq)]
@@ -25,6 +25,8 @@ impl FieldErrors {
     }
 }
 
+/// Why an account rule could not decide: bad input (with words for the
+/// person), or a backend that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("invalid input")]
@@ -32,10 +34,22 @@ pub enum AccountError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    State(#[from] crate::ephemeral::EphemeralError),
+    #[error(transparent)]
     Hash(#[from] password::HashError),
+    /// A stored secret does not open with the configured key.
+    #[error("{0}")]
+    Key(&'static str),
 }
 
-pub const ROLES: &[&str] = &["user", "admin"];
+impl From<super::throttle::ThrottleError> for AccountError {
+    fn from(e: super::throttle::ThrottleError) -> Self {
+        match e {
+            super::throttle::ThrottleError::State(e) => AccountError::State(e),
+            super::throttle::ThrottleError::Store(e) => AccountError::Store(e),
+        }
+    }
+}
 
 /// Usernames: 3–32 characters of a–z, 0–9, `.`, `_`, `-`, starting with a
 /// letter or digit; stored lower case so `Ada` and `ada` are one account.
@@ -130,7 +144,7 @@ pub async fn create_account(
         name: input.name.map(str::to_string).filter(|n| !n.trim().is_empty()),
         picture: None,
         password_hash,
-        role: "user".into(),
+        role: Role::User,
         disabled: false,
         created_at: now,
         updated_at: now,
@@ -185,11 +199,31 @@ pub async fn authenticate_found(
     Ok(Some(user))
 }
 
+/// Ends every browser session of the account and every grant (its refresh
+/// and access tokens), for `reason`. Returns the numbers of sessions and
+/// grants ended.
+pub async fn end_everything(
+    store: &dyn Store,
+    user_id: &str,
+    reason: RevokeReason,
+    now: Timestamp,
+) -> StoreResult<(u64, usize)> {
+    let ended = store.delete_user_sessions(user_id).await?;
+    let grants = store.revoke_grants(GrantsOf::User(user_id), reason, now).await?;
+    Ok((ended, grants.len()))
+}
+
 /// Disables (or re-enables) an account. Disabling ends it at once: its
 /// browser sessions and every grant, so all its tokens stop working on every
 /// instance. Re-enabling brings none of them back. False when there is no
 /// such account.
-pub async fn set_disabled(store: &dyn Store, user_id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool> {
+pub async fn set_disabled(
+    store: &dyn Store,
+    user_id: &str,
+    disabled: bool,
+    actor: crate::audit::Actor<'_>,
+    now: Timestamp,
+) -> StoreResult<bool> {
     if !store.set_user_disabled(user_id, disabled, now).await? {
         return Ok(false);
     }
@@ -199,6 +233,12 @@ pub async fn set_disabled(store: &dyn Store, user_id: &str, disabled: bool, now:
             .revoke_grants(GrantsOf::User(user_id), RevokeReason::AccountDisabled, now)
             .await?;
     }
+    let event = if disabled {
+        "admin.user_disable"
+    } else {
+        "admin.user_enable"
+    };
+    crate::audit::record(store, now, actor.event(event, format!("user {user_id}"))).await;
     Ok(true)
 }
 

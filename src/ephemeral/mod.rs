@@ -6,6 +6,7 @@
 //! Entries expire by their TTL. Rules that care about exact expiry (a code's
 //! 60 s) also carry their own `expires_at`, checked against the app clock.
 
+pub mod kinds;
 mod memory;
 mod redis_store;
 #[cfg(test)]

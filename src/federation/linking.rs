@@ -148,7 +148,7 @@ pub async fn resolve(
             name: profile.name.clone(),
             picture: profile.avatar_url.clone(),
             password_hash: None,
-            role: "user".into(),
+            role: crate::store::Role::User,
             disabled: false,
             created_at: now,
             updated_at: now,

@@ -2,23 +2,21 @@
 //! accounts. `github` talks to GitHub; `linking` decides which local account
 //! a person becomes; the state of a round trip lives here.
 
+pub mod flow;
 pub mod github;
 pub mod linking;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::token_hash;
 use github::GithubProfile;
 use linking::Purpose;
-
-/// How long a round trip to GitHub, or a pending proof of ownership, may take.
-pub const ROUND_TRIP_TTL: u64 = 600;
 
 /// Wrong passwords allowed on one proof-of-ownership form before it is void.
 pub const PROOF_ATTEMPTS: u32 = 5;
 
-/// One round trip to GitHub, stored under the hash of its `state` and taken
-/// (single use) when GitHub sends the browser back.
+/// One round trip to GitHub, kept under its `state` (see
+/// `ephemeral::kinds::GITHUB_ROUND_TRIP`) and taken, single use, when GitHub
+/// sends the browser back.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RoundTrip {
     /// Hash of the browser's CSRF cookie: the callback must come from the
@@ -30,10 +28,6 @@ pub struct RoundTrip {
     pub purpose: Purpose,
 }
 
-pub fn round_trip_key(state: &str) -> String {
-    format!("fed:state:{}", token_hash(state))
-}
-
 /// A GitHub identity waiting for its owner to prove, with the password, that
 /// the local account using the same email is theirs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -43,8 +37,4 @@ pub struct PendingProof {
     pub profile: GithubProfile,
     pub request_id: Option<String>,
     pub attempts: u32,
-}
-
-pub fn proof_key(id: &str) -> String {
-    format!("fed:proof:{}", token_hash(id))
 }

@@ -1,210 +1,129 @@
 //! Administration: pages for admins (all users and apps; disable a user,
 //! delete an app) and the same operations as a JSON API for access tokens
-//! with the `admin` scope (docs/admin-api.yaml). Every action is audited.
+//! with the `admin` scope (docs/admin-api.yaml). The rules, and their audit
+//! events, are `accounts::users::set_disabled` and `oauth::clients::delete`.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::browser::Browser;
-use super::extract::PageParams;
+use super::extract::{Admin, Bearer, Form, PageParams};
 use super::pages::{render, see_other};
 use super::routes;
+use crate::accounts::users;
 use crate::app::AppState;
-use crate::audit;
+use crate::audit::{Actor, Origin, Via};
 use crate::error::{ErrorCode, OAuthError, PageError};
-use crate::oauth::{clients, tokens};
-use crate::store::User;
+use crate::oauth::{clients, scopes, tokens};
+use crate::store::{Role, User};
 use crate::templates::{AdminClientLine, AdminPage, AdminUserLine};
 
-pub const ADMIN_SCOPE: &str = "admin";
-
-/// Disables (or re-enables) an account (see `accounts::users::set_disabled`).
-pub async fn set_disabled(state: &AppState, user_id: &str, disabled: bool) -> Result<bool, PageError> {
-    Ok(crate::accounts::users::set_disabled(&*state.store, user_id, disabled, state.now()).await?)
-}
-
-async fn record(state: &AppState, admin: &User, ip: Option<&str>, event: &str, target: String) {
-    audit::record(
-        state,
-        audit::Event {
-            event,
-            outcome: "success",
-            user_id: Some(&admin.id),
-            ip,
-            detail: Some(target),
-            ..Default::default()
-        },
-    )
-    .await;
-}
-
-fn forbidden() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "Administrators only",
-        "This page is for administrators of this server.",
-    )
-    .with_back(routes::ACCOUNT)
-}
-
-/// The signed-in admin; Err(redirect or 403) otherwise.
-async fn admin(state: &AppState, browser: &Browser) -> Result<Result<User, Response>, PageError> {
-    let Some(session) = &browser.session else {
-        return Ok(Err(see_other(routes::LOGIN)));
-    };
-    match state.store.get_user(&session.user_id).await? {
-        Some(u) if u.role == "admin" && !u.disabled => Ok(Ok(u)),
-        Some(_) => Err(forbidden()),
-        None => Ok(Err(see_other(routes::LOGIN))),
+fn page_actor(admin: &Admin) -> Actor<'_> {
+    Actor {
+        user_id: Some(&admin.0.user.id),
+        origin: admin.0.browser.origin(),
+        via: Via::AdminPage,
     }
 }
 
 /// GET /admin
-pub async fn page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
-    let res = async {
-        let me = match admin(&state, &browser).await? {
-            Ok(u) => u,
-            Err(redirect) => return Ok(redirect),
-        };
-        let users = state
-            .store
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| AdminUserLine {
-                is_me: u.id == me.id,
-                id: u.id,
-                username: u.username,
-                email: u.email,
-                role: u.role,
-                disabled: u.disabled,
-            })
-            .collect();
-        let clients = state
-            .store
-            .list_clients()
-            .await?
-            .into_iter()
-            .map(|c| AdminClientLine {
-                id: c.id,
-                name: c.name,
-                public: c.public,
-                owned: c.owner_id.is_some(),
-            })
-            .collect();
-        let notice = match params.get("done") {
-            Some("disabled") => Some("The account is disabled; its sessions and tokens have ended."),
-            Some("enabled") => Some("The account is enabled again."),
-            Some("deleted") => Some("The app is deleted."),
-            _ => None,
-        };
-        let page = AdminPage {
-            csrf: browser.csrf.clone(),
-            users,
-            clients,
-            notice: notice.map(str::to_string),
-            is_admin: true,
-        };
-        Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+pub async fn page(
+    State(state): State<AppState>,
+    admin: Admin,
+    PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    let me = &admin.0.user;
+    let users = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| AdminUserLine {
+            is_me: u.id == me.id,
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            role: u.role.to_string(),
+            disabled: u.disabled,
+        })
+        .collect();
+    let clients = state
+        .store
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(|c| AdminClientLine {
+            id: c.id,
+            name: c.name,
+            public: c.public,
+            owned: c.owner_id.is_some(),
+        })
+        .collect();
+    let notice = match params.get("done") {
+        Some("disabled") => Some("The account is disabled; its sessions and tokens have ended."),
+        Some("enabled") => Some("The account is enabled again."),
+        Some("deleted") => Some("The app is deleted."),
+        _ => None,
+    };
+    let page = AdminPage {
+        csrf: admin.0.browser.csrf.clone(),
+        users,
+        clients,
+        notice: notice.map(str::to_string),
+        is_admin: true,
+    };
+    Ok(render(&state, StatusCode::OK, &page))
 }
 
-fn form_expired() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "For your safety we did not submit it. Reload the page and try again.",
-    )
+/// `disable` or `enable` as a flag.
+fn disabling(action: &str) -> Option<bool> {
+    match action {
+        "disable" => Some(true),
+        "enable" => Some(false),
+        _ => None,
+    }
 }
 
 /// POST /admin/users/{id}/disable and /enable
 pub async fn user_action(
     State(state): State<AppState>,
-    browser: Browser,
+    admin: Admin,
     Path((id, action)): Path<(String, String)>,
-    PageParams(params): PageParams,
-) -> Response {
-    let res = async {
-        if !browser.csrf_ok(params.get("csrf")) {
-            return Err(form_expired());
-        }
-        let me = match admin(&state, &browser).await? {
-            Ok(u) => u,
-            Err(redirect) => return Ok(redirect),
-        };
-        let disabled = match action.as_str() {
-            "disable" => true,
-            "enable" => false,
-            _ => return Err(PageError::bad_request("Unknown action.")),
-        };
-        if disabled && id == me.id {
-            return Err(PageError::bad_request("You cannot disable your own account.").with_back(routes::ADMIN));
-        }
-        if set_disabled(&state, &id, disabled).await? {
-            let event = if disabled {
-                "admin.user_disable"
-            } else {
-                "admin.user_enable"
-            };
-            record(&state, &me, browser.ip.as_deref(), event, format!("user {id}")).await;
-        }
-        Ok(see_other(&format!("{}?done={action}d", routes::ADMIN)))
+    Form(_): Form,
+) -> Result<Response, PageError> {
+    let disabled = disabling(&action).ok_or_else(|| PageError::bad_request("Unknown action."))?;
+    if disabled && id == admin.0.user.id {
+        return Err(PageError::bad_request("You cannot disable your own account.").with_back(routes::ADMIN));
     }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+    users::set_disabled(&*state.store, &id, disabled, page_actor(&admin), state.now()).await?;
+    Ok(see_other(&format!("{}?done={action}d", routes::ADMIN)))
 }
 
 /// POST /admin/clients/{id}/delete
 pub async fn client_delete(
     State(state): State<AppState>,
-    browser: Browser,
+    admin: Admin,
     Path(id): Path<String>,
-    PageParams(params): PageParams,
-) -> Response {
-    let res = async {
-        if !browser.csrf_ok(params.get("csrf")) {
-            return Err(form_expired());
-        }
-        let me = match admin(&state, &browser).await? {
-            Ok(u) => u,
-            Err(redirect) => return Ok(redirect),
-        };
-        if state.store.get_client(&id).await?.is_some() {
-            let grants = clients::delete(&*state.store, &id, state.now()).await?.unwrap_or(0);
-            let detail = format!("client {id} ({grants} grants revoked)");
-            record(&state, &me, browser.ip.as_deref(), "admin.client_delete", detail).await;
-        }
-        Ok(see_other(&format!("{}?done=deleted", routes::ADMIN)))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+    Form(_): Form,
+) -> Result<Response, PageError> {
+    clients::delete(&*state.store, &id, page_actor(&admin), state.now()).await?;
+    Ok(see_other(&format!("{}?done=deleted", routes::ADMIN)))
 }
 
 /// The API's caller: a valid access token with the `admin` scope, issued to
 /// a person who is (still) an admin.
-async fn api_admin(state: &AppState, headers: &HeaderMap) -> Result<User, OAuthError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .ok_or_else(|| OAuthError::invalid_token("an access token is required (Authorization: Bearer)"))?;
-    let claims = tokens::validate_access_token(state, token.trim(), state.now()).await?;
-    if !claims.scopes().any(|s| s == ADMIN_SCOPE) {
+async fn api_admin(state: &AppState, bearer: &Bearer) -> Result<User, OAuthError> {
+    let claims = tokens::validate_access_token(state.provider(), &bearer.token, state.now()).await?;
+    if !claims.scopes().any(|s| s == scopes::ADMIN) {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
             "the access token lacks the admin scope",
         ));
     }
     match state.store.get_user(&claims.sub).await? {
-        Some(u) if u.role == "admin" && !u.disabled => Ok(u),
+        Some(u) if u.role == Role::Admin && !u.disabled => Ok(u),
         _ => Err(OAuthError::new(
             ErrorCode::AccessDenied,
             "the token's subject is not an administrator",
@@ -212,95 +131,67 @@ async fn api_admin(state: &AppState, headers: &HeaderMap) -> Result<User, OAuthE
     }
 }
 
-fn api<T: IntoResponse>(result: Result<T, OAuthError>) -> Response {
-    result
-        .map(IntoResponse::into_response)
-        .unwrap_or_else(IntoResponse::into_response)
+fn api_actor(me: &User) -> Actor<'_> {
+    Actor {
+        user_id: Some(&me.id),
+        origin: Origin::default(),
+        via: Via::AdminApi,
+    }
 }
 
 /// GET /admin/api/users
-pub async fn api_users(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    api(async {
-        api_admin(&state, &headers).await?;
-        let users: Vec<_> = state
-            .store
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| {
-                json!({
-                    "id": u.id, "username": u.username, "email": u.email, "email_verified": u.email_verified,
-                    "role": u.role, "disabled": u.disabled, "created_at": u.created_at,
-                })
+pub async fn api_users(State(state): State<AppState>, bearer: Bearer) -> Result<impl IntoResponse, OAuthError> {
+    api_admin(&state, &bearer).await?;
+    let users: Vec<_> = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| {
+            json!({
+                "id": u.id, "username": u.username, "email": u.email, "email_verified": u.email_verified,
+                "role": u.role, "disabled": u.disabled, "created_at": u.created_at,
             })
-            .collect();
-        Ok(Json(json!({ "users": users })))
-    }
-    .await)
+        })
+        .collect();
+    Ok(Json(json!({ "users": users })))
 }
 
 /// POST /admin/api/users/{id}/disable and /enable
 pub async fn api_user_action(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-) -> Response {
-    api(async {
-        let me = api_admin(&state, &headers).await?;
-        let disabled = match action.as_str() {
-            "disable" => true,
-            "enable" => false,
-            _ => return Err(OAuthError::new(ErrorCode::NotFound, "no such action")),
-        };
-        if disabled && id == me.id {
-            return Err(OAuthError::invalid_request(
-                "an administrator cannot disable their own account",
-            ));
-        }
-        let found = set_disabled(&state, &id, disabled)
-            .await
-            .map_err(|e| OAuthError::server(e.message))?;
-        if !found {
-            return Err(OAuthError::new(ErrorCode::NotFound, "no such user"));
-        }
-        let event = if disabled {
-            "admin.user_disable"
-        } else {
-            "admin.user_enable"
-        };
-        record(&state, &me, None, event, format!("user {id} (api)")).await;
-        Ok(Json(json!({ "id": id, "disabled": disabled })))
+    bearer: Bearer,
+) -> Result<impl IntoResponse, OAuthError> {
+    let me = api_admin(&state, &bearer).await?;
+    let disabled = disabling(&action).ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such action"))?;
+    if disabled && id == me.id {
+        return Err(OAuthError::invalid_request(
+            "an administrator cannot disable their own account",
+        ));
     }
-    .await)
+    if !users::set_disabled(&*state.store, &id, disabled, api_actor(&me), state.now()).await? {
+        return Err(OAuthError::new(ErrorCode::NotFound, "no such user"));
+    }
+    Ok(Json(json!({ "id": id, "disabled": disabled })))
 }
 
 /// GET /admin/api/clients
-pub async fn api_clients(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    api(async {
-        api_admin(&state, &headers).await?;
-        let clients = state.store.list_clients().await?;
-        Ok(Json(json!({ "clients": clients })))
-    }
-    .await)
+pub async fn api_clients(State(state): State<AppState>, bearer: Bearer) -> Result<impl IntoResponse, OAuthError> {
+    api_admin(&state, &bearer).await?;
+    let clients = state.store.list_clients().await?;
+    Ok(Json(json!({ "clients": clients })))
 }
 
 /// DELETE /admin/api/clients/{id}
-pub async fn api_client_delete(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    api(async {
-        let me = api_admin(&state, &headers).await?;
-        if state.store.get_client(&id).await?.is_none() {
-            return Err(OAuthError::new(ErrorCode::NotFound, "no such client"));
-        }
-        let grants = clients::delete(&*state.store, &id, state.now()).await?.unwrap_or(0);
-        record(
-            &state,
-            &me,
-            None,
-            "admin.client_delete",
-            format!("client {id} ({grants} grants revoked, api)"),
-        )
-        .await;
-        Ok(StatusCode::NO_CONTENT)
+pub async fn api_client_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bearer: Bearer,
+) -> Result<impl IntoResponse, OAuthError> {
+    let me = api_admin(&state, &bearer).await?;
+    match clients::delete(&*state.store, &id, api_actor(&me), state.now()).await? {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(OAuthError::new(ErrorCode::NotFound, "no such client")),
     }
-    .await)
 }

@@ -1,89 +1,41 @@
-//! /authorize, its resumption after sign-in, and the consent screen.
-
-use std::time::Duration;
+//! /authorize, its resumption after sign-in, and the consent screen (rules
+//! in `oauth::authorize` and `oauth::consent`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::browser::Browser;
-use super::extract::PageParams;
+use super::extract::{Form, PageParams};
 use super::pages::{render, see_other};
+use super::respond::{pending_request, with_request};
 use super::routes;
 use crate::app::AppState;
-use crate::error::{ErrorCode, OAuthError, PageError};
-use crate::oauth::authorize::{self, AuthorizationRequest, Next, Rejection};
-use crate::oauth::grants::authorization_code::{self, CODE_TTL, CodeRecord};
+use crate::error::{ErrorCode, PageError};
+use crate::oauth::authorize::{self, AuthorizationRequest, Rejection};
+use crate::oauth::consent::{self, Decision};
 use crate::oauth::scopes;
-use crate::store::Session;
 use crate::templates::{ConsentPage, ScopeLine, UserLine};
 
-pub async fn authorize_get(state: State<AppState>, browser: Browser, params: PageParams) -> Response {
-    authorize(state, browser, params).await
-}
-
-pub async fn authorize_post(state: State<AppState>, browser: Browser, params: PageParams) -> Response {
-    authorize(state, browser, params).await
-}
-
-async fn authorize(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
-    let now = state.now();
-    let res = match authorize::validate(&state, &params, now).await {
+/// GET or POST /authorize: check the request, then go on.
+pub async fn authorize(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    match authorize::validate(state.provider(), &params, state.now()).await {
         Ok((req, _client)) => proceed(&state, &browser, req, None).await,
         Err(Rejection::Page(e)) => e.into_response(),
         Err(Rejection::Redirect(url)) => see_other(&url),
-    };
-    browser.finish(res)
+    }
 }
 
-/// After sign-in or sign-up: continue the pending request.
-pub async fn resume(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
-    let res = match load_pending(&state, params.get("request")).await {
-        Ok((id, req)) => proceed(&state, &browser, req, Some(id)).await,
-        Err(e) => e.into_response(),
-    };
-    browser.finish(res)
-}
-
-pub async fn load_pending(state: &AppState, id: Option<&str>) -> Result<(String, AuthorizationRequest), PageError> {
-    let id = id.ok_or_else(PageError::expired)?;
-    let raw = state
-        .ephemeral
-        .get(&authorize::pending_key(id))
+/// GET /authorize/resume?request=ID: after sign-in or sign-up.
+pub async fn resume(
+    State(state): State<AppState>,
+    browser: Browser,
+    PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    let (id, req) = pending_request(&state, params.get("request"))
         .await?
         .ok_or_else(PageError::expired)?;
-    let req: AuthorizationRequest = serde_json::from_str(&raw).map_err(PageError::server)?;
-    if state.now() - req.created_at > authorize::PENDING_TTL {
-        return Err(PageError::expired());
-    }
-    Ok((id.to_string(), req))
-}
-
-pub async fn save_pending(state: &AppState, id: &str, req: &AuthorizationRequest) -> Result<(), PageError> {
-    let value = serde_json::to_string(req).map_err(PageError::server)?;
-    state
-        .ephemeral
-        .put(
-            &authorize::pending_key(id),
-            &value,
-            Duration::from_secs(authorize::PENDING_TTL as u64),
-        )
-        .await?;
-    Ok(())
-}
-
-fn redirect_error(
-    state: &AppState,
-    req: &AuthorizationRequest,
-    code: ErrorCode,
-    description: &'static str,
-) -> Response {
-    see_other(&authorize::error_redirect(
-        &req.redirect_uri,
-        req.state.as_deref(),
-        &state.config.issuer,
-        &OAuthError::new(code, description),
-    ))
+    Ok(proceed(&state, &browser, req, Some(id)).await)
 }
 
 /// A failure once the client and its redirect URI are proven: an unavailable
@@ -92,145 +44,81 @@ fn redirect_error(
 /// page.
 fn failed(state: &AppState, req: &AuthorizationRequest, e: PageError) -> Response {
     if e.status == StatusCode::SERVICE_UNAVAILABLE {
-        return redirect_error(
-            state,
+        let url = consent::error_redirect(
+            state.provider(),
             req,
             ErrorCode::TemporarilyUnavailable,
             "the service is temporarily unavailable; retry shortly",
         );
+        return see_other(&url);
     }
     e.into_response()
 }
 
-/// Runs the decision and answers with the next step.
-async fn proceed(
-    state: &AppState,
-    browser: &Browser,
-    req: AuthorizationRequest,
-    pending_id: Option<String>,
-) -> Response {
+/// Decides and answers with the next step: a code, a refusal sent back to
+/// the client, or the sign-in or consent page (the request waits meanwhile).
+async fn proceed(state: &AppState, browser: &Browser, req: AuthorizationRequest, pending: Option<String>) -> Response {
+    let p = state.provider();
     let now = state.now();
     let session = browser.session.as_ref();
-    let consent = match session {
-        Some(s) => match state.store.get_consent(&s.user_id, &req.client_id).await {
-            Ok(c) => c,
-            Err(e) => return failed(state, &req, e.into()),
-        },
-        None => None,
+    let decision = match consent::decide(p, &req, session, now).await {
+        Ok(d) => d,
+        Err(e) => return failed(state, &req, e.into()),
     };
-    let can_mfa = match session {
-        Some(s) if req.require_mfa => match state.store.get_totp(&s.user_id).await {
-            Ok(t) => t.is_some(),
-            Err(e) => return failed(state, &req, e.into()),
-        },
-        _ => false,
-    };
-    match authorize::decide(&req, session, consent.as_deref(), can_mfa, now) {
-        Err(ErrorCode::LoginRequired) => {
-            redirect_error(state, &req, ErrorCode::LoginRequired, "the user is not signed in")
+    match (decision, session) {
+        (Decision::Refuse(code, why), _) => see_other(&consent::error_redirect(p, &req, code, why)),
+        (Decision::Issue, Some(session)) => {
+            if let Some(id) = &pending {
+                let _ = consent::forget_pending(p, id).await;
+            }
+            match consent::issue_code(p, &req, session, now).await {
+                Ok(url) => see_other(&url),
+                Err(e) => see_other(&consent::error_redirect(
+                    p,
+                    &req,
+                    e.code,
+                    "the server could not issue a code",
+                )),
+            }
         }
-        Err(ErrorCode::ConsentRequired) => redirect_error(
-            state,
-            &req,
-            ErrorCode::ConsentRequired,
-            "the user has not approved this client",
-        ),
-        Err(ErrorCode::UnmetAuthenticationRequirements) => redirect_error(
-            state,
-            &req,
-            ErrorCode::UnmetAuthenticationRequirements,
-            "multi-factor authentication was requested and the user cannot provide it",
-        ),
-        Err(code) => redirect_error(state, &req, code, "the request needs interaction"),
-        Ok(Next::Issue) => match session {
-            Some(session) => {
-                if let Some(id) = pending_id {
-                    let _ = state.ephemeral.delete(&authorize::pending_key(&id)).await;
-                }
-                issue_code(state, &req, session).await
+        (Decision::Issue, None) => PageError::server("decide issued without a session").into_response(),
+        (next, _) => {
+            let id = pending.unwrap_or_else(|| crate::crypto::random_token(24));
+            if let Err(e) = consent::save_pending(p, &id, &req).await {
+                return failed(state, &req, e.into());
             }
-            None => PageError::server("decide issued without a session").into_response(),
-        },
-        Ok(next) => {
-            let id = pending_id.unwrap_or_else(|| crate::crypto::random_token(24));
-            if let Err(e) = save_pending(state, &id, &req).await {
-                return failed(state, &req, e);
-            }
-            let path = if next == Next::Login {
+            let path = if next == Decision::SignIn {
                 routes::LOGIN
             } else {
                 routes::CONSENT
             };
-            see_other(&format!("{path}?request={id}"))
+            see_other(&with_request(path, Some(&id)))
         }
     }
 }
 
-async fn issue_code(state: &AppState, req: &AuthorizationRequest, session: &Session) -> Response {
-    let now = state.now();
-    let mut scopes = req.scopes.clone();
-    // The admin scope goes to administrators only; for others it is dropped
-    // like any scope the client may not have.
-    if scopes.iter().any(|s| s == scopes::ADMIN) {
-        let is_admin = match state.store.get_user(&session.user_id).await {
-            Ok(u) => u.is_some_and(|u| u.role == "admin"),
-            Err(e) => return PageError::from(e).into_response(),
-        };
-        if !is_admin {
-            scopes.retain(|s| s != scopes::ADMIN);
-        }
-    }
-    let record = CodeRecord {
-        client_id: req.client_id.clone(),
-        redirect_uri: req.redirect_uri.clone(),
-        redirect_uri_sent: req.redirect_uri_sent,
-        user_id: session.user_id.clone(),
-        scopes,
-        nonce: req.nonce.clone(),
-        code_challenge: req.code_challenge.clone(),
-        auth_time: session.auth_time,
-        amr: session.amr.clone(),
-        expires_at: now + CODE_TTL,
-        grant_id: uuid::Uuid::new_v4().to_string(),
-    };
-    match authorization_code::mint(state, &record, now).await {
-        Ok(code) => see_other(&authorize::success_redirect(
-            &req.redirect_uri,
-            &code,
-            req.state.as_deref(),
-            &state.config.issuer,
-        )),
-        Err(e) => redirect_error(state, req, e.code, "the server could not issue a code"),
-    }
-}
-
-pub async fn consent_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
-    let res = consent_page_inner(&state, &browser, params.get("request")).await;
-    browser.finish(res)
-}
-
-async fn consent_page_inner(state: &AppState, browser: &Browser, request: Option<&str>) -> Response {
-    let (id, req) = match load_pending(state, request).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+/// GET /consent?request=ID
+pub async fn consent_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    let (id, req) = pending_request(&state, params.get("request"))
+        .await?
+        .ok_or_else(PageError::expired)?;
+    let sign_in = || see_other(&with_request(routes::LOGIN, Some(&id)));
     let Some(session) = &browser.session else {
-        return see_other(&format!("{}?request={id}", routes::LOGIN));
+        return Ok(sign_in());
     };
-    let user = match state.store.get_user(&session.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return see_other(&format!("{}?request={id}", routes::LOGIN)),
-        Err(e) => return PageError::from(e).into_response(),
+    let Some(user) = state.store.get_user(&session.user_id).await? else {
+        return Ok(sign_in());
     };
     let page = ConsentPage {
         csrf: browser.csrf.clone(),
         request_id: id.clone(),
         client_name: req.client_name.clone(),
-        scopes: req
-            .scopes
+        scopes: consent::scopes_to_ask(&req, user.role)
             .iter()
-            // The admin scope is never granted to a non-admin: not asked either.
-            .filter(|s| s.as_str() != scopes::ADMIN || user.role == "admin")
             .filter_map(|s| {
                 scopes::describe(s).map(|d| ScopeLine {
                     name: s.clone(),
@@ -243,85 +131,40 @@ async fn consent_page_inner(state: &AppState, browser: &Browser, request: Option
             email: Some(user.email),
             name: user.name,
         },
-        switch_url: format!("{}?request={id}", routes::LOGIN),
+        switch_url: with_request(routes::LOGIN, Some(&id)),
     };
-    render(state, StatusCode::OK, &page)
+    Ok(render(&state, StatusCode::OK, &page))
 }
 
+/// POST /consent: allow (a code goes back to the app) or deny
+/// (`access_denied`).
 pub async fn consent_submit(
     State(state): State<AppState>,
     browser: Browser,
-    PageParams(params): PageParams,
-) -> Response {
-    let res = consent_submit_inner(&state, &browser, &params).await;
-    browser.finish(res)
-}
-
-async fn consent_submit_inner(state: &AppState, browser: &Browser, params: &crate::oauth::params::Params) -> Response {
-    if !browser.csrf_ok(params.get("csrf")) {
-        return PageError::new(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "For your safety we did not submit it. Go back, reload the page and try again.",
-        )
-        .into_response();
-    }
-    let (id, req) = match load_pending(state, params.get("request")).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+    Form(params): Form,
+) -> Result<Response, PageError> {
+    let (id, req) = pending_request(&state, params.get("request"))
+        .await?
+        .ok_or_else(PageError::expired)?;
     let Some(session) = &browser.session else {
-        return see_other(&format!("{}?request={id}", routes::LOGIN));
+        return Ok(see_other(&with_request(routes::LOGIN, Some(&id))));
     };
-    let _ = state.ephemeral.delete(&authorize::pending_key(&id)).await;
-    match params.get("decision") {
-        Some("allow") => {
-            let now = state.now();
-            let mut granted = match state.store.get_consent(&session.user_id, &req.client_id).await {
-                Ok(c) => c.unwrap_or_default(),
-                Err(e) => return PageError::from(e).into_response(),
-            };
-            for s in &req.scopes {
-                if !granted.contains(s) {
-                    granted.push(s.clone());
-                }
-            }
-            if let Err(e) = state
-                .store
-                .put_consent(&session.user_id, &req.client_id, &granted, now)
-                .await
-            {
-                return PageError::from(e).into_response();
-            }
-            consent_event(state, browser, &req, &session.user_id, "success", granted.join(" ")).await;
-            issue_code(state, &req, session).await
-        }
-        _ => {
-            consent_event(state, browser, &req, &session.user_id, "denied", req.scopes.join(" ")).await;
-            redirect_error(state, &req, ErrorCode::AccessDenied, "the user denied the request")
-        }
+    let p = state.provider();
+    let now = state.now();
+    let _ = consent::forget_pending(p, &id).await;
+    if params.get("decision") != Some("allow") {
+        consent::refuse(p, &session.user_id, &req, browser.origin(), now).await;
+        let url = consent::error_redirect(p, &req, ErrorCode::AccessDenied, "the user denied the request");
+        return Ok(see_other(&url));
     }
-}
-
-async fn consent_event(
-    state: &AppState,
-    browser: &Browser,
-    req: &AuthorizationRequest,
-    user_id: &str,
-    outcome: &str,
-    scopes: String,
-) {
-    crate::audit::record(
-        state,
-        crate::audit::Event {
-            event: "consent.grant",
-            outcome,
-            user_id: Some(user_id),
-            client_id: Some(&req.client_id),
-            ip: browser.ip.as_deref(),
-            user_agent: browser.user_agent.as_deref(),
-            detail: Some(scopes),
-        },
-    )
-    .await;
+    consent::allow(p, &session.user_id, &req, browser.origin(), now).await?;
+    Ok(match consent::issue_code(p, &req, session, now).await {
+        Ok(url) => see_other(&url),
+        Err(e) => see_other(&consent::error_redirect(
+            p,
+            &req,
+            e.code,
+            "the server could not issue a code",
+        )),
+    })
 }

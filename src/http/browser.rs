@@ -1,9 +1,17 @@
 //! The browser side of a request: the session cookie, the CSRF cookie, and
 //! where the request came from.
+//!
+//! Cookies decided while a request is handled (a fresh CSRF cookie, a new
+//! session, a cleared one) go into a per-request [`CookieJar`]; the
+//! [`cookies`] middleware adds them to whatever the handler answers, error
+//! pages included. Handlers never carry cookies themselves.
 
-use axum::extract::FromRequestParts;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::accounts::sessions::{self, Lifetimes, TOUCH_EVERY};
@@ -63,28 +71,63 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
+/// The cookies a request decided to set, by name: a later decision about
+/// the same cookie replaces an earlier one (a session cleared, then started).
+#[derive(Clone, Default)]
+pub struct CookieJar(Arc<Mutex<Vec<(&'static str, HeaderValue)>>>);
+
+impl CookieJar {
+    fn set(&self, name: &'static str, value: HeaderValue) {
+        let mut cookies = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cookies.retain(|(n, _)| *n != name);
+        cookies.push((name, value));
+    }
+
+    fn take(&self) -> Vec<HeaderValue> {
+        let mut cookies = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cookies.drain(..).map(|(_, v)| v).collect()
+    }
+}
+
+/// Gives each request a cookie jar and sets what it holds on the response.
+pub async fn cookies(mut req: Request, next: Next) -> Response {
+    let jar = CookieJar::default();
+    req.extensions_mut().insert(jar.clone());
+    let mut res = next.run(req).await;
+    for cookie in jar.take() {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
+}
+
+/// What a page request knows of the browser. Extracted once per request
+/// (later extractions reuse it).
+#[derive(Clone)]
 pub struct Browser {
     pub session: Option<Session>,
     /// The cookie value of the current session (needed to end it).
     session_cookie: Option<String>,
     pub csrf: String,
     csrf_is_new: bool,
-    clear_session: bool,
     secure: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    jar: CookieJar,
 }
 
 impl FromRequestParts<AppState> for Browser {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        if let Some(known) = parts.extensions.get::<Browser>() {
+            return Ok(known.clone());
+        }
         let secure = state.config.secure_cookies();
         let names = cookie_names(secure);
         let now = state.now();
+        let jar = parts.extensions.get::<CookieJar>().cloned().unwrap_or_default();
         let mut session = None;
-        let mut clear_session = false;
-        let session_cookie = read_cookie(&parts.headers, names.session).map(str::to_string);
+        let mut session_cookie = read_cookie(&parts.headers, names.session).map(str::to_string);
         if let Some(cookie) = &session_cookie {
             let hash = token_hash(cookie);
             match state.store.get_session(&hash).await? {
@@ -94,35 +137,43 @@ impl FromRequestParts<AppState> for Browser {
                     }
                     session = Some(s);
                 }
-                Some(_) => {
-                    state.store.delete_session(&hash).await?;
-                    clear_session = true;
+                stale => {
+                    if stale.is_some() {
+                        state.store.delete_session(&hash).await?;
+                    }
+                    jar.set(names.session, set_cookie(names.session, "", Some(0), secure));
                 }
-                None => clear_session = true,
             }
+        }
+        if session.is_none() {
+            session_cookie = None;
         }
         let (csrf, csrf_is_new) = match read_cookie(&parts.headers, names.csrf) {
             Some(v) if v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
                 (v.to_string(), false)
             }
-            _ => (random_token(32), true),
+            _ => {
+                let fresh = random_token(32);
+                jar.set(names.csrf, set_cookie(names.csrf, &fresh, None, secure));
+                (fresh, true)
+            }
         };
-        let ip = super::extract::client_ip(parts, &state.config.trusted_proxies);
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok(Self {
+        let browser = Self {
             session,
-            session_cookie: if clear_session { None } else { session_cookie },
+            session_cookie,
             csrf,
             csrf_is_new,
-            clear_session,
             secure,
-            ip,
-            user_agent,
-        })
+            ip: super::extract::client_ip(parts, &state.config.trusted_proxies),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            jar,
+        };
+        parts.extensions.insert(browser.clone());
+        Ok(browser)
     }
 }
 
@@ -140,36 +191,24 @@ impl Browser {
         token_hash(&self.csrf)
     }
 
-    /// Whether `binding` was made by this browser (and the browser sent its
-    /// cookie, rather than getting a new one now).
-    pub fn bound_to(&self, binding: &str) -> bool {
-        !self.csrf_is_new && constant_time_eq(self.binding().as_bytes(), binding.as_bytes())
+    /// This browser's binding, when it sent its CSRF cookie (a browser that
+    /// gets a new cookie now cannot be the one that made a binding).
+    pub fn known_binding(&self) -> Option<String> {
+        (!self.csrf_is_new).then(|| self.binding())
     }
 
-    /// Adds the cookies this request decided on to `res`.
-    pub fn finish(&self, mut res: Response) -> Response {
-        let names = cookie_names(self.secure);
-        if self.csrf_is_new {
-            res.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(names.csrf, &self.csrf, None, self.secure),
-            );
+    /// Where the request came from, for the audit log.
+    pub fn origin(&self) -> crate::audit::Origin<'_> {
+        crate::audit::Origin {
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
         }
-        if self.clear_session {
-            res.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(names.session, "", Some(0), self.secure));
-        }
-        res
     }
 
     /// Signs the person in: ends any current session (a new id at every
-    /// sign-in prevents session fixation) and starts a new one.
-    pub async fn sign_in(
-        &mut self,
-        state: &AppState,
-        user_id: &str,
-        amr: Vec<String>,
-    ) -> Result<HeaderValue, PageError> {
+    /// sign-in prevents session fixation) and starts a new one, whose cookie
+    /// goes with the response.
+    pub async fn sign_in(&mut self, state: &AppState, user_id: &str, amr: Vec<String>) -> Result<(), PageError> {
         if let Some(cookie) = self.session_cookie.take() {
             state.store.delete_session(&token_hash(&cookie)).await?;
         }
@@ -183,18 +222,19 @@ impl Browser {
         );
         state.store.create_session(&session).await?;
         self.session = Some(session);
-        self.clear_session = false;
-        let names = cookie_names(self.secure);
-        Ok(set_cookie(names.session, &cookie, None, self.secure))
+        let name = cookie_names(self.secure).session;
+        self.jar.set(name, set_cookie(name, &cookie, None, self.secure));
+        Ok(())
     }
 
-    /// Ends the current session, if any, and returns the cookie that clears it.
-    pub async fn sign_out(&mut self, state: &AppState) -> Result<HeaderValue, PageError> {
+    /// Ends the current session, if any, and clears its cookie.
+    pub async fn sign_out(&mut self, state: &AppState) -> Result<(), PageError> {
         if let Some(cookie) = self.session_cookie.take() {
             state.store.delete_session(&token_hash(&cookie)).await?;
         }
         self.session = None;
-        self.clear_session = false;
-        Ok(set_cookie(cookie_names(self.secure).session, "", Some(0), self.secure))
+        let name = cookie_names(self.secure).session;
+        self.jar.set(name, set_cookie(name, "", Some(0), self.secure));
+        Ok(())
     }
 }

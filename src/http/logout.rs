@@ -1,8 +1,8 @@
 //! RP-Initiated Logout 1.0 at the `end_session_endpoint`.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::browser::Browser;
 use super::extract::PageParams;
@@ -13,24 +13,22 @@ use crate::error::PageError;
 use crate::oauth::params::Params;
 use crate::templates::{HiddenField, LogoutPage, SignedOutPage, UserLine};
 
-pub async fn end_session_get(state: State<AppState>, browser: Browser, params: PageParams) -> Response {
-    end_session(state, browser, params, false).await
-}
-
-pub async fn end_session_post(state: State<AppState>, browser: Browser, params: PageParams) -> Response {
-    end_session(state, browser, params, true).await
-}
-
-async fn end_session(
+/// GET /logout
+pub async fn end_session_get(
     State(state): State<AppState>,
     mut browser: Browser,
     PageParams(params): PageParams,
-    post: bool,
-) -> Response {
-    let res = end_session_inner(&state, &mut browser, &params, post)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+) -> Result<Response, PageError> {
+    end_session(&state, &mut browser, &params, false).await
+}
+
+/// POST /logout (also the confirmation form)
+pub async fn end_session_post(
+    State(state): State<AppState>,
+    mut browser: Browser,
+    PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    end_session(&state, &mut browser, &params, true).await
 }
 
 fn bad(message: &'static str) -> PageError {
@@ -41,7 +39,7 @@ fn bad(message: &'static str) -> PageError {
     )
 }
 
-async fn end_session_inner(
+async fn end_session(
     state: &AppState,
     browser: &mut Browser,
     params: &Params,
@@ -127,11 +125,9 @@ async fn end_session_inner(
         return Ok(see_other(routes::ACCOUNT));
     }
     if confirmed || hinted_same_user {
-        let cookie = browser.sign_out(state).await?;
+        browser.sign_out(state).await?;
         tracing::info!(user_id = %session.user_id, client_id = ?client_id, "signed out");
-        let mut res = finish(state);
-        res.headers_mut().append(header::SET_COOKIE, cookie);
-        return Ok(res);
+        return Ok(finish(state));
     }
     // Without proof that the person's own app asked, ask them (RP-Initiated
     // Logout §2: the OP SHOULD ask the End-User whether to log out).

@@ -1,5 +1,9 @@
-//! HTTP: axum handlers, one file per endpoint group. Handlers extract input,
-//! call a rule in `oauth` or `accounts`, and turn the outcome into a response.
+//! HTTP: axum handlers, one file per endpoint group. Handlers extract input
+//! (`extract`: the signed-in person, the checked form, the authenticated
+//! client, the bearer token), call a rule in `oauth`, `accounts` or
+//! `federation`, and turn the outcome into a response. No handler module
+//! imports another; what they share is in `browser`, `extract`, `pages`,
+//! `respond` and `routes`.
 
 mod account;
 mod admin;
@@ -17,6 +21,7 @@ mod pages;
 mod portal;
 mod recovery;
 mod registration;
+mod respond;
 pub mod routes;
 mod token;
 mod userinfo;
@@ -48,10 +53,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors::registered_origins));
 
     let pages = Router::new()
-        .route(
-            routes::AUTHORIZE,
-            get(authorize::authorize_get).post(authorize::authorize_post),
-        )
+        .route(routes::AUTHORIZE, get(authorize::authorize).post(authorize::authorize))
         .route(routes::AUTHORIZE_RESUME, get(authorize::resume))
         .route(routes::LOGIN, get(login::login_page).post(login::login_submit))
         .route(routes::SIGNUP, get(login::signup_page).post(login::signup_submit))
@@ -119,6 +121,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), pages::render_page_errors))
+        // Outside the error pages, so the cookies a request decided on go
+        // with whatever page it ends on.
+        .layer(middleware::from_fn(browser::cookies))
         .layer(middleware::from_fn(pages::security_headers))
         .layer(
             TraceLayer::new_for_http()

@@ -1,29 +1,22 @@
 //! The developer portal: people register and manage their own OAuth apps
-//! (like GitHub's "OAuth Apps" settings). Admins may open anyone's.
+//! (like GitHub's "OAuth Apps" settings). Admins may open anyone's. The
+//! rules are `oauth::clients`'.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::browser::Browser;
-use super::extract::PageParams;
+use super::extract::{Form, PageParams, SignedIn};
 use super::pages::{render, see_other};
 use super::routes;
 use crate::app::AppState;
-use crate::audit;
+use crate::audit::{Actor, Via};
 use crate::error::PageError;
 use crate::oauth::clients::{self, APP_TYPES, ClientSpec};
 use crate::oauth::params::Params;
-use crate::store::{Client, User};
+use crate::store::{Client, Role, User};
 use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, TypeOption};
-
-fn form_expired() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "For your safety we did not submit it. Reload the page and try again.",
-    )
-}
 
 fn not_found() -> PageError {
     PageError::new(
@@ -34,22 +27,22 @@ fn not_found() -> PageError {
     .with_back(routes::DEVELOPER_APPS)
 }
 
-/// The signed-in person, or None (then the caller sends them to sign in).
-async fn person(state: &AppState, browser: &Browser) -> Result<Option<User>, PageError> {
-    let Some(session) = &browser.session else {
-        return Ok(None);
-    };
-    Ok(state.store.get_user(&session.user_id).await?.filter(|u| !u.disabled))
-}
-
 /// The app `id`, if this person owns it or is an admin; otherwise "not
 /// found", so ids of others' apps reveal nothing.
 async fn owned(state: &AppState, user: &User, id: &str) -> Result<Client, PageError> {
     let client = state.store.get_client(id).await?.ok_or_else(not_found)?;
-    if client.owner_id.as_deref() == Some(user.id.as_str()) || user.role == "admin" {
+    if client.owner_id.as_deref() == Some(user.id.as_str()) || user.role == Role::Admin {
         Ok(client)
     } else {
         Err(not_found())
+    }
+}
+
+fn actor(me: &SignedIn) -> Actor<'_> {
+    Actor {
+        user_id: Some(&me.user.id),
+        origin: me.browser.origin(),
+        via: Via::Portal,
     }
 }
 
@@ -161,280 +154,175 @@ fn app_page(
     res
 }
 
-async fn record(state: &AppState, browser: &Browser, user: &User, event: &str, client_id: &str, detail: String) {
-    audit::record(
-        state,
-        audit::Event {
-            event,
-            outcome: "success",
-            user_id: Some(&user.id),
-            client_id: Some(client_id),
-            ip: browser.ip.as_deref(),
-            user_agent: browser.user_agent.as_deref(),
-            detail: Some(detail),
-        },
-    )
-    .await;
-}
-
 /// GET /developer/apps
-pub async fn list(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
-    let res = async {
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let apps = state
-            .store
-            .list_clients_by_owner(&user.id)
-            .await?
-            .into_iter()
-            .map(|c| AppSummary {
-                type_label: type_label(c.app_type.as_deref()),
-                created: crate::clock::utc_text(c.created_at),
-                id: c.id,
-                name: c.name,
-            })
-            .collect();
-        let page = AppsPage {
-            apps,
-            is_admin: user.role == "admin",
-            notice: (params.get("done") == Some("deleted")).then(|| "The app is deleted.".to_string()),
-        };
-        Ok::<_, PageError>(render(&state, StatusCode::OK, &page))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+pub async fn list(
+    State(state): State<AppState>,
+    me: SignedIn,
+    PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    let apps = state
+        .store
+        .list_clients_by_owner(&me.user.id)
+        .await?
+        .into_iter()
+        .map(|c| AppSummary {
+            type_label: type_label(c.app_type.as_deref()),
+            created: crate::clock::utc_text(c.created_at),
+            id: c.id,
+            name: c.name,
+        })
+        .collect();
+    let page = AppsPage {
+        apps,
+        is_admin: me.user.role == Role::Admin,
+        notice: (params.get("done") == Some("deleted")).then(|| "The app is deleted.".to_string()),
+    };
+    Ok(render(&state, StatusCode::OK, &page))
 }
 
 /// GET /developer/apps/new
-pub async fn new_form(State(state): State<AppState>, browser: Browser) -> Response {
-    let res = match person(&state, &browser).await {
-        Ok(Some(_)) => {
-            let values = AppFormValues {
-                app_type: "web".into(),
-                auth_method: "client_secret_basic".into(),
-                ..Default::default()
-            };
-            render(&state, StatusCode::OK, &form_page(&browser, None, values, None))
-        }
-        Ok(None) => see_other(routes::LOGIN),
-        Err(e) => e.into_response(),
+pub async fn new_form(State(state): State<AppState>, me: SignedIn) -> Response {
+    let values = AppFormValues {
+        app_type: "web".into(),
+        auth_method: "client_secret_basic".into(),
+        ..Default::default()
     };
-    browser.finish(res)
+    render(&state, StatusCode::OK, &form_page(&me.browser, None, values, None))
 }
 
 /// POST /developer/apps
-pub async fn create(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
-    let res = async {
-        if !browser.csrf_ok(params.get("csrf")) {
-            return Err(form_expired());
+pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): Form) -> Result<Response, PageError> {
+    let values = form_values(&params);
+    let spec = ClientSpec {
+        name: values.name.clone(),
+        redirect_uris: lines(&values.redirect_uris),
+        post_logout_redirect_uris: lines(&values.post_logout_redirect_uris),
+        app_type: Some(values.app_type.clone()),
+        homepage: optional(&params, "homepage"),
+        logo_url: optional(&params, "logo_url"),
+        owner_id: Some(me.user.id.clone()),
+        // Only apps that keep a secret choose how they present it.
+        token_endpoint_auth_method: matches!(values.app_type.as_str(), "web" | "machine")
+            .then(|| values.auth_method.clone()),
+        ..Default::default()
+    };
+    let new = match clients::build(spec, state.now()) {
+        Ok(n) => n,
+        Err(message) => {
+            let page = form_page(&me.browser, None, values, Some(message));
+            return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let values = form_values(&params);
-        let spec = ClientSpec {
-            name: values.name.clone(),
-            redirect_uris: lines(&values.redirect_uris),
-            post_logout_redirect_uris: lines(&values.post_logout_redirect_uris),
-            app_type: Some(values.app_type.clone()),
-            homepage: optional(&params, "homepage"),
-            logo_url: optional(&params, "logo_url"),
-            owner_id: Some(user.id.clone()),
-            // Only apps that keep a secret choose how they present it.
-            token_endpoint_auth_method: matches!(values.app_type.as_str(), "web" | "machine")
-                .then(|| values.auth_method.clone()),
-            ..Default::default()
-        };
-        let new = match clients::build(spec, state.now()) {
-            Ok(n) => n,
-            Err(message) => {
-                let page = form_page(&browser, None, values, Some(message));
-                return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
-            }
-        };
-        state.store.create_client(&new.client).await?;
-        record(
-            &state,
-            &browser,
-            &user,
-            "client.create",
-            &new.client.id,
-            new.client.name.clone(),
-        )
-        .await;
-        let notice = new
-            .secret
-            .as_ref()
-            .map(|_| "Copy the client secret now: it is shown only once.");
-        Ok(app_page(&state, &browser, &new.client, new.secret.clone(), notice))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+    };
+    clients::create(&*state.store, &new.client, actor(&me), state.now()).await?;
+    let notice = new
+        .secret
+        .as_ref()
+        .map(|_| "Copy the client secret now: it is shown only once.");
+    Ok(app_page(&state, &me.browser, &new.client, new.secret.clone(), notice))
 }
 
 /// GET /developer/apps/{id}
-pub async fn show(State(state): State<AppState>, browser: Browser, Path(id): Path<String>) -> Response {
-    let res = async {
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let client = owned(&state, &user, &id).await?;
-        Ok::<_, PageError>(app_page(&state, &browser, &client, None, None))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+pub async fn show(State(state): State<AppState>, me: SignedIn, Path(id): Path<String>) -> Result<Response, PageError> {
+    let client = owned(&state, &me.user, &id).await?;
+    Ok(app_page(&state, &me.browser, &client, None, None))
 }
 
 /// GET /developer/apps/{id}/edit
-pub async fn edit_form(State(state): State<AppState>, browser: Browser, Path(id): Path<String>) -> Response {
-    let res = async {
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let c = owned(&state, &user, &id).await?;
-        let values = AppFormValues {
-            name: c.name.clone(),
-            homepage: c.homepage.clone().unwrap_or_default(),
-            logo_url: c.logo_url.clone().unwrap_or_default(),
-            app_type: c.app_type.clone().unwrap_or_else(|| "web".into()),
-            auth_method: c.token_endpoint_auth_method.clone(),
-            redirect_uris: c.redirect_uris.join("\n"),
-            post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
-        };
-        Ok::<_, PageError>(render(
-            &state,
-            StatusCode::OK,
-            &form_page(&browser, Some(&c.id), values, None),
-        ))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+pub async fn edit_form(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let c = owned(&state, &me.user, &id).await?;
+    let values = AppFormValues {
+        name: c.name.clone(),
+        homepage: c.homepage.clone().unwrap_or_default(),
+        logo_url: c.logo_url.clone().unwrap_or_default(),
+        app_type: c.app_type.clone().unwrap_or_else(|| "web".into()),
+        auth_method: c.token_endpoint_auth_method.clone(),
+        redirect_uris: c.redirect_uris.join("\n"),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+    };
+    Ok(render(
+        &state,
+        StatusCode::OK,
+        &form_page(&me.browser, Some(&c.id), values, None),
+    ))
 }
 
-/// POST /developer/apps/{id}: name, homepage, logo and URIs. The type stays
-/// (it decides whether the app holds a secret).
+/// POST /developer/apps/{id}: name, homepage, logo, URIs and how it sends
+/// its secret. The type stays (it decides whether the app holds a secret).
 pub async fn update(
     State(state): State<AppState>,
-    browser: Browser,
+    me: SignedIn,
     Path(id): Path<String>,
-    PageParams(params): PageParams,
-) -> Response {
-    let res = async {
-        if !browser.csrf_ok(params.get("csrf")) {
-            return Err(form_expired());
+    Form(params): Form,
+) -> Result<Response, PageError> {
+    let mut client = owned(&state, &me.user, &id).await?;
+    let mut values = form_values(&params);
+    values.app_type = client.app_type.clone().unwrap_or_else(|| "web".into());
+    let spec = ClientSpec {
+        name: values.name.clone(),
+        redirect_uris: lines(&values.redirect_uris),
+        post_logout_redirect_uris: lines(&values.post_logout_redirect_uris),
+        app_type: client.app_type.clone(),
+        public: client.public,
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+        homepage: optional(&params, "homepage"),
+        logo_url: optional(&params, "logo_url"),
+        token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
+        ..Default::default()
+    };
+    // Validated by the same rules as a new registration.
+    let checked = match clients::build(spec, state.now()) {
+        Ok(n) => n.client,
+        Err(message) => {
+            let page = form_page(&me.browser, Some(&client.id), values, Some(message));
+            return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let mut client = owned(&state, &user, &id).await?;
-        let mut values = form_values(&params);
-        values.app_type = client.app_type.clone().unwrap_or_else(|| "web".into());
-        let spec = ClientSpec {
-            name: values.name.clone(),
-            redirect_uris: lines(&values.redirect_uris),
-            post_logout_redirect_uris: lines(&values.post_logout_redirect_uris),
-            app_type: client.app_type.clone(),
-            public: client.public,
-            grant_types: client.grant_types.clone(),
-            scopes: client.scopes.clone(),
-            homepage: optional(&params, "homepage"),
-            logo_url: optional(&params, "logo_url"),
-            token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
-            ..Default::default()
-        };
-        // Validated by the same rules as a new registration.
-        let checked = match clients::build(spec, state.now()) {
-            Ok(n) => n.client,
-            Err(message) => {
-                let page = form_page(&browser, Some(&client.id), values, Some(message));
-                return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
-            }
-        };
-        client.name = checked.name;
-        client.redirect_uris = checked.redirect_uris;
-        client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
-        client.homepage = checked.homepage;
-        client.logo_url = checked.logo_url;
-        client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
-        state.store.update_client(&client).await?;
-        record(
-            &state,
-            &browser,
-            &user,
-            "client.update",
-            &client.id,
-            client.name.clone(),
-        )
-        .await;
-        Ok(app_page(&state, &browser, &client, None, Some("Saved.")))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+    };
+    client.name = checked.name;
+    client.redirect_uris = checked.redirect_uris;
+    client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
+    client.homepage = checked.homepage;
+    client.logo_url = checked.logo_url;
+    client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
+    clients::save(&*state.store, &client, actor(&me), state.now()).await?;
+    Ok(app_page(&state, &me.browser, &client, None, Some("Saved.")))
 }
 
 /// POST /developer/apps/{id}/rotate-secret
 pub async fn rotate(
     State(state): State<AppState>,
-    browser: Browser,
+    me: SignedIn,
     Path(id): Path<String>,
-    PageParams(params): PageParams,
-) -> Response {
-    let res = async {
-        if !browser.csrf_ok(params.get("csrf")) {
-            return Err(form_expired());
-        }
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let mut client = owned(&state, &user, &id).await?;
-        let Some(secret) = clients::rotate_secret(&mut client, state.now(), state.config.secret_rotation_overlap)
-        else {
-            return Err(PageError::bad_request("This app has no secret to rotate.").with_back(routes::DEVELOPER_APPS));
-        };
-        state.store.update_client(&client).await?;
-        record(&state, &browser, &user, "client.rotate_secret", &client.id, client.name.clone()).await;
-        Ok(app_page(
-            &state,
-            &browser,
-            &client,
-            Some(secret),
-            Some("New secret made. Copy it now: it is shown only once. The previous secret keeps working until the time below."),
-        ))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+    Form(_): Form,
+) -> Result<Response, PageError> {
+    let mut client = owned(&state, &me.user, &id).await?;
+    let overlap = state.config.secret_rotation_overlap;
+    let Some(secret) = clients::rotate(&*state.store, &mut client, overlap, actor(&me), state.now()).await? else {
+        return Err(PageError::bad_request("This app has no secret to rotate.").with_back(routes::DEVELOPER_APPS));
+    };
+    Ok(app_page(
+        &state,
+        &me.browser,
+        &client,
+        Some(secret),
+        Some(
+            "New secret made. Copy it now: it is shown only once. The previous secret keeps working until the time below.",
+        ),
+    ))
 }
 
 /// POST /developer/apps/{id}/delete
 pub async fn delete(
     State(state): State<AppState>,
-    browser: Browser,
+    me: SignedIn,
     Path(id): Path<String>,
-    PageParams(params): PageParams,
-) -> Response {
-    let res = async {
-        if !browser.csrf_ok(params.get("csrf")) {
-            return Err(form_expired());
-        }
-        let Some(user) = person(&state, &browser).await? else {
-            return Ok(see_other(routes::LOGIN));
-        };
-        let client = owned(&state, &user, &id).await?;
-        let grants = clients::delete(&*state.store, &client.id, state.now())
-            .await?
-            .unwrap_or(0);
-        let detail = format!("{} ({grants} grants revoked)", client.name);
-        record(&state, &browser, &user, "client.delete", &client.id, detail).await;
-        Ok(see_other(&format!("{}?done=deleted", routes::DEVELOPER_APPS)))
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response);
-    browser.finish(res)
+    Form(_): Form,
+) -> Result<Response, PageError> {
+    let client = owned(&state, &me.user, &id).await?;
+    clients::delete(&*state.store, &client.id, actor(&me), state.now()).await?;
+    Ok(see_other(&format!("{}?done=deleted", routes::DEVELOPER_APPS)))
 }

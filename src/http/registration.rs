@@ -1,30 +1,22 @@
 //! /register: dynamic client registration (RFC 7591) and, under
 //! /register/{client_id}, its management with the registration access
-//! token (RFC 7592).
+//! token (RFC 7592). The metadata rules are `oauth::registration`'s.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
 
+use super::extract::{BearerHeader, NoStore};
 use super::routes;
 use crate::app::AppState;
-use crate::audit;
+use crate::audit::{Actor, Via};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::clients;
 use crate::oauth::registration::{self, MetadataError};
 use crate::store::Client;
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-}
 
 fn metadata_error(e: MetadataError) -> OAuthError {
     let code = match e {
@@ -58,142 +50,113 @@ fn client_uri(state: &AppState, id: &str) -> String {
     format!("{}{}/{id}", state.config.issuer, routes::REGISTER)
 }
 
-fn answer(status: StatusCode, body: Value) -> Response {
-    let mut res = (status, Json(body)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    res
-}
+const ACTOR: Actor<'static> = Actor {
+    user_id: None,
+    origin: crate::audit::Origin {
+        ip: None,
+        user_agent: None,
+    },
+    via: Via::Registration,
+};
 
 /// POST /register
-pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let now = state.now();
-        // Closed registration needs an initial access token (RFC 7591 §3),
-        // minted by `latchkey clients initial-token`; each works once.
-        if !state.config.registration_open {
-            let token = bearer(&headers)
-                .ok_or_else(|| OAuthError::invalid_token("registration needs an initial access token"))?;
-            if !state.store.use_initial_access_token(&token_hash(token), now).await? {
-                return Err(OAuthError::invalid_token("the initial access token is not valid"));
-            }
+pub async fn register(
+    State(state): State<AppState>,
+    BearerHeader(token): BearerHeader,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, OAuthError> {
+    let now = state.now();
+    // Closed registration needs an initial access token (RFC 7591 §3),
+    // minted by `latchkey clients initial-token`; each works once.
+    if !state.config.registration_open {
+        let token = token.ok_or_else(|| OAuthError::invalid_token("registration needs an initial access token"))?;
+        if !state.store.use_initial_access_token(&token_hash(&token), now).await? {
+            return Err(OAuthError::invalid_token("the initial access token is not valid"));
         }
-        let metadata = json_body(&headers, &body)?;
-        let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
-        let mut new = registration::build(spec, now).map_err(metadata_error)?;
-        let registration_token = random_token(32);
-        new.client.registration_token_hash = Some(token_hash(&registration_token));
-        state.store.create_client(&new.client).await?;
-        audit::record(
-            &state,
-            audit::Event {
-                event: "client.create",
-                outcome: "success",
-                client_id: Some(&new.client.id),
-                detail: Some(format!("{} (dynamic registration)", new.client.name)),
-                ..Default::default()
-            },
-        )
-        .await;
-        let mut doc = registration::document(&new.client, &client_uri(&state, &new.client.id));
-        doc["registration_access_token"] = json!(registration_token);
-        if let Some(secret) = new.secret {
-            doc["client_secret"] = json!(secret);
-        }
-        Ok(answer(StatusCode::CREATED, doc))
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let metadata = json_body(&headers, &body)?;
+    let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
+    let mut new = registration::build(spec, now).map_err(metadata_error)?;
+    let registration_token = random_token(32);
+    new.client.registration_token_hash = Some(token_hash(&registration_token));
+    clients::create(&*state.store, &new.client, ACTOR, now).await?;
+    let mut doc = registration::document(&new.client, &client_uri(&state, &new.client.id));
+    doc["registration_access_token"] = json!(registration_token);
+    if let Some(secret) = new.secret {
+        doc["client_secret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, NoStore(doc)))
 }
 
 /// The client named in the path, if the registration access token is its
 /// own. Anything else is `invalid_token` (RFC 7592 §2: no hint whether the
 /// client exists).
-async fn managed(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Client, OAuthError> {
+async fn managed(state: &AppState, token: Option<String>, id: &str) -> Result<Client, OAuthError> {
     let invalid = || OAuthError::invalid_token("the registration access token is not valid for this client");
-    let token = bearer(headers).ok_or_else(invalid)?;
+    let token = token.ok_or_else(invalid)?;
     let client = state.store.get_client(id).await?.ok_or_else(invalid)?;
     let stored = client.registration_token_hash.as_deref().ok_or_else(invalid)?;
-    if !constant_time_eq(token_hash(token).as_bytes(), stored.as_bytes()) {
+    if !constant_time_eq(token_hash(&token).as_bytes(), stored.as_bytes()) {
         return Err(invalid());
     }
     Ok(client)
 }
 
 /// GET /register/{client_id}
-pub async fn read(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let result = async {
-        let client = managed(&state, &headers, &id).await?;
-        let doc = registration::document(&client, &client_uri(&state, &id));
-        Ok::<_, OAuthError>(answer(StatusCode::OK, doc))
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+pub async fn read(
+    State(state): State<AppState>,
+    BearerHeader(token): BearerHeader,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, OAuthError> {
+    let client = managed(&state, token, &id).await?;
+    Ok(NoStore(registration::document(&client, &client_uri(&state, &id))))
 }
 
 /// PUT /register/{client_id}: replaces the metadata (RFC 7592 §2.2). The
 /// client stays public or confidential; its id and secret stay.
 pub async fn update(
     State(state): State<AppState>,
+    BearerHeader(token): BearerHeader,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let result = async {
-        let mut client = managed(&state, &headers, &id).await?;
-        let metadata = json_body(&headers, &body)?;
-        if metadata.client_id.as_deref() != Some(id.as_str()) {
-            return Err(OAuthError::invalid_request(
-                "client_id in the body must be this client's id",
-            ));
-        }
-        let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
-        if spec.public != client.public {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidClientMetadata,
-                "token_endpoint_auth_method cannot switch between none and a secret; register a new client",
-            ));
-        }
-        let checked = registration::build(spec, state.now()).map_err(metadata_error)?.client;
-        client.name = checked.name;
-        client.redirect_uris = checked.redirect_uris;
-        client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
-        client.grant_types = checked.grant_types;
-        client.scopes = checked.scopes;
-        client.homepage = checked.homepage;
-        client.logo_url = checked.logo_url;
-        client.app_type = checked.app_type;
-        client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
-        state.store.update_client(&client).await?;
-        let doc = registration::document(&client, &client_uri(&state, &id));
-        Ok(answer(StatusCode::OK, doc))
+) -> Result<impl IntoResponse, OAuthError> {
+    let mut client = managed(&state, token, &id).await?;
+    let metadata = json_body(&headers, &body)?;
+    if metadata.client_id.as_deref() != Some(id.as_str()) {
+        return Err(OAuthError::invalid_request(
+            "client_id in the body must be this client's id",
+        ));
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
+    if spec.public != client.public {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "token_endpoint_auth_method cannot switch between none and a secret; register a new client",
+        ));
+    }
+    let checked = registration::build(spec, state.now()).map_err(metadata_error)?.client;
+    client.name = checked.name;
+    client.redirect_uris = checked.redirect_uris;
+    client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
+    client.grant_types = checked.grant_types;
+    client.scopes = checked.scopes;
+    client.homepage = checked.homepage;
+    client.logo_url = checked.logo_url;
+    client.app_type = checked.app_type;
+    client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
+    clients::save(&*state.store, &client, ACTOR, state.now()).await?;
+    Ok(NoStore(registration::document(&client, &client_uri(&state, &id))))
 }
 
 /// DELETE /register/{client_id}: the client, its tokens and consents go.
-pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let result = async {
-        let client = managed(&state, &headers, &id).await?;
-        let grants = clients::delete(&*state.store, &client.id, state.now())
-            .await?
-            .unwrap_or(0);
-        audit::record(
-            &state,
-            audit::Event {
-                event: "client.delete",
-                outcome: "success",
-                client_id: Some(&client.id),
-                detail: Some(format!("{grants} grants revoked (registration management)")),
-                ..Default::default()
-            },
-        )
-        .await;
-        Ok::<_, OAuthError>(StatusCode::NO_CONTENT.into_response())
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+pub async fn delete(
+    State(state): State<AppState>,
+    BearerHeader(token): BearerHeader,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, OAuthError> {
+    let client = managed(&state, token, &id).await?;
+    clients::delete(&*state.store, &client.id, ACTOR, state.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -6,9 +6,9 @@ use url::Url;
 
 use super::params::Params;
 use super::{pkce, redirect_uri, scopes};
-use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError, PageError};
+use crate::oauth::Provider;
 use crate::store::{Client, Session};
 
 /// How long a pending authorization request waits for the person to sign
@@ -117,7 +117,7 @@ fn page(heading: &'static str, message: impl Into<String>) -> Rejection {
 
 /// Checks an authorization request and returns it with its client.
 pub async fn validate(
-    state: &AppState,
+    p: Provider<'_>,
     params: &Params,
     now: Timestamp,
 ) -> Result<(AuthorizationRequest, Client), Rejection> {
@@ -129,7 +129,7 @@ pub async fn validate(
             "The app did not say who it is (client_id is missing).",
         ));
     };
-    let client = state
+    let client = p
         .store
         .get_client(client_id)
         .await
@@ -188,7 +188,7 @@ pub async fn validate(
         return Err(Rejection::Redirect(error_redirect(
             &redirect_uri,
             params.get("state"),
-            &state.config.issuer,
+            &p.config.issuer,
             &err,
         )));
     }
@@ -199,7 +199,7 @@ pub async fn validate(
         Rejection::Redirect(error_redirect(
             &redirect_uri,
             req_state.as_deref(),
-            &state.config.issuer,
+            &p.config.issuer,
             &OAuthError::new(code, description),
         ))
     };
@@ -296,13 +296,12 @@ pub async fn validate(
         Some(hint) => {
             // An expired ID token is still a fine hint (OIDC Core §3.1.2.1);
             // the signature and issuer must hold.
-            let claims: serde_json::Value =
-                state.keys.verify(hint, None, &state.config.issuer).await.map_err(|_| {
-                    fail(
-                        ErrorCode::InvalidRequest,
-                        "id_token_hint is not a valid ID token from this issuer",
-                    )
-                })?;
+            let claims: serde_json::Value = p.keys.verify(hint, None, &p.config.issuer).await.map_err(|_| {
+                fail(
+                    ErrorCode::InvalidRequest,
+                    "id_token_hint is not a valid ID token from this issuer",
+                )
+            })?;
             claims.get("sub").and_then(|s| s.as_str()).map(str::to_string)
         }
         None => None,

@@ -5,9 +5,10 @@ use base64::Engine;
 
 use super::params::Params;
 use crate::accounts::throttle::Kind;
-use crate::app::AppState;
+use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::Provider;
 use crate::store::Client;
 
 /// What the client presented.
@@ -78,13 +79,17 @@ fn form_decode(s: &str) -> String {
 /// failure: secrets are 256-bit random values that cannot be guessed, so the
 /// limit is there to stop floods of bad attempts, and the success path keeps
 /// its zero extra round trips.
-pub async fn authenticate(state: &AppState, creds: &Credentials, ip: Option<&str>) -> Result<Client, OAuthError> {
-    match check(state, creds).await {
+pub async fn authenticate(
+    p: Provider<'_>,
+    creds: &Credentials,
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Result<Client, OAuthError> {
+    match check(p, creds, now).await {
         Ok(client) => Ok(client),
         Err(e) if e.code == ErrorCode::InvalidClient => {
             let id = creds.client_id();
-            let now = state.now();
-            let throttle = state.throttle();
+            let throttle = p.throttle();
             if let Some(wait) = throttle.locked(Kind::Client, id, ip, now).await? {
                 return Err(OAuthError::too_many_attempts(wait));
             }
@@ -117,14 +122,14 @@ impl Credentials {
     }
 }
 
-async fn check(state: &AppState, creds: &Credentials) -> Result<Client, OAuthError> {
+async fn check(p: Provider<'_>, creds: &Credentials, now: Timestamp) -> Result<Client, OAuthError> {
     let (id, secret, basic) = match creds {
         Credentials::Basic { id, secret } => (id, Some(secret), true),
         Credentials::Post { id, secret } => (id, Some(secret), false),
         Credentials::None { id } => (id, None, false),
     };
     let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
-    let client = state.store.get_client(id).await?.ok_or_else(fail)?;
+    let client = p.store.get_client(id).await?.ok_or_else(fail)?;
     // RFC 7591 §2: a client authenticates with the method it registered,
     // and no other (a public client's `none` included).
     if creds.method() != client.token_endpoint_auth_method {
@@ -140,9 +145,7 @@ async fn check(state: &AppState, creds: &Credentials) -> Result<Client, OAuthErr
             let current = constant_time_eq(presented.as_bytes(), hash.as_bytes());
             // After a rotation the previous secret works until its overlap ends.
             let previous = match (&client.old_secret_hash, client.old_secret_expires_at) {
-                (Some(old), Some(until)) => {
-                    constant_time_eq(presented.as_bytes(), old.as_bytes()) && state.now() < until
-                }
+                (Some(old), Some(until)) => constant_time_eq(presented.as_bytes(), old.as_bytes()) && now < until,
                 _ => false,
             };
             if !(current || previous) {

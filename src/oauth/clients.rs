@@ -2,6 +2,7 @@
 
 use super::redirect_uri;
 use super::scopes;
+use crate::audit::{self, Actor};
 use crate::clock::Timestamp;
 use crate::crypto::{random_token, token_hash};
 use crate::store::{Client, GrantsOf, RevokeReason, Store, StoreResult};
@@ -126,18 +127,74 @@ pub fn rotate_secret(client: &mut Client, now: Timestamp, overlap: i64) -> Optio
     Some(secret)
 }
 
+/// Stores a new client (built and checked by [`build`]).
+pub async fn create(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Timestamp) -> StoreResult<()> {
+    store.create_client(client).await?;
+    audit::record(
+        store,
+        now,
+        actor.event("client.create", &client.name).client(&client.id),
+    )
+    .await;
+    Ok(())
+}
+
+/// Saves an edited client; every instance uses the new settings within a
+/// second.
+pub async fn save(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Timestamp) -> StoreResult<bool> {
+    let found = store.update_client(client).await?;
+    if found {
+        audit::record(
+            store,
+            now,
+            actor.event("client.update", &client.name).client(&client.id),
+        )
+        .await;
+    }
+    Ok(found)
+}
+
+/// A new secret for a confidential client, saved; the previous one keeps
+/// working for `overlap` seconds. None for a public client.
+pub async fn rotate(
+    store: &dyn Store,
+    client: &mut Client,
+    overlap: i64,
+    actor: Actor<'_>,
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    let Some(secret) = rotate_secret(client, now, overlap) else {
+        return Ok(None);
+    };
+    store.update_client(client).await?;
+    audit::record(
+        store,
+        now,
+        actor.event("client.rotate_secret", &client.name).client(&client.id),
+    )
+    .await;
+    Ok(Some(secret))
+}
+
 /// Deletes a client. Its grants end first, so every token issued to it
 /// stops working on every instance; then the client goes, with its consents
 /// and refresh tokens. Returns the number of grants ended, or None when
 /// there was no such client.
-pub async fn delete(store: &dyn Store, id: &str, now: Timestamp) -> StoreResult<Option<usize>> {
-    if store.get_client(id).await?.is_none() {
+pub async fn delete(store: &dyn Store, id: &str, actor: Actor<'_>, now: Timestamp) -> StoreResult<Option<usize>> {
+    let Some(client) = store.get_client(id).await? else {
         return Ok(None);
-    }
+    };
     let grants = store
         .revoke_grants(GrantsOf::Client(id), RevokeReason::ClientDeleted, now)
         .await?;
     store.delete_client(id).await?;
+    let event = if actor.via.is_admin() {
+        "admin.client_delete"
+    } else {
+        "client.delete"
+    };
+    let detail = format!("{}, {} grants revoked", client.name, grants.len());
+    audit::record(store, now, actor.event(event, detail).client(id)).await;
     Ok(Some(grants.len()))
 }
 

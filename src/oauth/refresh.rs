@@ -6,9 +6,9 @@
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
-use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::crypto::{random_bytes, random_token, sha256, token_hash};
+use crate::oauth::Provider;
 use crate::oauth::clients::GRANT_REFRESH_TOKEN;
 use crate::oauth::scopes::OFFLINE_ACCESS;
 use crate::store::{Client, RefreshToken};
@@ -33,7 +33,7 @@ pub struct NewRefresh<'a> {
 }
 
 /// A new token value and its row.
-pub fn mint(state: &AppState, n: &NewRefresh<'_>, now: Timestamp) -> (String, RefreshToken) {
+pub fn mint(p: Provider<'_>, n: &NewRefresh<'_>, now: Timestamp) -> (String, RefreshToken) {
     let value = random_token(32);
     let row = RefreshToken {
         id_hash: token_hash(&value),
@@ -44,7 +44,7 @@ pub fn mint(state: &AppState, n: &NewRefresh<'_>, now: Timestamp) -> (String, Re
         auth_time: n.auth_time,
         amr: n.amr.to_vec(),
         created_at: now,
-        expires_at: (now + state.config.refresh_token_idle_ttl).min(n.family_expires_at),
+        expires_at: (now + p.config.refresh_token_idle_ttl).min(n.family_expires_at),
         family_expires_at: n.family_expires_at,
         used_at: None,
         successor_hash: None,

@@ -2,10 +2,10 @@
 //! recorded in the database: an access token by its `jti` until it expires,
 //! a refresh token by ending its grant.
 
-use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::Provider;
 use crate::oauth::tokens::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::store::{Client, GrantsOf, RevokeReason};
 
@@ -17,13 +17,13 @@ fn not_yours() -> OAuthError {
 /// Revokes `token` if it is one of ours issued to `client`. Unknown,
 /// expired or malformed tokens are not an error (RFC 7009 §2.2: "invalid
 /// tokens do not cause an error response").
-pub async fn revoke(state: &AppState, client: &Client, token: &str, now: Timestamp) -> Result<(), OAuthError> {
+pub async fn revoke(p: Provider<'_>, client: &Client, token: &str, now: Timestamp) -> Result<(), OAuthError> {
     // Our access tokens are JWTs; refresh tokens are opaque. The hint only
     // orders the lookups (§2.1), and both are cheap, so it is not needed.
     if token.matches('.').count() == 2 {
-        let Ok(claims) = state
+        let Ok(claims) = p
             .keys
-            .verify::<AccessClaims>(token, Some(ACCESS_TOKEN_TYP), &state.config.issuer)
+            .verify::<AccessClaims>(token, Some(ACCESS_TOKEN_TYP), &p.config.issuer)
             .await
         else {
             return Ok(());
@@ -32,14 +32,13 @@ pub async fn revoke(state: &AppState, client: &Client, token: &str, now: Timesta
             return Err(not_yours());
         }
         if claims.exp > now {
-            state
-                .store
+            p.store
                 .revoke_access_token(&claims.jti, &client.id, now, claims.exp)
                 .await?;
         }
         return Ok(());
     }
-    let Some(row) = state.store.get_refresh_token(&token_hash(token)).await? else {
+    let Some(row) = p.store.get_refresh_token(&token_hash(token)).await? else {
         return Ok(());
     };
     if !constant_time_eq(row.client_id.as_bytes(), client.id.as_bytes()) {
@@ -47,8 +46,7 @@ pub async fn revoke(state: &AppState, client: &Client, token: &str, now: Timesta
     }
     // §2.1: revoking a refresh token SHOULD also invalidate the access
     // tokens of the same grant.
-    state
-        .store
+    p.store
         .revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::TokenRevoked, now)
         .await?;
     Ok(())

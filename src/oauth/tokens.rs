@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::crypto::{b64url, random_token, sha256};
 use crate::error::OAuthError;
 use crate::keys::KeyError;
+use crate::oauth::Provider;
 use crate::store::User;
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -66,15 +66,15 @@ pub struct AccessGrant<'a> {
 }
 
 pub fn issue_access_token(
-    state: &AppState,
+    p: Provider<'_>,
     g: &AccessGrant<'_>,
     now: Timestamp,
 ) -> Result<(String, AccessClaims), KeyError> {
     let claims = AccessClaims {
-        iss: state.config.issuer.clone(),
+        iss: p.config.issuer.clone(),
         sub: g.sub.to_string(),
-        aud: access_audience(&state.config.issuer),
-        exp: now + state.config.access_token_ttl,
+        aud: access_audience(&p.config.issuer),
+        exp: now + p.config.access_token_ttl,
         iat: now,
         jti: random_token(16),
         client_id: g.client_id.to_string(),
@@ -82,7 +82,7 @@ pub fn issue_access_token(
         auth_time: g.auth_time,
         gid: g.grant_id.map(str::to_string),
     };
-    let token = state.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
+    let token = p.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
     Ok((token, claims))
 }
 
@@ -108,7 +108,7 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         m.insert("updated_at".into(), json!(user.updated_at));
     }
     if scopes.iter().any(|s| s == "roles") {
-        m.insert("roles".into(), json!([user.role]));
+        m.insert("roles".into(), json!([user.role.as_str()]));
     }
     if scopes.iter().any(|s| s == "email") {
         m.insert("email".into(), json!(user.email));
@@ -127,11 +127,11 @@ pub struct IdTokenInput<'a> {
     pub scopes: &'a [String],
 }
 
-pub fn issue_id_token(state: &AppState, input: &IdTokenInput<'_>, now: Timestamp) -> Result<String, KeyError> {
+pub fn issue_id_token(p: Provider<'_>, input: &IdTokenInput<'_>, now: Timestamp) -> Result<String, KeyError> {
     let mut claims = user_claims(input.user, input.scopes);
-    claims.insert("iss".into(), json!(state.config.issuer));
+    claims.insert("iss".into(), json!(p.config.issuer));
     claims.insert("aud".into(), json!(input.client_id));
-    claims.insert("exp".into(), json!(now + state.config.id_token_ttl));
+    claims.insert("exp".into(), json!(now + p.config.id_token_ttl));
     claims.insert("iat".into(), json!(now));
     claims.insert("auth_time".into(), json!(input.auth_time));
     claims.insert("amr".into(), json!(input.amr));
@@ -142,16 +142,16 @@ pub fn issue_id_token(state: &AppState, input: &IdTokenInput<'_>, now: Timestamp
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
-    state.keys.sign(ID_TOKEN_TYP, &Value::Object(claims))
+    p.keys.sign(ID_TOKEN_TYP, &Value::Object(claims))
 }
 
 /// Checks a bearer access token: signature, `typ` = at+jwt (so an ID token
 /// cannot pass), issuer, expiry against the app clock, and revocation (of
 /// the token itself or of its grant).
-pub async fn validate_access_token(state: &AppState, token: &str, now: Timestamp) -> Result<AccessClaims, OAuthError> {
-    let claims: AccessClaims = state
+pub async fn validate_access_token(p: Provider<'_>, token: &str, now: Timestamp) -> Result<AccessClaims, OAuthError> {
+    let claims: AccessClaims = p
         .keys
-        .verify(token, Some(ACCESS_TOKEN_TYP), &state.config.issuer)
+        .verify(token, Some(ACCESS_TOKEN_TYP), &p.config.issuer)
         .await
         .map_err(|e| OAuthError::invalid_token(format!("the access token is invalid ({e})")))?;
     if claims.exp <= now {
@@ -159,10 +159,7 @@ pub async fn validate_access_token(state: &AppState, token: &str, now: Timestamp
     }
     // Revocations are held in memory, loaded from the database and kept
     // current by the change feed: no round trip on this path.
-    if state
-        .store
-        .access_token_revoked(&claims.jti, claims.gid.as_deref(), now)
-    {
+    if p.store.access_token_revoked(&claims.jti, claims.gid.as_deref(), now) {
         return Err(OAuthError::invalid_token("the access token has been revoked"));
     }
     Ok(claims)
@@ -191,7 +188,7 @@ mod tests {
             name: Some("Ada".into()),
             picture: None,
             password_hash: None,
-            role: "user".into(),
+            role: crate::store::Role::User,
             disabled: false,
             created_at: 1,
             updated_at: 2,

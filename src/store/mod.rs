@@ -130,6 +130,37 @@ pub struct Client {
     pub token_endpoint_auth_method: String,
 }
 
+/// What an account may do here.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    User,
+    /// Sees and manages every account and app (`/admin`, the admin API).
+    Admin,
+}
+
+impl Role {
+    pub const ALL: &[Role] = &[Role::User, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.iter().copied().find(|r| r.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct User {
     pub id: String,
@@ -141,7 +172,7 @@ pub struct User {
     pub picture: Option<String>,
     #[serde(skip)]
     pub password_hash: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub disabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -202,7 +233,7 @@ pub trait UserStore: Send + Sync {
     /// Finds by username or email (both stored lower case).
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
-    async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn set_user_role(&self, id: &str, role: Role, now: Timestamp) -> StoreResult<bool>;
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: Timestamp) -> StoreResult<bool>;
     /// Sets name and email; a changed email is unverified. Fails with
     /// [`StoreError::Conflict`] when another account has the email.

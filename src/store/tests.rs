@@ -37,7 +37,7 @@ fn user(tag: &str) -> User {
         name: Some("Ada".into()),
         picture: None,
         password_hash: Some("$argon2id$x".into()),
-        role: "user".into(),
+        role: Role::User,
         disabled: false,
         created_at: 10,
         updated_at: 10,
@@ -99,7 +99,7 @@ async fn users_round_trip_and_conflict() {
             "{}",
             store.backend()
         );
-        assert!(store.set_user_role(&u.id, "admin", 20).await.unwrap());
+        assert!(store.set_user_role(&u.id, Role::Admin, 20).await.unwrap());
         store.set_password_hash(&u.id, "$argon2id$y", 21).await.unwrap();
         let again = store.get_user(&u.id).await.unwrap().unwrap();
         assert_eq!(

@@ -213,9 +213,15 @@ async fn revocation_and_lockout_survive_a_restart_of_the_server_and_of_redis() {
         let code = get_code(&server, &browser(), &id, REDIRECT, None, &other).await;
         let (_, disabled) = token_body(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
         let disabled_access = disabled["access_token"].as_str().unwrap().to_string();
-        latchkey::accounts::users::set_disabled(&*server.state.store, &other_sub, true, server.state.now())
-            .await
-            .unwrap();
+        latchkey::accounts::users::set_disabled(
+            &*server.state.store,
+            &other_sub,
+            true,
+            latchkey::audit::Actor::cli(),
+            server.state.now(),
+        )
+        .await
+        .unwrap();
         // A lockout.
         let locked = unique("locked");
         server.user(&locked, PASSWORD).await;
@@ -377,7 +383,7 @@ async fn changes_reach_another_instance_within_a_second() {
 
         // Delete the client on a (as the CLI does): b refuses within 1 s.
         let started = Instant::now();
-        latchkey::oauth::clients::delete(&*a.state.store, &machine, a.state.now())
+        latchkey::oauth::clients::delete(&*a.state.store, &machine, latchkey::audit::Actor::cli(), a.state.now())
             .await
             .unwrap()
             .unwrap();
@@ -402,9 +408,15 @@ async fn changes_reach_another_instance_within_a_second() {
         // Disable the account on a: b refuses its token within 1 s.
         let sub = a.state.store.find_user_by_login(&username).await.unwrap().unwrap().id;
         let started = Instant::now();
-        latchkey::accounts::users::set_disabled(&*a.state.store, &sub, true, a.state.now())
-            .await
-            .unwrap();
+        latchkey::accounts::users::set_disabled(
+            &*a.state.store,
+            &sub,
+            true,
+            latchkey::audit::Actor::cli(),
+            a.state.now(),
+        )
+        .await
+        .unwrap();
         while userinfo_status(&b, &access).await != 401 {
             assert!(
                 started.elapsed() < Duration::from_secs(1),
@@ -494,13 +506,25 @@ async fn ending_a_grant_ends_every_token_of_it() {
         let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
         let (_, body) = token_body(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
         let before = body["access_token"].as_str().unwrap().to_string();
-        latchkey::accounts::users::set_disabled(&*server.state.store, &sub, true, server.state.now())
-            .await
-            .unwrap();
+        latchkey::accounts::users::set_disabled(
+            &*server.state.store,
+            &sub,
+            true,
+            latchkey::audit::Actor::cli(),
+            server.state.now(),
+        )
+        .await
+        .unwrap();
         assert_eq!(userinfo_status(&server, &before).await, 401);
-        latchkey::accounts::users::set_disabled(&*server.state.store, &sub, false, server.state.now())
-            .await
-            .unwrap();
+        latchkey::accounts::users::set_disabled(
+            &*server.state.store,
+            &sub,
+            false,
+            latchkey::audit::Actor::cli(),
+            server.state.now(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             userinfo_status(&server, &before).await,
             401,

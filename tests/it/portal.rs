@@ -244,7 +244,7 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
         server
             .state
             .store
-            .set_user_role(&admin_id, "admin", server.state.now())
+            .set_user_role(&admin_id, latchkey::store::Role::Admin, server.state.now())
             .await
             .unwrap();
         let (plain_browser, plain_name, plain_id) = signed_in(&server).await;

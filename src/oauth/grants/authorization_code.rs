@@ -11,11 +11,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::audit;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
+use crate::oauth::Provider;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
 use crate::oauth::refresh::{self, NewRefresh};
@@ -45,7 +45,7 @@ pub struct CodeRecord {
 }
 
 /// Stores a new grant with its code, and returns the code.
-pub async fn mint(state: &AppState, record: &CodeRecord, now: Timestamp) -> Result<String, OAuthError> {
+pub async fn mint(p: Provider<'_>, record: &CodeRecord, now: Timestamp) -> Result<String, OAuthError> {
     let code = random_token(32);
     let grant = Grant {
         id: record.grant_id.clone(),
@@ -55,7 +55,7 @@ pub async fn mint(state: &AppState, record: &CodeRecord, now: Timestamp) -> Resu
         created_at: now,
         last_issued_at: now,
         // Until redeemed, nothing but the code can come of it.
-        expires_at: record.expires_at + state.config.access_token_ttl,
+        expires_at: record.expires_at + p.config.access_token_ttl,
         revoked_at: None,
         revoked_reason: None,
     };
@@ -67,7 +67,7 @@ pub async fn mint(state: &AppState, record: &CodeRecord, now: Timestamp) -> Resu
         created_at: now,
         expires_at: record.expires_at,
     };
-    state.store.create_grant(&grant, &token).await?;
+    p.store.create_grant(&grant, &token).await?;
     Ok(code)
 }
 
@@ -76,25 +76,26 @@ fn unusable() -> OAuthError {
 }
 
 pub async fn redeem(
-    state: &AppState,
+    p: Provider<'_>,
     client: &Client,
     params: &Params,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
-    let record: CodeRecord = match state.store.consume_one_time(PURPOSE, &token_hash(code), now).await? {
+    let record: CodeRecord = match p.store.consume_one_time(PURPOSE, &token_hash(code), now).await? {
         Consumed::Fresh { data, .. } => serde_json::from_str(&data).map_err(OAuthError::server)?,
         Consumed::Replayed { grant_id } => {
             // The code may have been stolen: everything issued from it goes.
             if let Some(grant_id) = grant_id {
-                let ended = state
+                let ended = p
                     .store
                     .revoke_grants(GrantsOf::Grant(&grant_id), RevokeReason::CodeReplay, now)
                     .await?;
                 tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; grant revoked");
                 if !ended.is_empty() {
                     audit::record(
-                        state,
+                        p.store,
+                        now,
                         audit::Event {
                             event: "authorization_code.replay",
                             outcome: "grant_revoked",
@@ -149,7 +150,7 @@ pub async fn redeem(
         (None, None) => {}
     }
 
-    let user = state
+    let user = p
         .store
         .get_user(&record.user_id)
         .await?
@@ -157,7 +158,7 @@ pub async fn redeem(
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer available"))?;
     let refresh = refresh::should_issue(client, &record.scopes).then(|| {
         refresh::mint(
-            state,
+            p,
             &NewRefresh {
                 grant_id: &record.grant_id,
                 client_id: &client.id,
@@ -165,7 +166,7 @@ pub async fn redeem(
                 scopes: &record.scopes,
                 auth_time: record.auth_time,
                 amr: &record.amr,
-                family_expires_at: now + state.config.refresh_token_absolute_ttl,
+                family_expires_at: now + p.config.refresh_token_absolute_ttl,
             },
             now,
         )
@@ -173,10 +174,10 @@ pub async fn redeem(
     let grant_expires_at = refresh
         .as_ref()
         .map_or(now, |(_, row)| row.family_expires_at)
-        .max(now + state.config.access_token_ttl);
+        .max(now + p.config.access_token_ttl);
     // The grant must still be live when the tokens are born: a replay that
     // revoked it since the code was taken wins.
-    if !state
+    if !p
         .store
         .issue_from_grant(
             &record.grant_id,
@@ -189,7 +190,7 @@ pub async fn redeem(
         return Err(OAuthError::invalid_grant("the authorization has been revoked"));
     }
     let (access_token, _claims) = tokens::issue_access_token(
-        state,
+        p,
         &AccessGrant {
             sub: &user.id,
             client_id: &client.id,
@@ -203,7 +204,7 @@ pub async fn redeem(
     let id_token = if record.scopes.iter().any(|s| s == scopes::OPENID) {
         Some(
             tokens::issue_id_token(
-                state,
+                p,
                 &IdTokenInput {
                     user: &user,
                     client_id: &client.id,
@@ -224,7 +225,7 @@ pub async fn redeem(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: state.config.access_token_ttl,
+        expires_in: p.config.access_token_ttl,
         scope: scopes::join(&record.scopes),
         id_token,
         refresh_token,

@@ -2,16 +2,16 @@
 //! an access token for itself. No refresh token, no ID token; `sub` is the
 //! client. Nothing is written to the database: this is the throughput path.
 
-use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::Provider;
 use crate::oauth::params::Params;
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, TokenResponse};
 use crate::store::Client;
 
 pub async fn grant(
-    state: &AppState,
+    p: Provider<'_>,
     client: &Client,
     params: &Params,
     now: Timestamp,
@@ -47,7 +47,7 @@ pub async fn grant(
         None => allowed,
     };
     let (access_token, _) = tokens::issue_access_token(
-        state,
+        p,
         &AccessGrant {
             sub: &client.id,
             client_id: &client.id,
@@ -63,7 +63,7 @@ pub async fn grant(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: state.config.access_token_ttl,
+        expires_in: p.config.access_token_ttl,
         scope: scopes::join(&granted),
         id_token: None,
         refresh_token: None,

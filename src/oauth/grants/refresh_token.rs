@@ -4,11 +4,11 @@
 //! unless it comes within the grace window, when the same successor is
 //! returned (a client that lost the response must not be signed out).
 
-use crate::app::AppState;
 use crate::audit;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::Provider;
 use crate::oauth::params::Params;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
@@ -20,14 +20,14 @@ fn invalid() -> OAuthError {
 }
 
 pub async fn refresh(
-    state: &AppState,
+    p: Provider<'_>,
     client: &Client,
     params: &Params,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
     let hash = token_hash(presented);
-    let row = state.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
+    let row = p.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
     if !constant_time_eq(row.client_id.as_bytes(), client.id.as_bytes()) {
         return Err(invalid());
     }
@@ -55,12 +55,12 @@ pub async fn refresh(
         None => row.scopes.clone(),
     };
     if row.used_at.is_some() {
-        return reused(state, client, &row, presented, &scopes, now).await;
+        return reused(p, client, &row, presented, &scopes, now).await;
     }
     if now >= row.expires_at || now >= row.family_expires_at {
         return Err(invalid());
     }
-    let user = state
+    let user = p
         .store
         .get_user(&row.user_id)
         .await?
@@ -68,7 +68,7 @@ pub async fn refresh(
         .ok_or_else(invalid)?;
 
     let (successor, successor_row) = refresh::mint(
-        state,
+        p,
         &NewRefresh {
             grant_id: &row.grant_id,
             client_id: &row.client_id,
@@ -82,8 +82,8 @@ pub async fn refresh(
     );
     let sealed =
         refresh::seal(presented, &successor).ok_or_else(|| OAuthError::server("sealing the successor failed"))?;
-    let grant_expires_at = row.family_expires_at.max(now + state.config.access_token_ttl);
-    match state
+    let grant_expires_at = row.family_expires_at.max(now + p.config.access_token_ttl);
+    match p
         .store
         .rotate_refresh_token(&hash, now, &sealed, &successor_row, grant_expires_at)
         .await?
@@ -92,61 +92,57 @@ pub async fn refresh(
         // Another request rotated this token a moment ago: treat as reuse,
         // which the grace window turns into the same successor.
         Rotation::AlreadyUsed => {
-            let row = state.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
-            return reused(state, client, &row, presented, &scopes, now).await;
+            let row = p.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
+            return reused(p, client, &row, presented, &scopes, now).await;
         }
         // Revoked while this request ran: no successor was stored.
         Rotation::GrantRevoked => return Err(invalid()),
     }
-    respond(state, client, &user, &row, &scopes, successor, now)
+    respond(p, client, &user, &row, &scopes, successor, now)
 }
 
 /// A token that was already rotated was presented again.
 async fn reused(
-    state: &AppState,
+    p: Provider<'_>,
     client: &Client,
     row: &RefreshToken,
     presented: &str,
     scopes: &[String],
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let grace = state.config.refresh_token_grace;
+    let grace = p.config.refresh_token_grace;
     let within_grace = grace > 0 && row.used_at.is_some_and(|at| now - at <= grace);
     if within_grace {
         if let (Some(successor_hash), Some(sealed)) = (&row.successor_hash, &row.successor_sealed) {
-            let successor = state.store.get_refresh_token(successor_hash).await?;
+            let successor = p.store.get_refresh_token(successor_hash).await?;
             let value = refresh::unseal(presented, sealed);
             if let (Some(successor), Some(value)) = (successor, value) {
                 if successor.used_at.is_none() && successor.revoked_at.is_none() {
-                    let user = state
+                    let user = p
                         .store
                         .get_user(&row.user_id)
                         .await?
                         .filter(|u| !u.disabled)
                         .ok_or_else(invalid)?;
                     // A new access token is issued: only while the grant lives.
-                    let expires_at = row.family_expires_at.max(now + state.config.access_token_ttl);
-                    if !state
-                        .store
-                        .issue_from_grant(&row.grant_id, now, expires_at, None)
-                        .await?
-                    {
+                    let expires_at = row.family_expires_at.max(now + p.config.access_token_ttl);
+                    if !p.store.issue_from_grant(&row.grant_id, now, expires_at, None).await? {
                         return Err(invalid());
                     }
                     tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh token retried within the grace window");
-                    return respond(state, client, &user, row, scopes, value, now);
+                    return respond(p, client, &user, row, scopes, value, now);
                 }
             }
         }
     }
     // RFC 9700 §4.14.2: a rotated refresh token used again means one of two
     // parties holds a stolen token; revoke the whole family.
-    state
-        .store
+    p.store
         .revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::RefreshTokenReuse, now)
         .await?;
     audit::record(
-        state,
+        p.store,
+        now,
         audit::Event {
             event: "refresh_token.reuse_detected",
             outcome: "family_revoked",
@@ -161,7 +157,7 @@ async fn reused(
 }
 
 fn respond(
-    state: &AppState,
+    p: Provider<'_>,
     client: &Client,
     user: &crate::store::User,
     row: &RefreshToken,
@@ -170,7 +166,7 @@ fn respond(
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let (access_token, _) = tokens::issue_access_token(
-        state,
+        p,
         &AccessGrant {
             sub: &user.id,
             client_id: &client.id,
@@ -186,7 +182,7 @@ fn respond(
     let id_token = if scopes.iter().any(|s| s == scopes::OPENID) {
         Some(
             tokens::issue_id_token(
-                state,
+                p,
                 &IdTokenInput {
                     user,
                     client_id: &client.id,
@@ -206,7 +202,7 @@ fn respond(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: state.config.access_token_ttl,
+        expires_in: p.config.access_token_ttl,
         scope: scopes::join(scopes),
         id_token,
         refresh_token: Some(refresh_token),

@@ -191,7 +191,7 @@ impl SqlStore {
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(User::from))
+        row.map(User::try_from).transpose()
     }
 }
 
@@ -294,9 +294,10 @@ struct UserRow {
     updated_at: i64,
 }
 
-impl From<UserRow> for User {
-    fn from(r: UserRow) -> User {
-        User {
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> StoreResult<User> {
+        Ok(User {
             id: r.id,
             username: r.username,
             email: r.email,
@@ -304,11 +305,11 @@ impl From<UserRow> for User {
             name: r.name,
             picture: r.picture,
             password_hash: r.password_hash,
-            role: r.role,
+            role: Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("users.role: `{}`", r.role)))?,
             disabled: r.disabled,
             created_at: r.created_at,
             updated_at: r.updated_at,
-        }
+        })
     }
 }
 
@@ -357,7 +358,7 @@ macro_rules! bind_user {
             .bind(&$u.name)
             .bind(&$u.picture)
             .bind(&$u.password_hash)
-            .bind(&$u.role)
+            .bind($u.role.as_str())
             .bind($u.disabled)
             .bind($u.created_at)
             .bind($u.updated_at)
@@ -688,7 +689,7 @@ impl UserStore for SqlStore {
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(User::from))
+        row.map(User::try_from).transpose()
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
@@ -697,14 +698,14 @@ impl UserStore for SqlStore {
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows.into_iter().map(User::from).collect())
+        rows.into_iter().map(User::try_from).collect()
     }
 
-    async fn set_user_role(&self, id: &str, role: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn set_user_role(&self, id: &str, role: Role, now: Timestamp) -> StoreResult<bool> {
         let n = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
-                .bind(role)
+                .bind(role.as_str())
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
