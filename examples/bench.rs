@@ -77,11 +77,7 @@ fn sign(seconds: u64, alg: &str) {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 fn input(html: &str, name: &str) -> Option<String> {
@@ -95,22 +91,13 @@ fn location(res: &reqwest::Response) -> Option<String> {
 }
 
 fn absolute(base: &str, loc: &str) -> String {
-    if loc.starts_with('/') {
-        format!("{base}{loc}")
-    } else {
-        loc.to_string()
-    }
+    if loc.starts_with('/') { format!("{base}{loc}") } else { loc.to_string() }
 }
 
 /// One authorization: /authorize → (sign-in) → (consent) → code → /token.
 /// Returns the access token.
 async fn one(
-    b: &reqwest::Client,
-    base: &str,
-    client: &str,
-    secret: &str,
-    user: &str,
-    password: &str,
+    b: &reqwest::Client, base: &str, client: &str, secret: &str, user: &str, password: &str,
 ) -> Option<String> {
     let authorize = format!(
         "{base}/authorize?response_type=code&client_id={client}&redirect_uri=https%3A%2F%2Fbench.example%2Fcb&scope=openid&state=s"
@@ -121,10 +108,7 @@ async fn one(
         let loc = location(&res)?;
         if loc.starts_with("https://bench.example/cb") {
             let url = url::Url::parse(&loc).ok()?;
-            code = url
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .map(|(_, v)| v.into_owned());
+            code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
             break;
         }
         let target = absolute(base, &loc);
@@ -152,11 +136,7 @@ async fn one(
     let res = b
         .post(format!("{base}/token"))
         .basic_auth(client, Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://bench.example/cb"),
-        ])
+        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://bench.example/cb")])
         .send()
         .await
         .ok()?;
@@ -176,9 +156,7 @@ async fn roundtrip(args: &[String]) {
     let mut browsers = Vec::new();
     for _ in 0..concurrency {
         let b = browser();
-        one(&b, base, client, secret, user, password)
-            .await
-            .expect("warm-up round trip failed");
+        one(&b, base, client, secret, user, password).await.expect("warm-up round trip failed");
         browsers.push(b);
     }
     let ok = Arc::new(AtomicU64::new(0));
@@ -187,13 +165,8 @@ async fn roundtrip(args: &[String]) {
     let mut tasks = Vec::new();
     for b in browsers {
         let (ok, failed) = (ok.clone(), failed.clone());
-        let (base, client, secret, user, password) = (
-            base.clone(),
-            client.clone(),
-            secret.clone(),
-            user.clone(),
-            password.clone(),
-        );
+        let (base, client, secret, user, password) =
+            (base.clone(), client.clone(), secret.clone(), user.clone(), password.clone());
         tasks.push(tokio::spawn(async move {
             let mut b = b;
             while Instant::now() < deadline {
@@ -210,9 +183,5 @@ async fn roundtrip(args: &[String]) {
     for t in tasks {
         t.await.expect("task");
     }
-    println!(
-        "roundtrip {:.1} {}",
-        ok.load(Ordering::Relaxed) as f64 / seconds as f64,
-        failed.load(Ordering::Relaxed)
-    );
+    println!("roundtrip {:.1} {}", ok.load(Ordering::Relaxed) as f64 / seconds as f64, failed.load(Ordering::Relaxed));
 }

@@ -170,10 +170,7 @@ impl App {
     }
 
     pub async fn from_parts(
-        config: Config,
-        clock: Arc<dyn Clock>,
-        store: Arc<dyn Store>,
-        ephemeral: Arc<dyn Ephemeral>,
+        config: Config, clock: Arc<dyn Clock>, store: Arc<dyn Store>, ephemeral: Arc<dyn Ephemeral>,
     ) -> Result<Self, StartError> {
         // Revocations in force are loaded before the first request is served.
         store.reload_revocations(clock.now()).await?;
@@ -183,18 +180,14 @@ impl App {
         let templates = Templates::new(config.brand.clone())?;
         let hasher = PasswordHasherPool::new(config.argon2, config.password_hash_concurrency)?;
         let github = match &config.github {
-            Some(gh) => Some(Arc::new(
-                GithubClient::new(gh, &config.issuer).map_err(StartError::Github)?,
-            )),
+            Some(gh) => Some(Arc::new(GithubClient::new(gh, &config.issuer).map_err(StartError::Github)?)),
             None => None,
         };
         let mailer = Arc::new(crate::email::Mailer::new(&config.email)?);
         let totp_key = match &config.totp_key {
             Some(k) => k.clone(),
-            None => load_or_create_key(&config.totp_key_file).map_err(|e| StartError::TotpKey {
-                path: config.totp_key_file.display().to_string(),
-                source: e,
-            })?,
+            None => load_or_create_key(&config.totp_key_file)
+                .map_err(|e| StartError::TotpKey { path: config.totp_key_file.display().to_string(), source: e })?,
         };
         Ok(Self {
             state: AppState(Arc::new(Inner {
@@ -219,18 +212,12 @@ impl App {
     /// Serves on `listener` until `shutdown` resolves, then finishes the
     /// requests in flight (see `server`).
     pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let tasks = spawn_background(self.state.clone());
         let limits = self.state.config.server;
-        let router = self
-            .router()
-            .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
-        let result = crate::server::serve(listener, router, limits, shutdown)
-            .await
-            .map_err(StartError::Serve);
+        let router = self.router().layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
+        let result = crate::server::serve(listener, router, limits, shutdown).await.map_err(StartError::Serve);
         for t in tasks {
             t.abort();
         }
@@ -352,16 +339,10 @@ async fn cleanup(state: &AppState) {
         // Kept a while after expiry, so a replay is still recognised.
         ("single-use values", store.delete_expired_one_time(now - window).await),
         ("grants", store.delete_expired_grants(now - window).await),
-        (
-            "access token revocations",
-            store.delete_expired_access_token_revocations(now).await,
-        ),
+        ("access token revocations", store.delete_expired_access_token_revocations(now).await),
         ("lockouts", store.delete_expired_lockouts(now).await),
         ("change feed rows", store.prune_changes(wall_ms() - 3_600_000).await),
-        (
-            "retired keys",
-            store.delete_keys_retired_before(now - window - 86400).await,
-        ),
+        ("retired keys", store.delete_keys_retired_before(now - window - 86400).await),
     ];
     for (what, result) in results {
         match result {

@@ -28,14 +28,7 @@ pub struct Origin<'a> {
 impl<'a> Origin<'a> {
     /// An event about `user_id` from this origin.
     pub fn event(self, event: &'a str, outcome: &'a str, user_id: Option<&'a str>) -> Event<'a> {
-        Event {
-            event,
-            outcome,
-            user_id,
-            ip: self.ip,
-            user_agent: self.user_agent,
-            ..Default::default()
-        }
+        Event { event, outcome, user_id, ip: self.ip, user_agent: self.user_agent, ..Default::default() }
     }
 }
 
@@ -81,18 +74,12 @@ pub struct Actor<'a> {
 
 impl<'a> Actor<'a> {
     pub fn cli() -> Self {
-        Actor {
-            user_id: None,
-            origin: Origin::default(),
-            via: Via::Cli,
-        }
+        Actor { user_id: None, origin: Origin::default(), via: Via::Cli }
     }
 
     /// An event by this actor; the detail says how it was made.
     pub fn event(self, event: &'a str, detail: impl std::fmt::Display) -> Event<'a> {
-        self.origin
-            .event(event, "success", self.user_id)
-            .detail(format!("{detail} ({})", self.via.as_str()))
+        self.origin.event(event, "success", self.user_id).detail(format!("{detail} ({})", self.via.as_str()))
     }
 }
 

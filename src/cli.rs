@@ -244,12 +244,7 @@ async fn audit_cmd(cmd: AuditCommand, config: Config) -> CliResult {
     }
     let store = app::open_store(&config).await?;
     let user_id = match &user {
-        Some(u) => Some(
-            find_user(&*store, u)
-                .await?
-                .ok_or_else(|| CliError(format!("no user `{u}`")))?
-                .id,
-        ),
+        Some(u) => Some(find_user(&*store, u).await?.ok_or_else(|| CliError(format!("no user `{u}`")))?.id),
         None => None,
     };
     let events = store.list_audit(user_id.as_deref(), limit).await?;
@@ -276,9 +271,8 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> CliResult {
     let listen = config.listen;
     let issuer = config.issuer.clone();
     let app = App::build(config, clock).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError(format!("cannot listen on {listen}: {e}")))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| CliError(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!(
         %issuer,
         listen = %listen,
@@ -379,9 +373,7 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             }
             let token = crate::crypto::random_token(32);
             let now = clock.now();
-            store
-                .insert_initial_access_token(&crate::crypto::token_hash(&token), now, now + ttl)
-                .await?;
+            store.insert_initial_access_token(&crate::crypto::token_hash(&token), now, now + ttl).await?;
             if json {
                 println!("{}", json!({ "initial_access_token": token, "expires_at": now + ttl }));
             } else {
@@ -433,19 +425,13 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             Ok(())
         }
         ClientsCommand::Show { id, json } => {
-            let c = store
-                .get_client(&id)
-                .await?
-                .ok_or_else(|| CliError(format!("no client `{id}`")))?;
+            let c = store.get_client(&id).await?.ok_or_else(|| CliError(format!("no client `{id}`")))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
                 println!("client_id:                 {}", c.id);
                 println!("name:                      {}", c.name);
-                println!(
-                    "type:                      {}",
-                    if c.public { "public" } else { "confidential" }
-                );
+                println!("type:                      {}", if c.public { "public" } else { "confidential" });
                 println!("redirect_uris:             {}", c.redirect_uris.join(" "));
                 println!("post_logout_redirect_uris: {}", c.post_logout_redirect_uris.join(" "));
                 println!("grant_types:               {}", c.grant_types.join(" "));
@@ -479,13 +465,7 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
         _ => UserToggle::Enable,
     };
     match cmd {
-        UsersCommand::Create {
-            username,
-            email,
-            name,
-            password_stdin,
-            json,
-        } => {
+        UsersCommand::Create { username, email, name, password_stdin, json } => {
             let password = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
@@ -494,12 +474,8 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
                 None
             };
             let hasher = PasswordHasherPool::new(config.argon2, 1)?;
-            let input = NewAccount {
-                username: &username,
-                email: &email,
-                password: password.as_deref(),
-                name: name.as_deref(),
-            };
+            let input =
+                NewAccount { username: &username, email: &email, password: password.as_deref(), name: name.as_deref() };
             let user = match users::create_account(&*store, &hasher, input, clock.now()).await {
                 Ok(u) => u,
                 Err(AccountError::Invalid(errors)) => {
@@ -517,10 +493,7 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
                 Err(e) => return Err(e.into()),
             };
             if json {
-                println!(
-                    "{}",
-                    json!({ "id": user.id, "username": user.username, "email": user.email })
-                );
+                println!("{}", json!({ "id": user.id, "username": user.username, "email": user.email }));
             } else {
                 println!("created user {} ({})", user.username, user.id);
             }
@@ -542,9 +515,7 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
                 let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
                 CliError(format!("unknown role `{role}` (expected one of: {})", all.join(", ")))
             })?;
-            let u = find_user(&*store, &user)
-                .await?
-                .ok_or_else(|| CliError(format!("no user `{user}`")))?;
+            let u = find_user(&*store, &user).await?.ok_or_else(|| CliError(format!("no user `{user}`")))?;
             store.set_user_role(&u.id, role, clock.now()).await?;
             if json {
                 println!("{}", json!({ "id": u.id, "username": u.username, "role": role }));
@@ -555,9 +526,7 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
         }
         UsersCommand::Disable { user, json } | UsersCommand::Enable { user, json } => {
             let disable = matches!(cmd_kind, UserToggle::Disable);
-            let u = find_user(&*store, &user)
-                .await?
-                .ok_or_else(|| CliError(format!("no user `{user}`")))?;
+            let u = find_user(&*store, &user).await?.ok_or_else(|| CliError(format!("no user `{user}`")))?;
             // The same rule as the admin page: disabling ends every session
             // and grant, on every instance within a second.
             users::set_disabled(&*store, &u.id, disable, audit::Actor::cli(), clock.now()).await?;

@@ -173,14 +173,12 @@ impl Config {
         let path = path.or_else(|| env.get("LATCHKEY_CONFIG").map(PathBuf::from));
         let file = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                Some(toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Toml {
-                    path,
-                    message: e.to_string(),
-                })?)
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                Some(
+                    toml::from_str::<toml::Table>(&text)
+                        .map_err(|e| ConfigError::Toml { path, message: e.to_string() })?,
+                )
             }
             None => None,
         };
@@ -190,18 +188,11 @@ impl Config {
     /// Builds a config from explicit sources; no globals are read.
     pub fn from_sources(env: &HashMap<String, String>, file: Option<&toml::Table>) -> Result<Self, ConfigError> {
         let src = Sources { env, file };
-        let issuer: String = src
-            .get("LATCHKEY_ISSUER")?
-            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let issuer: String = src.get("LATCHKEY_ISSUER")?.unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let issuer = validate_issuer(&issuer)?;
         let listen = src.parse("LATCHKEY_LISTEN", "127.0.0.1:8080".parse().ok())?;
-        let database_url: String = src
-            .get("DATABASE_URL")?
-            .unwrap_or_else(|| "sqlite://data/latchkey.db".into());
-        let redis_url = src
-            .get("REDIS_URL")?
-            .filter(|s: &String| !s.is_empty())
-            .map(Secret::new);
+        let database_url: String = src.get("DATABASE_URL")?.unwrap_or_else(|| "sqlite://data/latchkey.db".into());
+        let redis_url = src.get("REDIS_URL")?.filter(|s: &String| !s.is_empty()).map(Secret::new);
         let log_format = match src.get("LATCHKEY_LOG_FORMAT")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -292,9 +283,7 @@ impl Config {
             require_verified_email: src.parse("LATCHKEY_REQUIRE_VERIFIED_EMAIL", Some(false))?,
             email: crate::email::EmailConfig {
                 smtp_url: src.get("LATCHKEY_SMTP_URL")?.filter(|s| !s.is_empty()).map(Secret::new),
-                from: src
-                    .get("LATCHKEY_EMAIL_FROM")?
-                    .unwrap_or_else(|| "Latchkey <no-reply@localhost>".into()),
+                from: src.get("LATCHKEY_EMAIL_FROM")?.unwrap_or_else(|| "Latchkey <no-reply@localhost>".into()),
                 outbox_dir: src
                     .get("LATCHKEY_OUTBOX_DIR")?
                     .map(PathBuf::from)
@@ -366,10 +355,7 @@ impl Sources<'_> {
             toml::Value::String(s) => Ok(Some(s.clone())),
             toml::Value::Integer(i) => Ok(Some(i.to_string())),
             toml::Value::Boolean(b) => Ok(Some(b.to_string())),
-            _ => Err(ConfigError::Invalid {
-                key,
-                message: "expected a string, number or boolean".into(),
-            }),
+            _ => Err(ConfigError::Invalid { key, message: "expected a string, number or boolean".into() }),
         }
     }
 
@@ -378,24 +364,17 @@ impl Sources<'_> {
         T::Err: std::fmt::Display,
     {
         match self.get(key)? {
-            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-                key,
-                message: format!("`{raw}`: {e}"),
-            }),
-            None => default.ok_or(ConfigError::Invalid {
-                key,
-                message: "is required".into(),
-            }),
+            Some(raw) => {
+                raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { key, message: format!("`{raw}`: {e}") })
+            }
+            None => default.ok_or(ConfigError::Invalid { key, message: "is required".into() }),
         }
     }
 
     fn non_negative(&self, key: &'static str, default: i64) -> Result<i64, ConfigError> {
         let v: i64 = self.parse(key, Some(default))?;
         if v < 0 {
-            return Err(ConfigError::Invalid {
-                key,
-                message: format!("must not be negative, got {v}"),
-            });
+            return Err(ConfigError::Invalid { key, message: format!("must not be negative, got {v}") });
         }
         Ok(v)
     }
@@ -403,10 +382,7 @@ impl Sources<'_> {
     fn positive(&self, key: &'static str, default: i64) -> Result<i64, ConfigError> {
         let v: i64 = self.parse(key, Some(default))?;
         if v <= 0 {
-            return Err(ConfigError::Invalid {
-                key,
-                message: format!("must be greater than zero, got {v}"),
-            });
+            return Err(ConfigError::Invalid { key, message: format!("must be greater than zero, got {v}") });
         }
         Ok(v)
     }
@@ -487,10 +463,8 @@ fn github_config(src: &Sources<'_>) -> Result<Option<GithubConfig>, ConfigError>
 /// The issuer is an https URL with no query, fragment or trailing slash
 /// (OpenID Connect Discovery §3); plain http is allowed for loopback hosts only.
 fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
-    let invalid = |message: &str| ConfigError::Invalid {
-        key: "LATCHKEY_ISSUER",
-        message: format!("`{raw}`: {message}"),
-    };
+    let invalid =
+        |message: &str| ConfigError::Invalid { key: "LATCHKEY_ISSUER", message: format!("`{raw}`: {message}") };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     if raw.ends_with('/') {
         return Err(invalid("must not end with a slash"));
@@ -541,21 +515,13 @@ mod tests {
 
     #[test]
     fn issuer_rules() {
-        for bad in [
-            "http://example.com",
-            "https://example.com/",
-            "https://example.com?x=1",
-            "ftp://example.com",
-            "not a url",
-        ] {
+        for bad in
+            ["http://example.com", "https://example.com/", "https://example.com?x=1", "ftp://example.com", "not a url"]
+        {
             assert!(Config::with(&[("LATCHKEY_ISSUER", bad)]).is_err(), "{bad} accepted");
         }
-        for good in [
-            "https://id.example.com",
-            "https://example.com/auth",
-            "http://localhost:3000",
-            "http://[::1]:8080",
-        ] {
+        for good in ["https://id.example.com", "https://example.com/auth", "http://localhost:3000", "http://[::1]:8080"]
+        {
             assert!(Config::with(&[("LATCHKEY_ISSUER", good)]).is_ok(), "{good} refused");
         }
     }

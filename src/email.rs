@@ -48,10 +48,7 @@ pub enum EmailError {
 }
 
 enum Transport {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        described: String,
-    },
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, described: String },
     Outbox(PathBuf),
 }
 
@@ -85,11 +82,7 @@ enum Tls {
 
 fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, EmailError> {
     let url = url::Url::parse(raw).map_err(|e| EmailError::Url(e.to_string()))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| EmailError::Url("no host".into()))?
-        .trim_matches(['[', ']'])
-        .to_string();
+    let host = url.host_str().ok_or_else(|| EmailError::Url("no host".into()))?.trim_matches(['[', ']']).to_string();
     // smtp: is not a special scheme, so the url crate keeps its host as text.
     let loopback =
         host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
@@ -105,9 +98,7 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, EmailError> {
     // Plain SMTP over a network would expose the password and every reset
     // link to anyone on the path; only a relay on this machine may skip TLS.
     if tls == Tls::None && !loopback {
-        return Err(EmailError::Url(
-            "tls=none is only allowed for a relay on this machine (a loopback host)".into(),
-        ));
+        return Err(EmailError::Url("tls=none is only allowed for a relay on this machine (a loopback host)".into()));
     }
     let decode = |s: &str| {
         percent_decode(s).map_err(|_| EmailError::Url("credentials are not valid percent-encoded UTF-8".into()))
@@ -123,13 +114,7 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, EmailError> {
         Tls::Starttls | Tls::Opportunistic => 587,
         Tls::None => 25,
     });
-    Ok(SmtpTarget {
-        host,
-        port,
-        tls,
-        user,
-        password,
-    })
+    Ok(SmtpTarget { host, port, tls, user, password })
 }
 
 /// The url crate leaves userinfo percent-encoded, and a password often holds
@@ -143,11 +128,8 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let escaped = match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
+        let escaped = match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        {
             (b'%', Some(hi), Some(lo)) => Some(hi << 4 | lo),
             _ => None,
         };
@@ -167,10 +149,7 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
 
 impl Mailer {
     pub fn new(config: &EmailConfig) -> Result<Self, EmailError> {
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|_| EmailError::Address(config.from.clone()))?;
+        let from: Mailbox = config.from.parse().map_err(|_| EmailError::Address(config.from.clone()))?;
         let transport = match &config.smtp_url {
             None => Transport::Outbox(config.outbox_dir.clone()),
             Some(url) => {
@@ -198,10 +177,7 @@ impl Mailer {
                     Tls::Opportunistic => "STARTTLS if offered",
                     Tls::None => "plain",
                 };
-                Transport::Smtp {
-                    transport: builder.build(),
-                    described: format!("smtp {}:{} ({tls})", t.host, t.port),
-                }
+                Transport::Smtp { transport: builder.build(), described: format!("smtp {}:{} ({tls})", t.host, t.port) }
             }
         };
         Ok(Self { from, transport })
@@ -303,10 +279,7 @@ mod tests {
         // Loopback without tls=none: STARTTLS when offered, not demanded.
         assert_eq!(parse_smtp_url("smtp://localhost:25").unwrap().tls, Tls::Opportunistic);
         assert_eq!(parse_smtp_url("smtp://10.0.0.1").unwrap().tls, Tls::Starttls);
-        assert!(
-            parse_smtp_url("smtp://mail.example.com?tls=none").is_err(),
-            "plain only on loopback"
-        );
+        assert!(parse_smtp_url("smtp://mail.example.com?tls=none").is_err(), "plain only on loopback");
         assert!(parse_smtp_url("smtp://192.168.1.5:25?tls=none").is_err());
         assert!(parse_smtp_url("smtps://127.0.0.1?tls=none").is_err());
         assert!(parse_smtp_url("http://mail.example.com").is_err());
@@ -333,10 +306,7 @@ mod tests {
         let mailer = Mailer::new(&config).unwrap();
         assert_eq!(mailer.describe(), "smtp mail.example.com:465 (TLS)");
         assert!(!format!("{config:?}").contains("hunter2"));
-        let bad = EmailConfig {
-            smtp_url: Some(Secret::new("smtp://ada:hunter2@mail.example.com?tls=none")),
-            ..config
-        };
+        let bad = EmailConfig { smtp_url: Some(Secret::new("smtp://ada:hunter2@mail.example.com?tls=none")), ..config };
         let error = Mailer::new(&bad).err().unwrap().to_string();
         assert!(!error.contains("hunter2"), "{error}");
     }
@@ -350,10 +320,7 @@ mod tests {
             outbox_dir: dir.path().join("outbox"),
         })
         .unwrap();
-        assert_eq!(
-            mailer.describe(),
-            format!("outbox {}", dir.path().join("outbox").display())
-        );
+        assert_eq!(mailer.describe(), format!("outbox {}", dir.path().join("outbox").display()));
         mailer
             .send(&Email {
                 to: "ada@example.com".into(),
@@ -377,9 +344,7 @@ mod tests {
             if line.starts_with([' ', '\t']) {
                 continue; // a folded continuation of the previous field
             }
-            let (name, value) = line
-                .split_once(": ")
-                .unwrap_or_else(|| panic!("not a header field: {line:?}"));
+            let (name, value) = line.split_once(": ").unwrap_or_else(|| panic!("not a header field: {line:?}"));
             headers.push((name.to_ascii_lowercase(), value.to_string()));
         }
         let header = |n: &str| {
@@ -398,20 +363,10 @@ mod tests {
         assert!(body.contains("token=abc"), "{body}");
 
         assert!(
-            Mailer::new(&EmailConfig {
-                smtp_url: None,
-                from: "not an address".into(),
-                outbox_dir: dir.path().into(),
-            })
-            .is_err()
+            Mailer::new(&EmailConfig { smtp_url: None, from: "not an address".into(), outbox_dir: dir.path().into() })
+                .is_err()
         );
-        let to_nobody = mailer
-            .send(&Email {
-                to: "nobody".into(),
-                subject: "x".into(),
-                text: "x".into(),
-            })
-            .await;
+        let to_nobody = mailer.send(&Email { to: "nobody".into(), subject: "x".into(), text: "x".into() }).await;
         assert!(matches!(to_nobody, Err(EmailError::Address(_))));
     }
 }

@@ -124,10 +124,7 @@ impl OAuthError {
     /// Too many failed attempts: 429 with Retry-After (RFC 6585 §4). The
     /// body keeps an RFC 6749 code a client already understands.
     pub fn too_many_attempts(retry_after: i64) -> Self {
-        let mut e = Self::new(
-            ErrorCode::TemporarilyUnavailable,
-            "too many failed attempts; retry later",
-        );
+        let mut e = Self::new(ErrorCode::TemporarilyUnavailable, "too many failed attempts; retry later");
         e.retry_after = Some(retry_after.max(1));
         e.too_many = true;
         e
@@ -137,10 +134,8 @@ impl OAuthError {
     /// Retry-After, spelled as RFC 6749 §4.1.2.1 spells it. The detail goes
     /// to the log only.
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the service is temporarily unavailable; retry shortly",
-        );
+        let mut e =
+            Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry shortly");
         e.detail = Some(detail.to_string());
         e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
         e
@@ -195,18 +190,8 @@ impl IntoResponse for OAuthError {
                 tracing::error!(error = self.code.as_str(), detail = %detail, "request failed");
             }
         }
-        let status = if self.too_many {
-            StatusCode::TOO_MANY_REQUESTS
-        } else {
-            self.code.status()
-        };
-        let mut res = (
-            status,
-            Json(ErrorBody {
-                error: self.code.as_str(),
-                error_description: &self.description,
-            }),
-        )
+        let status = if self.too_many { StatusCode::TOO_MANY_REQUESTS } else { self.code.status() };
+        let mut res = (status, Json(ErrorBody { error: self.code.as_str(), error_description: &self.description }))
             .into_response();
         let headers = res.headers_mut();
         // RFC 6749 §5.1: token-endpoint answers are never cached; the same
@@ -264,18 +249,9 @@ pub struct PageError {
 
 impl PageError {
     pub fn new(
-        status: StatusCode,
-        heading: impl Into<Cow<'static, str>>,
-        message: impl Into<Cow<'static, str>>,
+        status: StatusCode, heading: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self {
-            status,
-            heading: heading.into(),
-            message: message.into(),
-            code: None,
-            back_url: None,
-            retry_after: None,
-        }
+        Self { status, heading: heading.into(), message: message.into(), code: None, back_url: None, retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {

@@ -138,35 +138,18 @@ impl SigningKey {
                 }
                 let (x, y) = (b64url(&point[1..33]), b64url(&point[33..]));
                 let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| bad("EC key"))?;
-                (
-                    serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
-                    decoding,
-                    Algorithm::ES256,
-                    ES256,
-                )
+                (serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }), decoding, Algorithm::ES256, ES256)
             }
             Pair::Ed(p) => {
                 let x = b64url(p.public_key().as_ref());
                 let decoding = DecodingKey::from_ed_components(&x).map_err(|_| bad("Ed25519 key"))?;
-                (
-                    serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x }),
-                    decoding,
-                    Algorithm::EdDSA,
-                    EDDSA,
-                )
+                (serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x }), decoding, Algorithm::EdDSA, EDDSA)
             }
         };
         jwk["use"] = "sig".into();
         jwk["alg"] = alg.into();
         jwk["kid"] = kid.clone().into();
-        Ok(Self {
-            kid,
-            alg,
-            pair,
-            jwk,
-            decoding,
-            algorithm,
-        })
+        Ok(Self { kid, alg, pair, jwk, decoding, algorithm })
     }
 
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
@@ -180,16 +163,11 @@ impl SigningKey {
         let signature = match &self.pair {
             Pair::Rsa(p) => {
                 let mut sig = vec![0u8; p.public_modulus_len()];
-                p.sign(&RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut sig)
-                    .map_err(|_| KeyError::Sign)?;
+                p.sign(&RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut sig).map_err(|_| KeyError::Sign)?;
                 sig
             }
             // The fixed encoding (r || s) is the JWS form (RFC 7518 §3.4).
-            Pair::Ec(p) => p
-                .sign(&rng, token.as_bytes())
-                .map_err(|_| KeyError::Sign)?
-                .as_ref()
-                .to_vec(),
+            Pair::Ec(p) => p.sign(&rng, token.as_bytes()).map_err(|_| KeyError::Sign)?.as_ref().to_vec(),
             Pair::Ed(p) => p.sign(token.as_bytes()).as_ref().to_vec(),
         };
         token.push('.');
@@ -248,10 +226,7 @@ fn thumbprint(jwk: &serde_json::Value) -> String {
         Some("EC") => &["crv", "kty", "x", "y"],
         _ => &["crv", "kty", "x"],
     };
-    let body: Vec<String> = members
-        .iter()
-        .map(|m| format!("\"{m}\":\"{}\"", jwk[*m].as_str().unwrap_or("")))
-        .collect();
+    let body: Vec<String> = members.iter().map(|m| format!("\"{m}\":\"{}\"", jwk[*m].as_str().unwrap_or(""))).collect();
     b64url(&sha256(format!("{{{}}}", body.join(",")).as_bytes()))
 }
 
@@ -321,24 +296,16 @@ async fn generate_blocking(alg: &'static str, now: Timestamp) -> Result<StoredKe
 /// when it exists, else generating one) and an active key of
 /// `access_token_alg`.
 pub async fn ensure_keys(
-    store: &dyn Store,
-    now: Timestamp,
-    import_file: &Path,
-    access_token_alg: &str,
+    store: &dyn Store, now: Timestamp, import_file: &Path, access_token_alg: &str,
 ) -> Result<(), KeyError> {
     let keys = store.list_keys().await?;
     // A key still to sign, or signing now, counts; a retired one does not.
-    let has_active = |alg: &str| {
-        keys.iter()
-            .any(|k| k.alg == alg && k.retired_at.is_none_or(|at| at > now))
-    };
+    let has_active = |alg: &str| keys.iter().any(|k| k.alg == alg && k.retired_at.is_none_or(|at| at > now));
     let mut new = Vec::new();
     if !has_active(RS256) {
         let key = if import_file.exists() {
-            let pem = std::fs::read_to_string(import_file).map_err(|source| KeyError::Io {
-                path: import_file.display().to_string(),
-                source,
-            })?;
+            let pem = std::fs::read_to_string(import_file)
+                .map_err(|source| KeyError::Io { path: import_file.display().to_string(), source })?;
             let key = import_pem(&pem, now)?;
             tracing::info!(kid = %key.kid, file = %import_file.display(), "imported signing key");
             key
@@ -397,14 +364,9 @@ pub async fn remove(store: &dyn Store, kid: &str, now: Timestamp) -> Result<bool
     let Some(key) = keys.iter().find(|k| k.kid == kid) else {
         return Ok(false);
     };
-    let others = keys
-        .iter()
-        .any(|k| k.kid != kid && k.alg == key.alg && k.retired_at.is_none_or(|at| at > now));
+    let others = keys.iter().any(|k| k.kid != kid && k.alg == key.alg && k.retired_at.is_none_or(|at| at > now));
     if !others {
-        return Err(KeyError::Rejected(format!(
-            "{kid} is the only {} key: rotate first (keys rotate --now)",
-            key.alg
-        )));
+        return Err(KeyError::Rejected(format!("{kid} is the only {} key: rotate first (keys rotate --now)", key.alg)));
     }
     Ok(store.delete_key(kid).await?)
 }
@@ -440,11 +402,7 @@ impl KeySet {
         let list = self.signers.get(alg)?;
         list.iter()
             .find(|s| s.from <= now && s.until.is_none_or(|u| u > now))
-            .or_else(|| {
-                list.iter()
-                    .filter(|s| s.until.is_none_or(|u| u > now))
-                    .min_by_key(|s| s.from)
-            })
+            .or_else(|| list.iter().filter(|s| s.until.is_none_or(|u| u > now)).min_by_key(|s| s.from))
             .map(|s| s.key.clone())
     }
 }
@@ -463,10 +421,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub async fn load(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        publish_window: i64,
-        access_token_alg: &str,
+        store: Arc<dyn Store>, clock: Arc<dyn Clock>, publish_window: i64, access_token_alg: &str,
     ) -> Result<Self, KeyError> {
         let access_token_alg = alg_name(access_token_alg)
             .ok_or_else(|| KeyError::Rejected(format!("unknown algorithm {access_token_alg}")))?;
@@ -482,10 +437,7 @@ impl KeyRing {
     }
 
     async fn build(
-        store: &dyn Store,
-        now: Timestamp,
-        window: i64,
-        access_alg: &'static str,
+        store: &dyn Store, now: Timestamp, window: i64, access_alg: &'static str,
     ) -> Result<KeySet, KeyError> {
         let stored = store.list_keys().await?;
         let mut by_kid = HashMap::new();
@@ -508,21 +460,14 @@ impl KeyRing {
             jwks.push(signing.jwk.clone());
             by_kid.insert(key.kid.clone(), signing);
         }
-        let set = KeySet {
-            signers,
-            by_kid,
-            jwks: Arc::from(Vec::new()),
-        };
+        let set = KeySet { signers, by_kid, jwks: Arc::from(Vec::new()) };
         for alg in [RS256, access_alg] {
             if set.signer(alg, now).is_none() {
                 return Err(KeyError::NoKey(alg.into()));
             }
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|_| KeyError::Sign)?;
-        Ok(KeySet {
-            jwks: jwks.into(),
-            ..set
-        })
+        Ok(KeySet { jwks: jwks.into(), ..set })
     }
 
     fn set(&self) -> Arc<KeySet> {
@@ -531,13 +476,7 @@ impl KeyRing {
 
     /// Re-reads the key set from the store.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let set = Self::build(
-            &*self.store,
-            self.clock.now(),
-            self.publish_window,
-            self.access_token_alg,
-        )
-        .await?;
+        let set = Self::build(&*self.store, self.clock.now(), self.publish_window, self.access_token_alg).await?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Ok(())
@@ -554,9 +493,7 @@ impl KeyRing {
     }
 
     fn active(&self, alg: &str) -> Result<Arc<SigningKey>, KeyError> {
-        self.set()
-            .signer(alg, self.clock.now())
-            .ok_or_else(|| KeyError::NoKey(alg.into()))
+        self.set().signer(alg, self.clock.now()).ok_or_else(|| KeyError::NoKey(alg.into()))
     }
 
     /// Signs with the active RS256 key (ID tokens and anything a relying
@@ -574,10 +511,7 @@ impl KeyRing {
     /// key's algorithm only), its `typ` header (when `typ` is given) and its
     /// `iss`. Expiry is the caller's rule, checked against the app clock.
     pub async fn verify<T: DeserializeOwned>(
-        &self,
-        token: &str,
-        typ: Option<&str>,
-        issuer: &str,
+        &self, token: &str, typ: Option<&str>, issuer: &str,
     ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if let Some(expected) = typ {
@@ -652,11 +586,7 @@ mod tests {
             v.validate_exp = false;
             let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key.decoding, &v).unwrap();
             assert_eq!(data.claims["sub"], "y", "{alg}");
-            assert_eq!(
-                SigningKey::from_stored(&stored).unwrap().kid,
-                stored.kid,
-                "{alg}: kid is stable"
-            );
+            assert_eq!(SigningKey::from_stored(&stored).unwrap().kid, stored.kid, "{alg}: kid is stable");
         }
     }
 
@@ -675,9 +605,7 @@ mod tests {
     fn signature_verifies_with_published_components() {
         let stored = generate(1).unwrap();
         let key = SigningKey::from_stored(&stored).unwrap();
-        let token = key
-            .sign("at+jwt", &serde_json::json!({"iss": "x", "sub": "y"}))
-            .unwrap();
+        let token = key.sign("at+jwt", &serde_json::json!({"iss": "x", "sub": "y"})).unwrap();
         let n = key.jwk["n"].as_str().unwrap();
         let e = key.jwk["e"].as_str().unwrap();
         let decoding = DecodingKey::from_rsa_components(n, e).unwrap();

@@ -41,18 +41,12 @@ const FD_RESERVE: u64 = 128;
 fn raise_fd_limit() -> u64 {
     #[cfg(unix)]
     {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit/setrlimit only read and write the struct passed.
         unsafe {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
                 if limit.rlim_cur < limit.rlim_max {
-                    let raised = libc::rlimit {
-                        rlim_cur: limit.rlim_max,
-                        rlim_max: limit.rlim_max,
-                    };
+                    let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                         limit = raised;
                     }
@@ -131,10 +125,7 @@ impl Registry {
     fn evict_idlest(&self) -> bool {
         let now = Instant::now();
         let conns = self.lock();
-        let idlest = conns
-            .values()
-            .filter_map(|c| c.idle_for(now).map(|idle| (idle, c)))
-            .max_by_key(|(idle, _)| *idle);
+        let idlest = conns.values().filter_map(|c| c.idle_for(now).map(|idle| (idle, c))).max_by_key(|(idle, _)| *idle);
         match idlest {
             Some((_, conn)) => {
                 conn.close.notify_one();
@@ -149,11 +140,8 @@ impl Registry {
     fn sweep(&self, limits: &ServerLimits) {
         let now = Instant::now();
         for conn in self.lock().values() {
-            let limit = if conn.served.load(Ordering::SeqCst) {
-                limits.idle_timeout
-            } else {
-                limits.header_read_timeout
-            };
+            let limit =
+                if conn.served.load(Ordering::SeqCst) { limits.idle_timeout } else { limits.header_read_timeout };
             if conn.idle_for(now).is_some_and(|idle| idle > Duration::from_secs(limit)) {
                 conn.close.notify_one();
             }
@@ -170,24 +158,16 @@ impl Registry {
 /// Serves `router` on `listener` until `shutdown` resolves, then lets the
 /// requests in flight finish (for at most `shutdown_grace`).
 pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    limits: ServerLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    listener: TcpListener, router: Router, limits: ServerLimits, shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let fd_limit = raise_fd_limit();
-    let cap = limits
-        .max_connections
-        .min(fd_limit.saturating_sub(FD_RESERVE).max(16) as usize);
+    let cap = limits.max_connections.min(fd_limit.saturating_sub(FD_RESERVE).max(16) as usize);
     if cap < limits.max_connections {
         tracing::info!(cap, fd_limit, "connection cap lowered to fit the open-file limit");
     }
     let registry = Arc::new(Registry::default());
     let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(limits.header_read_timeout));
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(limits.header_read_timeout));
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -228,14 +208,7 @@ pub async fn serve(
             continue;
         }
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
-            stream,
-            peer,
-            router.clone(),
-            builder.clone(),
-            registry.clone(),
-            limits,
-        ));
+        tokio::spawn(connection(stream, peer, router.clone(), builder.clone(), registry.clone(), limits));
     }
     drop(listener);
     sweeper.abort();
@@ -268,11 +241,7 @@ async fn refuse(mut stream: TcpStream) {
 }
 
 async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    builder: Arc<Builder<TokioExecutor>>,
-    registry: Arc<Registry>,
+    stream: TcpStream, peer: SocketAddr, router: Router, builder: Arc<Builder<TokioExecutor>>, registry: Arc<Registry>,
     limits: ServerLimits,
 ) {
     let (id, conn) = registry.add();
@@ -330,11 +299,7 @@ struct Deadline {
 
 impl Deadline {
     fn new(body: Incoming, limit: Duration) -> Self {
-        Self {
-            body,
-            limit,
-            timer: None,
-        }
+        Self { body, limit, timer: None }
     }
 }
 
@@ -352,9 +317,7 @@ impl HttpBody for Deadline {
         if timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
         }
-        Pin::new(&mut self.body)
-            .poll_frame(cx)
-            .map_err(|e| Box::new(e) as Self::Error)
+        Pin::new(&mut self.body).poll_frame(cx).map_err(|e| Box::new(e) as Self::Error)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -49,14 +49,10 @@ impl Templates {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
         for (name, source) in TEMPLATES {
-            env.add_template(name, source)
-                .map_err(|source| RenderError { name, source })?;
+            env.add_template(name, source).map_err(|source| RenderError { name, source })?;
         }
-        let theme_css = format!(
-            ":root {{ --accent: {}; --accent-contrast: {}; }}\n",
-            brand.accent,
-            contrast_for(&brand.accent)
-        );
+        let theme_css =
+            format!(":root {{ --accent: {}; --accent-contrast: {}; }}\n", brand.accent, contrast_for(&brand.accent));
         Ok(Self { env, brand, theme_css })
     }
 
@@ -66,10 +62,7 @@ impl Templates {
 
     pub fn render<P: Page>(&self, page: &P) -> Result<String, RenderError> {
         let name = P::TEMPLATE;
-        let tmpl = self
-            .env
-            .get_template(name)
-            .map_err(|source| RenderError { name, source })?;
+        let tmpl = self.env.get_template(name).map_err(|source| RenderError { name, source })?;
         tmpl.render(context! {
             brand => &self.brand,
             title => page.title(),
@@ -84,18 +77,10 @@ impl Templates {
 /// luminance).
 fn contrast_for(hex: &str) -> &'static str {
     let h = hex.trim_start_matches('#');
-    let full: String = if h.len() == 3 {
-        h.chars().flat_map(|c| [c, c]).collect()
-    } else {
-        h.to_string()
-    };
+    let full: String = if h.len() == 3 { h.chars().flat_map(|c| [c, c]).collect() } else { h.to_string() };
     let channel = |i: usize| {
         let v = u8::from_str_radix(full.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0;
-        if v <= 0.03928 {
-            v / 12.92
-        } else {
-            ((v + 0.055) / 1.055).powf(2.4)
-        }
+        if v <= 0.03928 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
     };
     let l = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
     if l > 0.4 { "#111827" } else { "#ffffff" }
@@ -367,11 +352,7 @@ pub struct AppFormPage {
 impl Page for AppFormPage {
     const TEMPLATE: &'static str = "app_form.html";
     fn title(&self) -> String {
-        if self.app_id.is_some() {
-            "Edit app".into()
-        } else {
-            "Register an app".into()
-        }
+        if self.app_id.is_some() { "Edit app".into() } else { "Register an app".into() }
     }
 }
 
@@ -509,20 +490,11 @@ mod tests {
     use super::*;
 
     fn templates() -> Templates {
-        Templates::new(Brand {
-            name: "Acme ID".into(),
-            logo_url: None,
-            accent: "#0a7d3b".into(),
-        })
-        .unwrap()
+        Templates::new(Brand { name: "Acme ID".into(), logo_url: None, accent: "#0a7d3b".into() }).unwrap()
     }
 
     fn user() -> UserLine {
-        UserLine {
-            username: "ada".into(),
-            email: Some("ada@example.com".into()),
-            name: Some("Ada".into()),
-        }
+        UserLine { username: "ada".into(), email: Some("ada@example.com".into()), name: Some("Ada".into()) }
     }
 
     #[test]
@@ -541,14 +513,8 @@ mod tests {
             .unwrap(),
             t.render(&SignupPage {
                 csrf: "tok".into(),
-                values: SignupValues {
-                    username: Some(evil.into()),
-                    email: None,
-                },
-                errors: SignupErrors {
-                    password: Some("Too short".into()),
-                    ..Default::default()
-                },
+                values: SignupValues { username: Some(evil.into()), email: None },
+                errors: SignupErrors { password: Some("Too short".into()), ..Default::default() },
                 login_url: "/login".into(),
                 min_password: 8,
                 ..Default::default()
@@ -558,10 +524,7 @@ mod tests {
                 csrf: "tok".into(),
                 request_id: "req".into(),
                 client_name: evil.into(),
-                scopes: vec![ScopeLine {
-                    name: "email".into(),
-                    description: "See your email address".into(),
-                }],
+                scopes: vec![ScopeLine { name: "email".into(), description: "See your email address".into() }],
                 user: user(),
                 switch_url: "/login?request=req&switch=1".into(),
             })
@@ -573,18 +536,11 @@ mod tests {
                 back_url: None,
             })
             .unwrap(),
-            t.render(&SignedOutPage {
-                heading: "Signed out".into(),
-                message: "Bye".into(),
-            })
-            .unwrap(),
+            t.render(&SignedOutPage { heading: "Signed out".into(), message: "Bye".into() }).unwrap(),
             t.render(&LogoutPage {
                 csrf: "tok".into(),
                 client_name: None,
-                hidden: vec![HiddenField {
-                    name: "state".into(),
-                    value: evil.into(),
-                }],
+                hidden: vec![HiddenField { name: "state".into(), value: evil.into() }],
                 user: Some(user()),
             })
             .unwrap(),
@@ -633,12 +589,7 @@ mod tests {
                     disabled: false,
                     is_me: false,
                 }],
-                clients: vec![AdminClientLine {
-                    id: "c".into(),
-                    name: evil.into(),
-                    public: true,
-                    owned: false,
-                }],
+                clients: vec![AdminClientLine { id: "c".into(), name: evil.into(), public: true, owned: false }],
                 notice: None,
                 is_admin: true,
             })
@@ -657,16 +608,8 @@ mod tests {
             t.render(&AppFormPage {
                 csrf: "tok".into(),
                 app_id: None,
-                values: AppFormValues {
-                    name: evil.into(),
-                    redirect_uris: evil.into(),
-                    ..Default::default()
-                },
-                types: vec![TypeOption {
-                    value: "web".into(),
-                    label: "Web".into(),
-                    checked: true,
-                }],
+                values: AppFormValues { name: evil.into(), redirect_uris: evil.into(), ..Default::default() },
+                types: vec![TypeOption { value: "web".into(), label: "Web".into(), checked: true }],
                 error: Some(evil.into()),
             })
             .unwrap(),
@@ -692,12 +635,7 @@ mod tests {
                 notice: Some(evil.into()),
             })
             .unwrap(),
-            t.render(&MfaPage {
-                csrf: "tok".into(),
-                step: evil.into(),
-                error: Some(evil.into()),
-            })
-            .unwrap(),
+            t.render(&MfaPage { csrf: "tok".into(), step: evil.into(), error: Some(evil.into()) }).unwrap(),
             t.render(&MfaSetupPage {
                 csrf: "tok".into(),
                 qr_svg: crate::accounts::totp::qr_svg("otpauth://totp/Acme:ada?secret=ABC"),
@@ -705,23 +643,9 @@ mod tests {
                 error: None,
             })
             .unwrap(),
-            t.render(&BackupCodesPage {
-                codes: vec![evil.into()],
-            })
-            .unwrap(),
-            t.render(&ForgotPage {
-                csrf: "tok".into(),
-                sent: false,
-                error: Some(evil.into()),
-            })
-            .unwrap(),
-            t.render(&ResetPage {
-                csrf: "tok".into(),
-                token: evil.into(),
-                error: None,
-                min_password: 8,
-            })
-            .unwrap(),
+            t.render(&BackupCodesPage { codes: vec![evil.into()] }).unwrap(),
+            t.render(&ForgotPage { csrf: "tok".into(), sent: false, error: Some(evil.into()) }).unwrap(),
+            t.render(&ResetPage { csrf: "tok".into(), token: evil.into(), error: None, min_password: 8 }).unwrap(),
             t.render(&LinkGithubPage {
                 csrf: "tok".into(),
                 proof: "p".into(),

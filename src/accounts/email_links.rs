@@ -44,18 +44,10 @@ pub struct Link {
 
 /// Makes a link token for `user_id`; returns the token (for the email only).
 pub async fn mint(
-    store: &dyn Store,
-    purpose: Purpose,
-    user_id: &str,
-    email: &str,
-    now: Timestamp,
+    store: &dyn Store, purpose: Purpose, user_id: &str, email: &str, now: Timestamp,
 ) -> StoreResult<String> {
     let token = random_token(32);
-    let link = Link {
-        user_id: user_id.to_string(),
-        email: email.to_string(),
-        expires_at: now + purpose.ttl(),
-    };
+    let link = Link { user_id: user_id.to_string(), email: email.to_string(), expires_at: now + purpose.ttl() };
     store
         .insert_one_time(&OneTimeToken {
             token_hash: token_hash(&token),
@@ -78,12 +70,10 @@ pub async fn peek(store: &dyn Store, purpose: Purpose, token: &str, now: Timesta
 /// Uses the link: of any number of concurrent uses (on any instance), one
 /// gets it.
 pub async fn take(store: &dyn Store, purpose: Purpose, token: &str, now: Timestamp) -> StoreResult<Option<Link>> {
-    Ok(
-        match store.consume_one_time(purpose.tag(), &token_hash(token), now).await? {
-            Consumed::Fresh { data, .. } => serde_json::from_str(&data).ok(),
-            Consumed::Replayed { .. } | Consumed::Missing => None,
-        },
-    )
+    Ok(match store.consume_one_time(purpose.tag(), &token_hash(token), now).await? {
+        Consumed::Fresh { data, .. } => serde_json::from_str(&data).ok(),
+        Consumed::Replayed { .. } | Consumed::Missing => None,
+    })
 }
 
 #[cfg(test)]
@@ -94,42 +84,16 @@ mod tests {
     #[tokio::test]
     async fn links_are_single_use_expire_and_keep_their_purpose() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
         store.migrate().await.unwrap();
         let now = 1_000_000;
         let token = mint(&store, Purpose::Reset, "u1", "a@example.com", now).await.unwrap();
-        assert!(
-            peek(&store, Purpose::Verify, &token, now).await.unwrap().is_none(),
-            "purpose-bound"
-        );
-        assert_eq!(
-            peek(&store, Purpose::Reset, &token, now)
-                .await
-                .unwrap()
-                .unwrap()
-                .user_id,
-            "u1"
-        );
+        assert!(peek(&store, Purpose::Verify, &token, now).await.unwrap().is_none(), "purpose-bound");
+        assert_eq!(peek(&store, Purpose::Reset, &token, now).await.unwrap().unwrap().user_id, "u1");
         assert!(take(&store, Purpose::Reset, &token, now).await.unwrap().is_some());
-        assert!(
-            take(&store, Purpose::Reset, &token, now).await.unwrap().is_none(),
-            "single use"
-        );
+        assert!(take(&store, Purpose::Reset, &token, now).await.unwrap().is_none(), "single use");
         let token = mint(&store, Purpose::Reset, "u1", "a@example.com", now).await.unwrap();
-        assert!(
-            peek(&store, Purpose::Reset, &token, now + 30 * 60)
-                .await
-                .unwrap()
-                .is_none(),
-            "expired"
-        );
-        assert!(
-            take(&store, Purpose::Reset, &token, now + 30 * 60)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(peek(&store, Purpose::Reset, &token, now + 30 * 60).await.unwrap().is_none(), "expired");
+        assert!(take(&store, Purpose::Reset, &token, now + 30 * 60).await.unwrap().is_none());
     }
 }

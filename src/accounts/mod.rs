@@ -37,10 +37,6 @@ pub struct Accounts<'a> {
 
 impl<'a> Accounts<'a> {
     pub fn throttle(&self) -> Throttle<'a> {
-        Throttle {
-            counts: self.ephemeral,
-            locks: self.store,
-            policy: &self.config.throttle,
-        }
+        Throttle { counts: self.ephemeral, locks: self.store, policy: &self.config.throttle }
     }
 }

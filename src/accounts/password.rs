@@ -65,20 +65,14 @@ impl PasswordHasherPool {
     pub fn new(p: Argon2Params, concurrency: usize) -> Result<Self, HashError> {
         let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| HashError::Argon2(e.to_string()))?;
-        Ok(Self {
-            params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy: Arc::default(),
-        })
+        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::default() })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let params = self.params.clone();
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || hash_with(&params, &password))
-            .await
-            .map_err(|_| HashError::Task)?
+        tokio::task::spawn_blocking(move || hash_with(&params, &password)).await.map_err(|_| HashError::Task)?
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when
@@ -112,10 +106,7 @@ impl PasswordHasherPool {
         })
         .await
         .map_err(|_| HashError::Task)?;
-        Ok(Verified {
-            ok: ok && exists,
-            needs_rehash: ok && exists && needs_rehash,
-        })
+        Ok(Verified { ok: ok && exists, needs_rehash: ok && exists && needs_rehash })
     }
 }
 
@@ -135,11 +126,7 @@ mod tests {
     use super::*;
 
     fn cheap() -> Argon2Params {
-        Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        }
+        Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }
     }
 
     #[tokio::test]
@@ -151,14 +138,7 @@ mod tests {
         assert!(v.ok && !v.needs_rehash);
         assert!(!pool.verify("wrong", Some(&hash)).await.unwrap().ok);
         assert!(!pool.verify("anything", None).await.unwrap().ok);
-        let stronger = PasswordHasherPool::new(
-            Argon2Params {
-                memory_kib: 2048,
-                ..cheap()
-            },
-            1,
-        )
-        .unwrap();
+        let stronger = PasswordHasherPool::new(Argon2Params { memory_kib: 2048, ..cheap() }, 1).unwrap();
         let v = stronger.verify("correct horse battery", Some(&hash)).await.unwrap();
         assert!(v.ok && v.needs_rehash);
     }

@@ -22,21 +22,14 @@ pub enum PasswordChange {
 
 /// Changes (or, for an account made through GitHub, sets) the password.
 pub async fn change_password(
-    a: Accounts<'_>,
-    user: &User,
-    current: &str,
-    new: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, current: &str, new: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<PasswordChange, AccountError> {
     if user.password_hash.is_some() {
         let verified = a.hasher.verify(current, user.password_hash.as_deref()).await;
         if !matches!(verified, Ok(v) if v.ok) {
             let subject = throttle::account_subject(&user.id);
             a.throttle().fail(Kind::SignIn, &subject, origin.ip, now).await?;
-            let event = origin
-                .event("password.change", "failure", Some(&user.id))
-                .detail("wrong current password");
+            let event = origin.event("password.change", "failure", Some(&user.id)).detail("wrong current password");
             audit::record(a.store, now, event).await;
             return Ok(PasswordChange::WrongCurrent);
         }
@@ -69,17 +62,9 @@ pub enum ProfileUpdate {
 
 /// Sets the name (at most 100 characters; empty removes it) and the email.
 pub async fn update_profile(
-    a: Accounts<'_>,
-    user: &User,
-    name: Option<&str>,
-    raw_email: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, name: Option<&str>, raw_email: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<ProfileUpdate, AccountError> {
-    let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| n.chars().take(100).collect::<String>());
+    let name = name.map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(100).collect::<String>());
     let Ok(email) = normalize_email(raw_email) else {
         return Ok(ProfileUpdate::InvalidEmail);
     };
@@ -96,23 +81,14 @@ pub async fn update_profile(
         recovery::notify_email_change(a, user, &email);
     }
     let detail = if email_changed { "name and email" } else { "name" };
-    audit::record(
-        a.store,
-        now,
-        origin.event("profile.update", "success", Some(&user.id)).detail(detail),
-    )
-    .await;
+    audit::record(a.store, now, origin.event("profile.update", "success", Some(&user.id)).detail(detail)).await;
     Ok(ProfileUpdate::Saved { email_changed })
 }
 
 /// Ends one of the person's sessions (found by its id hash; another
 /// person's is left alone). True when one ended.
 pub async fn end_session(
-    a: Accounts<'_>,
-    user: &User,
-    session_id: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, session_id: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<bool, AccountError> {
     let Some(target) = a.store.get_session(session_id).await? else {
         return Ok(false);
@@ -130,10 +106,7 @@ pub async fn end_session(
 
 /// Ends every session and grant of the account; returns the sessions ended.
 pub async fn sign_out_everywhere(
-    a: Accounts<'_>,
-    session: &Session,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, session: &Session, origin: Origin<'_>, now: Timestamp,
 ) -> Result<u64, AccountError> {
     let (ended, grants) =
         users::end_everything(a.store, &session.user_id, RevokeReason::SignOutEverywhere, now).await?;
@@ -147,17 +120,10 @@ pub async fn sign_out_everywhere(
 /// Revokes an app: its consent goes, and every grant the person gave it
 /// ends (access tokens included, with or without a refresh token).
 pub async fn revoke_app(
-    a: Accounts<'_>,
-    user: &User,
-    client_id: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, client_id: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<(), AccountError> {
     let removed = a.store.delete_consent(&user.id, client_id).await?;
-    let which = GrantsOf::UserClient {
-        user_id: &user.id,
-        client_id,
-    };
+    let which = GrantsOf::UserClient { user_id: &user.id, client_id };
     let grants = a.store.revoke_grants(which, RevokeReason::AppRevoked, now).await?;
     if removed || !grants.is_empty() {
         let event = origin

@@ -44,17 +44,10 @@ pub async fn send_verification(a: Accounts<'_>, user: &User, now: Timestamp) -> 
 
 /// As [`send_verification`], at most as often as reset links to the address.
 pub async fn send_verification_throttled(
-    a: Accounts<'_>,
-    user: &User,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, origin: Origin<'_>, now: Timestamp,
 ) -> Result<(), AccountError> {
     let throttle = a.throttle();
-    if throttle
-        .locked(Kind::Reset, &user.email, origin.ip, now)
-        .await?
-        .is_none()
-    {
+    if throttle.locked(Kind::Reset, &user.email, origin.ip, now).await?.is_none() {
         throttle.fail(Kind::Reset, &user.email, origin.ip, now).await?;
         send_verification(a, user, now).await?;
     }
@@ -94,10 +87,7 @@ pub enum ResetRequest {
 /// "Forgot password": every request counts against the address and the IP,
 /// found or not; a link goes out only to an enabled account's own address.
 pub async fn request_reset(
-    a: Accounts<'_>,
-    raw_email: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, raw_email: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<ResetRequest, AccountError> {
     let Ok(email) = normalize_email(raw_email) else {
         return Ok(ResetRequest::Invalid);
@@ -125,12 +115,7 @@ pub async fn request_reset(
                 ),
             },
         );
-        audit::record(
-            a.store,
-            now,
-            origin.event("password.reset_requested", "success", Some(&user.id)),
-        )
-        .await;
+        audit::record(a.store, now, origin.event("password.reset_requested", "success", Some(&user.id))).await;
     }
     Ok(ResetRequest::Accepted)
 }
@@ -141,10 +126,7 @@ pub async fn reset_target(a: Accounts<'_>, token: &str, now: Timestamp) -> Resul
     let Some(link) = email_links::peek(a.store, Purpose::Reset, token, now).await? else {
         return Ok(None);
     };
-    Ok(a.store
-        .get_user(&link.user_id)
-        .await?
-        .filter(|u| !u.disabled && u.email == link.email))
+    Ok(a.store.get_user(&link.user_id).await?.filter(|u| !u.disabled && u.email == link.email))
 }
 
 /// How a password reset went.
@@ -163,11 +145,7 @@ pub enum ResetOutcome {
 /// password is accepted; the owner proved themselves through their mailbox,
 /// so a sign-in lock from someone guessing at the account is lifted.
 pub async fn reset(
-    a: Accounts<'_>,
-    token: &str,
-    new_password: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, token: &str, new_password: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<ResetOutcome, AccountError> {
     let Some(user) = reset_target(a, token, now).await? else {
         return Ok(ResetOutcome::LinkInvalid);
@@ -181,9 +159,7 @@ pub async fn reset(
     let hash = a.hasher.hash(new_password).await?;
     a.store.set_password_hash(&user.id, &hash, now).await?;
     let (ended, grants) = users::end_everything(a.store, &user.id, RevokeReason::PasswordReset, now).await?;
-    a.throttle()
-        .release(Kind::SignIn, &throttle::account_subject(&user.id))
-        .await?;
+    a.throttle().release(Kind::SignIn, &throttle::account_subject(&user.id)).await?;
     let event = origin
         .event("password.reset", "success", Some(&user.id))
         .detail(format!("{ended} sessions ended, {grants} grants revoked"));
@@ -203,10 +179,7 @@ pub enum Verification {
 }
 
 pub async fn verify_email(
-    a: Accounts<'_>,
-    token: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, token: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<Verification, AccountError> {
     let Some(link) = email_links::take(a.store, Purpose::Verify, token, now).await? else {
         return Ok(Verification::LinkInvalid);
@@ -214,11 +187,6 @@ pub async fn verify_email(
     if !a.store.set_email_verified(&link.user_id, &link.email, now).await? {
         return Ok(Verification::AddressChanged);
     }
-    audit::record(
-        a.store,
-        now,
-        origin.event("email.verified", "success", Some(&link.user_id)),
-    )
-    .await;
+    audit::record(a.store, now, origin.event("email.verified", "success", Some(&link.user_id))).await;
     Ok(Verification::Verified(link.email))
 }

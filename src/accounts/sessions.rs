@@ -18,11 +18,7 @@ pub const TOUCH_EVERY: i64 = 60;
 /// A new session for `user_id`. Returns the cookie value (shown to the browser
 /// only) and the row to store.
 pub fn start(
-    user_id: &str,
-    amr: Vec<String>,
-    now: Timestamp,
-    lifetimes: Lifetimes,
-    ip: Option<String>,
+    user_id: &str, amr: Vec<String>, now: Timestamp, lifetimes: Lifetimes, ip: Option<String>,
     user_agent: Option<String>,
 ) -> (String, Session) {
     let cookie = random_token(32);
@@ -96,10 +92,7 @@ mod tests {
 
     #[test]
     fn lifetimes_apply() {
-        let l = Lifetimes {
-            idle: 100,
-            absolute: 1000,
-        };
+        let l = Lifetimes { idle: 100, absolute: 1000 };
         let (cookie, mut s) = start("u", vec!["pwd".into()], 0, l, None, None);
         assert_eq!(s.id_hash, token_hash(&cookie));
         assert!(is_live(&s, 99, l));

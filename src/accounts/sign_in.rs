@@ -28,11 +28,7 @@ pub enum PasswordOutcome {
 /// (by username or email alike) and against the login itself when it names
 /// none, so locks and answers are the same for known and unknown logins.
 pub async fn password(
-    a: Accounts<'_>,
-    login: &str,
-    password: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, login: &str, password: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<PasswordOutcome, AccountError> {
     let throttle = a.throttle();
     let found = a.store.find_user_by_login(login).await?;
@@ -50,9 +46,8 @@ pub async fn password(
             .detail(format!("{} failure(s) in the window", failure.count));
         audit::record(a.store, now, event).await;
         if let Some(wait) = failure.locked_for {
-            let event = origin
-                .event("sign_in.lockout", "locked", known.as_deref())
-                .detail(format!("locked for {wait} s"));
+            let event =
+                origin.event("sign_in.lockout", "locked", known.as_deref()).detail(format!("locked for {wait} s"));
             audit::record(a.store, now, event).await;
             return Ok(PasswordOutcome::Locked(wait));
         }
@@ -80,11 +75,7 @@ pub enum Completion {
 
 /// The last step of every sign-in (password, GitHub, second factor).
 pub async fn complete(
-    a: Accounts<'_>,
-    user: &User,
-    amr: &[String],
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, amr: &[String], origin: Origin<'_>, now: Timestamp,
 ) -> Result<Completion, AccountError> {
     if a.config.require_verified_email && !user.email_verified {
         recovery::send_verification_throttled(a, user, origin, now).await?;

@@ -85,11 +85,7 @@ pub fn account_subject(user_id: &str) -> String {
 fn key(kind: Kind, what: &str, subject: &str) -> String {
     // Hashed: logins and emails stay out of Redis and the lock table in
     // clear text.
-    format!(
-        "throttle:{}:{what}:{}",
-        kind.tag(),
-        token_hash(&subject.trim().to_lowercase())
-    )
+    format!("throttle:{}:{what}:{}", kind.tag(), token_hash(&subject.trim().to_lowercase()))
 }
 
 /// What a failure led to.
@@ -114,11 +110,7 @@ pub struct Throttle<'a> {
 impl Throttle<'_> {
     /// Seconds to wait when `kind`/`subject` (or the IP) is locked at `now`.
     pub async fn locked(
-        &self,
-        kind: Kind,
-        subject: &str,
-        ip: Option<&str>,
-        now: Timestamp,
+        &self, kind: Kind, subject: &str, ip: Option<&str>, now: Timestamp,
     ) -> ThrottleResult<Option<i64>> {
         let mut keys = vec![key(kind, "lock", subject)];
         if let Some(ip) = ip {
@@ -134,27 +126,19 @@ impl Throttle<'_> {
         let count = self.counts.incr(&key(kind, "count", subject), window).await?;
         let mut locked_for = None;
         if count >= policy.max_failures {
-            self.locks
-                .lock(&key(kind, "lock", subject), now + policy.lock_seconds)
-                .await?;
+            self.locks.lock(&key(kind, "lock", subject), now + policy.lock_seconds).await?;
             self.counts.delete(&key(kind, "count", subject)).await?;
             locked_for = Some(policy.lock_seconds);
         }
         if let Some(ip) = ip {
             let ip_count = self.counts.incr(&key(kind, "ipcount", ip), window).await?;
             if ip_count >= policy.max_ip_failures {
-                self.locks
-                    .lock(&key(kind, "iplock", ip), now + policy.lock_seconds)
-                    .await?;
+                self.locks.lock(&key(kind, "iplock", ip), now + policy.lock_seconds).await?;
                 self.counts.delete(&key(kind, "ipcount", ip)).await?;
                 locked_for = Some(policy.lock_seconds);
             }
         }
-        Ok(Failure {
-            count,
-            locked_for,
-            delay: delay_for(count, policy),
-        })
+        Ok(Failure { count, locked_for, delay: delay_for(count, policy) })
     }
 
     /// After a success: the subject's count starts again (the IP's does not,
@@ -184,11 +168,7 @@ pub fn delay_for(count: i64, policy: &Policy) -> Duration {
 /// "in N minutes" for a page.
 pub fn wait_words(seconds: i64) -> String {
     let minutes = (seconds + 59) / 60;
-    if minutes <= 1 {
-        "in a minute".into()
-    } else {
-        format!("in {minutes} minutes")
-    }
+    if minutes <= 1 { "in a minute".into() } else { format!("in {minutes} minutes") }
 }
 
 #[cfg(test)]
@@ -201,12 +181,7 @@ mod tests {
     use crate::store::SqlStore;
 
     fn policy() -> Policy {
-        Policy {
-            max_failures: 4,
-            max_ip_failures: 6,
-            lock_seconds: 600,
-            delay_ms: 100,
-        }
+        Policy { max_failures: 4, max_ip_failures: 6, lock_seconds: 600, delay_ms: 100 }
     }
 
     #[test]
@@ -224,16 +199,10 @@ mod tests {
         let clock = OffsetClock::default();
         let eph = MemoryStore::new(Arc::new(clock.clone()) as Arc<dyn Clock>);
         let dir = tempfile::tempdir().unwrap();
-        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
         store.migrate().await.unwrap();
         let p = policy();
-        let t = Throttle {
-            counts: &eph,
-            locks: &store,
-            policy: &p,
-        };
+        let t = Throttle { counts: &eph, locks: &store, policy: &p };
         let now = clock.now();
         for i in 1..4 {
             let f = t.fail(Kind::SignIn, "Ada", Some("10.0.0.1"), now).await.unwrap();
@@ -246,32 +215,16 @@ mod tests {
         assert_eq!(t.locked(Kind::SignIn, "ada", None, now + 600).await.unwrap(), None);
         // The lock is in the database: new short-lived state keeps it.
         let restarted = MemoryStore::new(Arc::new(clock.clone()) as Arc<dyn Clock>);
-        let after = Throttle {
-            counts: &restarted,
-            ..t
-        };
-        assert_eq!(
-            after.locked(Kind::SignIn, "ada", None, now + 10).await.unwrap(),
-            Some(590)
-        );
+        let after = Throttle { counts: &restarted, ..t };
+        assert_eq!(after.locked(Kind::SignIn, "ada", None, now + 10).await.unwrap(), Some(590));
         // Other kinds are separate.
         assert_eq!(t.locked(Kind::Reset, "ada", None, now).await.unwrap(), None);
         // The IP reaches its own limit across subjects.
         t.fail(Kind::SignIn, "bob", Some("10.0.0.1"), now).await.unwrap();
         let f = t.fail(Kind::SignIn, "carol", Some("10.0.0.1"), now).await.unwrap();
         assert_eq!(f.locked_for, Some(600));
-        assert!(
-            t.locked(Kind::SignIn, "dave", Some("10.0.0.1"), now)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            t.locked(Kind::SignIn, "dave", Some("10.0.0.2"), now)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(t.locked(Kind::SignIn, "dave", Some("10.0.0.1"), now).await.unwrap().is_some());
+        assert!(t.locked(Kind::SignIn, "dave", Some("10.0.0.2"), now).await.unwrap().is_none());
         t.release(Kind::SignIn, "ada").await.unwrap();
         assert_eq!(t.locked(Kind::SignIn, "ada", None, now + 10).await.unwrap(), None);
     }
@@ -292,10 +245,7 @@ mod tests {
             updated_at: 0,
         };
         // Username and email of one account are one subject.
-        assert_eq!(
-            sign_in_subject(Some(&user), "ada"),
-            sign_in_subject(Some(&user), "ADA@example.com")
-        );
+        assert_eq!(sign_in_subject(Some(&user), "ada"), sign_in_subject(Some(&user), "ADA@example.com"));
         assert_eq!(sign_in_subject(Some(&user), "ada"), account_subject("u-1"));
         // A login that names no account is its own subject, whatever case.
         assert_eq!(sign_in_subject(None, " Ghost "), sign_in_subject(None, "ghost"));

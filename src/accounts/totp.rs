@@ -69,9 +69,7 @@ pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
 /// which a path segment would read as a literal plus, so use `%20` instead
 /// (a real `+` was already encoded as `%2B`).
 fn percent(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
 /// The Key Uri Format authenticator apps read from the QR code. The issuer
@@ -196,12 +194,8 @@ pub fn seal(key_material: &[u8], aad: &str, secret: &[u8]) -> Vec<u8> {
     let mut data = secret.to_vec();
     // GCM refuses only messages of 64 GiB or more; a TOTP secret is 20 bytes.
     #[allow(clippy::expect_used)]
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad.as_bytes()),
-        &mut data,
-    )
-    .expect("a TOTP secret is within the AES-GCM length limit");
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
+        .expect("a TOTP secret is within the AES-GCM length limit");
     let mut out = nonce.to_vec();
     out.extend_from_slice(&data);
     out
@@ -216,9 +210,7 @@ pub fn open(key_material: &[u8], aad: &str, sealed: &[u8]) -> Option<Vec<u8>> {
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut data = ciphertext.to_vec();
-    let plain = sealing_key(key_material)
-        .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data)
-        .ok()?;
+    let plain = sealing_key(key_material).open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data).ok()?;
     Some(plain.to_vec())
 }
 
@@ -259,10 +251,7 @@ pub fn backup_codes() -> Vec<String> {
 /// The form a backup code is compared in, so that however it is typed
 /// (upper case, without the dash, with spaces) it matches.
 pub fn normalize_backup_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| *c != '-' && !c.is_whitespace())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    code.chars().filter(|c| *c != '-' && !c.is_whitespace()).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// The stored form of a backup code. A fast hash is enough, unlike for
@@ -366,16 +355,9 @@ mod tests {
         let now = 1_800_000_000;
         let step = verify(secret, &code_at(secret, now), now, None).unwrap();
         assert_eq!(verify(secret, &code_at(secret, now), now, Some(step)), None, "replay");
-        assert_eq!(
-            verify(secret, &code_at(secret, now - STEP), now, Some(step)),
-            None,
-            "older"
-        );
+        assert_eq!(verify(secret, &code_at(secret, now - STEP), now, Some(step)), None, "older");
         // The next step's code is still good, even within the same window.
-        assert_eq!(
-            verify(secret, &code_at(secret, now + STEP), now, Some(step)),
-            Some(step + 1)
-        );
+        assert_eq!(verify(secret, &code_at(secret, now + STEP), now, Some(step)), Some(step + 1));
     }
 
     #[test]
@@ -404,10 +386,7 @@ mod tests {
         for code in &codes {
             let (left, right) = code.split_once('-').unwrap();
             assert_eq!((left.len(), right.len()), (5, 5), "{code}");
-            assert!(
-                code.bytes().filter(|b| *b != b'-').all(|b| CODE_ALPHABET.contains(&b)),
-                "{code}"
-            );
+            assert!(code.bytes().filter(|b| *b != b'-').all(|b| CODE_ALPHABET.contains(&b)), "{code}");
         }
     }
 
@@ -439,9 +418,7 @@ mod tests {
         assert_eq!(svg.matches("<path").count(), 1);
         assert_eq!(svg, qr_svg(&uri));
         // Modules plus a 4-module quiet zone each side, all on the white rect.
-        let width = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M)
-            .unwrap()
-            .width();
+        let width = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M).unwrap().width();
         let size = width + 2 * QUIET_ZONE;
         assert!(svg.contains(&format!("viewBox=\"0 0 {size} {size}\"")));
         assert!(svg.contains(&format!("<rect width=\"{size}\" height=\"{size}\" fill=\"#ffffff\"/>")));

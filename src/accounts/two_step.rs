@@ -30,19 +30,10 @@ pub struct PendingStep {
 /// After a first step for an account with TOTP: the id of the second step,
 /// for the form.
 pub async fn begin(
-    a: Accounts<'_>,
-    user: &User,
-    request_id: Option<&str>,
-    binding: String,
-    first: Vec<String>,
+    a: Accounts<'_>, user: &User, request_id: Option<&str>, binding: String, first: Vec<String>,
 ) -> Result<String, AccountError> {
     let id = random_token(32);
-    let pending = PendingStep {
-        user_id: user.id.clone(),
-        request_id: request_id.map(str::to_string),
-        binding,
-        first,
-    };
+    let pending = PendingStep { user_id: user.id.clone(), request_id: request_id.map(str::to_string), binding, first };
     SECOND_STEP.put(a.ephemeral, &id, &pending).await?;
     Ok(id)
 }
@@ -51,11 +42,7 @@ pub async fn begin(
 #[derive(Debug)]
 pub enum StepOutcome {
     /// Passed: sign in with `amr` and resume `request_id`.
-    Passed {
-        user: User,
-        amr: Vec<String>,
-        request_id: Option<String>,
-    },
+    Passed { user: User, amr: Vec<String>, request_id: Option<String> },
     /// Not a good code: ask again, after `delay`.
     Wrong { delay: std::time::Duration },
     /// Too many wrong codes: seconds to wait (the step is void).
@@ -67,12 +54,7 @@ pub enum StepOutcome {
 /// Checks the code of second step `id`, from the browser whose binding is
 /// `binding` (None: it has no CSRF cookie yet, so it cannot be the one).
 pub async fn submit(
-    a: Accounts<'_>,
-    id: &str,
-    binding: Option<&str>,
-    code: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, id: &str, binding: Option<&str>, code: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<StepOutcome, AccountError> {
     let Some(pending) = SECOND_STEP.get(a.ephemeral, id).await? else {
         return Ok(StepOutcome::Expired);
@@ -81,10 +63,7 @@ pub async fn submit(
         return Ok(StepOutcome::Expired);
     }
     let throttle = a.throttle();
-    if let Some(wait) = throttle
-        .locked(Kind::SecondFactor, &pending.user_id, origin.ip, now)
-        .await?
-    {
+    if let Some(wait) = throttle.locked(Kind::SecondFactor, &pending.user_id, origin.ip, now).await? {
         return Ok(StepOutcome::Locked(wait));
     }
     let Some(user) = a.store.get_user(&pending.user_id).await?.filter(|u| !u.disabled) else {
@@ -107,20 +86,13 @@ pub async fn submit(
     audit::record(a.store, now, origin.event(used, "success", Some(&user.id))).await;
     let mut amr = pending.first;
     amr.extend(["otp".to_string(), "mfa".to_string()]);
-    Ok(StepOutcome::Passed {
-        user,
-        amr,
-        request_id: pending.request_id,
-    })
+    Ok(StepOutcome::Passed { user, amr, request_id: pending.request_id })
 }
 
 /// A current TOTP code (never one already used) or an unused backup code.
 /// Returns the audit event name of what was used.
 async fn check_code(
-    a: Accounts<'_>,
-    user: &User,
-    code: &str,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, code: &str, now: Timestamp,
 ) -> Result<Option<&'static str>, AccountError> {
     let Some(record) = a.store.get_totp(&user.id).await? else {
         return Ok(None);
@@ -137,10 +109,7 @@ async fn check_code(
         return Ok(a.store.advance_totp_step(&user.id, step).await?.then_some("mfa.use"));
     }
     let hash = totp::backup_code_hash(code);
-    Ok(a.store
-        .use_backup_code(&user.id, &hash, now)
-        .await?
-        .then_some("mfa.backup_code"))
+    Ok(a.store.use_backup_code(&user.id, &hash, now).await?.then_some("mfa.backup_code"))
 }
 
 fn key<'a>(a: Accounts<'a>) -> &'a [u8] {
@@ -176,9 +145,7 @@ pub async fn start_enrolment(a: Accounts<'_>, user: &User) -> Result<Option<Enro
     }
     let secret = totp::generate_secret();
     let sealed = totp::seal(key(a), &user.id, &secret);
-    TOTP_ENROLMENT
-        .put(a.ephemeral, &user.id, &crate::crypto::b64url(&sealed))
-        .await?;
+    TOTP_ENROLMENT.put(a.ephemeral, &user.id, &crate::crypto::b64url(&sealed)).await?;
     Ok(Some(enrolment_view(a, user, &secret)))
 }
 
@@ -195,16 +162,10 @@ pub enum Confirmation {
 
 /// Turns two-step verification on with a first code from the app.
 pub async fn confirm_enrolment(
-    a: Accounts<'_>,
-    user: &User,
-    code: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, code: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<Confirmation, AccountError> {
-    let sealed: Option<Vec<u8>> = TOTP_ENROLMENT
-        .get(a.ephemeral, &user.id)
-        .await?
-        .and_then(|text| crate::crypto::b64url_decode(&text));
+    let sealed: Option<Vec<u8>> =
+        TOTP_ENROLMENT.get(a.ephemeral, &user.id).await?.and_then(|text| crate::crypto::b64url_decode(&text));
     let Some(sealed) = sealed else {
         return Ok(Confirmation::Expired);
     };
@@ -232,11 +193,7 @@ pub async fn confirm_enrolment(
 /// Turns two-step verification off, given a current code, a backup code or
 /// the password; false (throttled and audited) otherwise.
 pub async fn disable(
-    a: Accounts<'_>,
-    user: &User,
-    proof: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, user: &User, proof: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<bool, AccountError> {
     let proof = proof.trim();
     let by_code = check_code(a, user, proof, now).await?.is_some();

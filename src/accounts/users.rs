@@ -59,10 +59,7 @@ pub fn normalize_username(raw: &str) -> Result<String, &'static str> {
     if !(3..=32).contains(&len) {
         return Err("Use 3 to 32 characters.");
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-    {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
         return Err("Use only letters, digits, dots, dashes and underscores.");
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
@@ -84,11 +81,7 @@ pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
         });
-    if ok {
-        Ok(email)
-    } else {
-        Err("Enter an email address like name@example.com.")
-    }
+    if ok { Ok(email) } else { Err("Enter an email address like name@example.com.") }
 }
 
 pub struct NewAccount<'a> {
@@ -101,18 +94,11 @@ pub struct NewAccount<'a> {
 /// Validates and creates an account. Field problems come back together, so
 /// the form can show all of them at once.
 pub async fn create_account(
-    store: &dyn Store,
-    hasher: &PasswordHasherPool,
-    input: NewAccount<'_>,
-    now: Timestamp,
+    store: &dyn Store, hasher: &PasswordHasherPool, input: NewAccount<'_>, now: Timestamp,
 ) -> Result<User, AccountError> {
     let mut errors = FieldErrors::default();
-    let username = normalize_username(input.username)
-        .map_err(|e| errors.username = Some(e.into()))
-        .ok();
-    let email = normalize_email(input.email)
-        .map_err(|e| errors.email = Some(e.into()))
-        .ok();
+    let username = normalize_username(input.username).map_err(|e| errors.username = Some(e.into())).ok();
+    let email = normalize_email(input.email).map_err(|e| errors.email = Some(e.into())).ok();
     if let Some(pw) = input.password {
         if let Err(e) = password::check_policy(pw, input.username.trim(), input.email.trim()) {
             errors.password = Some(e.into());
@@ -164,11 +150,7 @@ pub async fn create_account(
 /// argon2 work as wrong passwords. A stored hash with outdated parameters is
 /// replaced after a successful check.
 pub async fn authenticate(
-    store: &dyn Store,
-    hasher: &PasswordHasherPool,
-    login: &str,
-    password: &str,
-    now: Timestamp,
+    store: &dyn Store, hasher: &PasswordHasherPool, login: &str, password: &str, now: Timestamp,
 ) -> Result<Option<User>, AccountError> {
     let found = store.find_user_by_login(login).await?;
     authenticate_found(store, hasher, found, password, now).await
@@ -178,11 +160,7 @@ pub async fn authenticate(
 /// against nothing, at the same cost, when none was found); re-hashes it
 /// when the parameters changed.
 pub async fn authenticate_found(
-    store: &dyn Store,
-    hasher: &PasswordHasherPool,
-    user: Option<User>,
-    password: &str,
-    now: Timestamp,
+    store: &dyn Store, hasher: &PasswordHasherPool, user: Option<User>, password: &str, now: Timestamp,
 ) -> Result<Option<User>, AccountError> {
     if password.chars().count() > password::MAX_LENGTH {
         return Ok(None);
@@ -203,10 +181,7 @@ pub async fn authenticate_found(
 /// and access tokens), for `reason`. Returns the numbers of sessions and
 /// grants ended.
 pub async fn end_everything(
-    store: &dyn Store,
-    user_id: &str,
-    reason: RevokeReason,
-    now: Timestamp,
+    store: &dyn Store, user_id: &str, reason: RevokeReason, now: Timestamp,
 ) -> StoreResult<(u64, usize)> {
     let ended = store.delete_user_sessions(user_id).await?;
     let grants = store.revoke_grants(GrantsOf::User(user_id), reason, now).await?;
@@ -218,26 +193,16 @@ pub async fn end_everything(
 /// instance. Re-enabling brings none of them back. False when there is no
 /// such account.
 pub async fn set_disabled(
-    store: &dyn Store,
-    user_id: &str,
-    disabled: bool,
-    actor: crate::audit::Actor<'_>,
-    now: Timestamp,
+    store: &dyn Store, user_id: &str, disabled: bool, actor: crate::audit::Actor<'_>, now: Timestamp,
 ) -> StoreResult<bool> {
     if !store.set_user_disabled(user_id, disabled, now).await? {
         return Ok(false);
     }
     if disabled {
         store.delete_user_sessions(user_id).await?;
-        store
-            .revoke_grants(GrantsOf::User(user_id), RevokeReason::AccountDisabled, now)
-            .await?;
+        store.revoke_grants(GrantsOf::User(user_id), RevokeReason::AccountDisabled, now).await?;
     }
-    let event = if disabled {
-        "admin.user_disable"
-    } else {
-        "admin.user_enable"
-    };
+    let event = if disabled { "admin.user_disable" } else { "admin.user_enable" };
     crate::audit::record(store, now, actor.event(event, format!("user {user_id}"))).await;
     Ok(true)
 }
@@ -258,15 +223,7 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(normalize_email(" Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in [
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a b@example.com",
-            "a@b@c.com",
-            "ada@.com",
-        ] {
+        for bad in ["ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -45,11 +45,7 @@ pub struct Kind<T> {
 
 impl<T> Kind<T> {
     pub const fn new(name: &'static str, ttl_seconds: u64) -> Self {
-        Self {
-            name,
-            ttl: Duration::from_secs(ttl_seconds),
-            payload: PhantomData,
-        }
+        Self { name, ttl: Duration::from_secs(ttl_seconds), payload: PhantomData }
     }
 
     /// The lifetime, seconds.
@@ -117,9 +113,7 @@ mod tests {
         assert_eq!(NUMBERS.take(&eph, "id-1").await.unwrap(), Some(vec![1, 2]));
         assert_eq!(NUMBERS.take(&eph, "id-1").await.unwrap(), None);
         // Another payload under the same key reads as nothing, not a panic.
-        eph.put(&NUMBERS.key("id-2"), "\"text\"", Duration::from_secs(60))
-            .await
-            .unwrap();
+        eph.put(&NUMBERS.key("id-2"), "\"text\"", Duration::from_secs(60)).await.unwrap();
         assert_eq!(NUMBERS.get(&eph, "id-2").await.unwrap(), None);
         NUMBERS.put(&eph, "id-3", &vec![3]).await.unwrap();
         clock.advance(61);

@@ -28,10 +28,7 @@ struct Inner {
 
 impl MemoryStore {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            inner: Mutex::new(Inner::default()),
-        }
+        Self { clock, inner: Mutex::new(Inner::default()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -69,13 +66,7 @@ impl Ephemeral for MemoryStore {
     async fn put(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<()> {
         let expires_at = self.expiry(ttl);
         let mut inner = self.lock();
-        inner.map.insert(
-            key.to_string(),
-            Entry {
-                value: value.to_string(),
-                expires_at,
-            },
-        );
+        inner.map.insert(key.to_string(), Entry { value: value.to_string(), expires_at });
         self.on_write(&mut inner);
         Ok(())
     }
@@ -87,13 +78,7 @@ impl Ephemeral for MemoryStore {
         if inner.map.get(key).is_some_and(|e| e.expires_at > now) {
             return Ok(false);
         }
-        inner.map.insert(
-            key.to_string(),
-            Entry {
-                value: value.to_string(),
-                expires_at,
-            },
-        );
+        inner.map.insert(key.to_string(), Entry { value: value.to_string(), expires_at });
         self.on_write(&mut inner);
         Ok(true)
     }
@@ -101,11 +86,7 @@ impl Ephemeral for MemoryStore {
     async fn get(&self, key: &str) -> EphemeralResult<Option<String>> {
         let now = self.clock.now();
         let inner = self.lock();
-        Ok(inner
-            .map
-            .get(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| e.value.clone()))
+        Ok(inner.map.get(key).filter(|e| e.expires_at > now).map(|e| e.value.clone()))
     }
 
     async fn take(&self, key: &str) -> EphemeralResult<Option<String>> {
@@ -123,10 +104,7 @@ impl Ephemeral for MemoryStore {
         let now = self.clock.now();
         let expires_at = self.expiry(ttl);
         let mut inner = self.lock();
-        let entry = inner.map.entry(key.to_string()).or_insert(Entry {
-            value: "0".into(),
-            expires_at,
-        });
+        let entry = inner.map.entry(key.to_string()).or_insert(Entry { value: "0".into(), expires_at });
         if entry.expires_at <= now {
             entry.value = "0".into();
             entry.expires_at = expires_at;

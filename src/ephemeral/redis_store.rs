@@ -25,10 +25,7 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self {
-            conn,
-            prefix: "latchkey:".into(),
-        })
+        Ok(Self { conn, prefix: "latchkey:".into() })
     }
 
     fn key(&self, key: &str) -> String {

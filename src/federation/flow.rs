@@ -27,20 +27,11 @@ pub fn back_url(request_id: Option<&str>, purpose: &Purpose) -> String {
 /// Starts a round trip from the browser with `binding`; returns the URL at
 /// GitHub to send it to.
 pub async fn start(
-    a: Accounts<'_>,
-    gh: &GithubClient,
-    binding: String,
-    request_id: Option<String>,
-    purpose: Purpose,
+    a: Accounts<'_>, gh: &GithubClient, binding: String, request_id: Option<String>, purpose: Purpose,
 ) -> Result<String, AccountError> {
     let state = random_token(32);
     let (url, verifier) = gh.authorize_url(&state);
-    let trip = RoundTrip {
-        binding,
-        verifier,
-        request_id,
-        purpose,
-    };
+    let trip = RoundTrip { binding, verifier, request_id, purpose };
     GITHUB_ROUND_TRIP.put(a.ephemeral, &state, &trip).await?;
     Ok(url)
 }
@@ -83,11 +74,7 @@ pub struct CallbackParams<'p> {
 /// Finishes the round trip: the state is taken (single use, any instance)
 /// and must come back to the browser that started it.
 pub async fn callback(
-    a: Accounts<'_>,
-    gh: &GithubClient,
-    params: CallbackParams<'_>,
-    binding: Option<&str>,
-    origin: Origin<'_>,
+    a: Accounts<'_>, gh: &GithubClient, params: CallbackParams<'_>, binding: Option<&str>, origin: Origin<'_>,
     now: Timestamp,
 ) -> Result<Callback, AccountError> {
     let Some(state) = params.state else {
@@ -106,10 +93,7 @@ pub async fn callback(
             return Ok(Callback::Cancelled { back });
         }
         tracing::warn!(error, "GitHub answered the authorization with an error");
-        return Ok(Callback::Failed {
-            error: error.chars().take(64).collect(),
-            back,
-        });
+        return Ok(Callback::Failed { error: error.chars().take(64).collect(), back });
     }
     let Some(code) = params.code else {
         return Ok(Callback::NoCode { back });
@@ -119,15 +103,7 @@ pub async fn callback(
         Err(error) => return Ok(Callback::Upstream { error, back }),
     };
     if !gh.org_allowed(&profile) {
-        refused(
-            a,
-            origin,
-            None,
-            &profile,
-            "not a member of an allowed organization",
-            now,
-        )
-        .await;
+        refused(a, origin, None, &profile, "not a member of an allowed organization", now).await;
         return Ok(Callback::NotAllowed { back });
     }
     let outcome = linking::resolve(a.store, &profile, &trip.purpose, now).await?;
@@ -136,12 +112,7 @@ pub async fn callback(
         Purpose::SignIn => None,
     };
     record_outcome(a, &outcome, &profile, session_user.as_deref(), origin, now).await;
-    Ok(Callback::Decided(Box::new(Decided {
-        outcome,
-        profile,
-        request_id: trip.request_id,
-        back,
-    })))
+    Ok(Callback::Decided(Box::new(Decided { outcome, profile, request_id: trip.request_id, back })))
 }
 
 async fn exchange(gh: &GithubClient, code: &str, verifier: &str) -> Result<GithubProfile, UpstreamError> {
@@ -151,25 +122,17 @@ async fn exchange(gh: &GithubClient, code: &str, verifier: &str) -> Result<Githu
 
 /// The audit events of a linking decision.
 async fn record_outcome(
-    a: Accounts<'_>,
-    outcome: &Outcome,
-    p: &GithubProfile,
-    session_user: Option<&str>,
-    origin: Origin<'_>,
+    a: Accounts<'_>, outcome: &Outcome, p: &GithubProfile, session_user: Option<&str>, origin: Origin<'_>,
     now: Timestamp,
 ) {
     let detail = format!("github id {} (@{})", p.id, p.login);
     match outcome {
         Outcome::SignIn { user, created: true } => {
-            let event = origin
-                .event("federation.account_created", "success", Some(&user.id))
-                .detail(detail);
+            let event = origin.event("federation.account_created", "success", Some(&user.id)).detail(detail);
             audit::record(a.store, now, event).await;
         }
         Outcome::Linked { user } => {
-            let event = origin
-                .event("federation.link", "success", Some(&user.id))
-                .detail(detail);
+            let event = origin.event("federation.link", "success", Some(&user.id)).detail(detail);
             audit::record(a.store, now, event).await;
         }
         Outcome::Refused(why) => {
@@ -185,36 +148,20 @@ async fn record_outcome(
 }
 
 async fn refused(
-    a: Accounts<'_>,
-    origin: Origin<'_>,
-    user_id: Option<&str>,
-    p: &GithubProfile,
-    why: &str,
-    now: Timestamp,
+    a: Accounts<'_>, origin: Origin<'_>, user_id: Option<&str>, p: &GithubProfile, why: &str, now: Timestamp,
 ) {
-    let event = origin
-        .event("federation.link", "refused", user_id)
-        .detail(format!("github id {} (@{}): {why}", p.id, p.login));
+    let event =
+        origin.event("federation.link", "refused", user_id).detail(format!("github id {} (@{}): {why}", p.id, p.login));
     audit::record(a.store, now, event).await;
 }
 
 /// Asks for the password of `user`, whose account uses the GitHub email;
 /// returns the id for the proof form.
 pub async fn begin_proof(
-    a: Accounts<'_>,
-    user: &User,
-    profile: &GithubProfile,
-    binding: String,
-    request_id: Option<String>,
+    a: Accounts<'_>, user: &User, profile: &GithubProfile, binding: String, request_id: Option<String>,
 ) -> Result<(String, PendingProof), AccountError> {
     let id = random_token(32);
-    let pending = PendingProof {
-        binding,
-        user_id: user.id.clone(),
-        profile: profile.clone(),
-        request_id,
-        attempts: 0,
-    };
+    let pending = PendingProof { binding, user_id: user.id.clone(), profile: profile.clone(), request_id, attempts: 0 };
     GITHUB_PROOF.put(a.ephemeral, &id, &pending).await?;
     Ok((id, pending))
 }
@@ -229,11 +176,7 @@ pub enum Proof {
     /// The last attempt failed: nothing was linked.
     TooManyAttempts,
     /// Linked: sign in with `amr` (password, then GitHub).
-    Linked {
-        user: User,
-        amr: Vec<String>,
-        request_id: Option<String>,
-    },
+    Linked { user: User, amr: Vec<String>, request_id: Option<String> },
     /// The linking rules decided otherwise (a race with another link).
     Decided(Box<Decided>),
 }
@@ -241,12 +184,7 @@ pub enum Proof {
 /// Checks the password proving the person owns the account that uses their
 /// GitHub email, and links on success.
 pub async fn confirm_proof(
-    a: Accounts<'_>,
-    id: &str,
-    binding: Option<&str>,
-    password: &str,
-    origin: Origin<'_>,
-    now: Timestamp,
+    a: Accounts<'_>, id: &str, binding: Option<&str>, password: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<Proof, AccountError> {
     // Read first: a form submitted from another browser must not void it.
     let Some(pending) = GITHUB_PROOF.get(a.ephemeral, id).await? else {
@@ -284,11 +222,7 @@ pub async fn confirm_proof(
         Outcome::Linked { user } => {
             let mut amr = vec!["pwd".to_string()];
             amr.extend(linking::amr());
-            Proof::Linked {
-                user,
-                amr,
-                request_id: pending.request_id,
-            }
+            Proof::Linked { user, amr, request_id: pending.request_id }
         }
         outcome => Proof::Decided(Box::new(Decided {
             outcome,

@@ -108,12 +108,7 @@ impl GithubClient {
             .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self {
-            oauth,
-            http,
-            api_url: config.api_url.clone(),
-            allowed_orgs: config.allowed_orgs.clone(),
-        })
+        Ok(Self { oauth, http, api_url: config.api_url.clone(), allowed_orgs: config.allowed_orgs.clone() })
     }
 
     /// `read:user user:email`, plus `read:org` when sign-in is limited to
@@ -191,10 +186,7 @@ impl GithubClient {
             .map_err(request_error)?;
         let status = res.status();
         if status == StatusCode::OK {
-            return res
-                .json()
-                .await
-                .map_err(|e| UpstreamError::Unexpected(format!("GET {path}: {e}")));
+            return res.json().await.map_err(|e| UpstreamError::Unexpected(format!("GET {path}: {e}")));
         }
         if let Some(retry_after) = rate_limited(status, res.headers()) {
             return Err(UpstreamError::RateLimited { retry_after });
@@ -214,36 +206,26 @@ fn rate_limited(status: StatusCode, headers: &HeaderMap) -> Option<Option<i64>> 
         return Some(Some(after.max(0)));
     }
     if number("x-ratelimit-remaining") == Some(0) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         return Some(number("x-ratelimit-reset").map(|reset| (reset - now).max(0)));
     }
     (status == StatusCode::TOO_MANY_REQUESTS).then_some(None)
 }
 
 fn request_error(e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() {
-        UpstreamError::Timeout
-    } else {
-        UpstreamError::Unexpected(e.without_url().to_string())
-    }
+    if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Unexpected(e.without_url().to_string()) }
 }
 
 fn exchange_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>) -> UpstreamError {
     match e {
-        RequestTokenError::ServerResponse(r) => UpstreamError::Refused {
-            code: r.error().as_ref().to_string(),
-            description: r.error_description().cloned(),
-        },
+        RequestTokenError::ServerResponse(r) => {
+            UpstreamError::Refused { code: r.error().as_ref().to_string(), description: r.error_description().cloned() }
+        }
         // GitHub answers a refused exchange with 200 and an error body, which
         // the oauth2 crate reads as a token response that fails to parse.
         RequestTokenError::Parse(_, body) => match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(b) => UpstreamError::Refused {
-                code: b.error,
-                description: b.error_description,
-            },
+            Ok(b) => UpstreamError::Refused { code: b.error, description: b.error_description },
             Err(_) => UpstreamError::Unexpected("the token endpoint answered something that is not a token".into()),
         },
         RequestTokenError::Request(HttpClientError::Reqwest(e)) => request_error(*e),
@@ -255,10 +237,7 @@ fn exchange_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErr
 /// The primary verified address; else any verified one; else the primary
 /// or public one, unverified.
 fn choose_email(emails: &[EmailBody], public: Option<&str>) -> (Option<String>, bool) {
-    let pick = emails
-        .iter()
-        .find(|e| e.primary && e.verified)
-        .or_else(|| emails.iter().find(|e| e.verified));
+    let pick = emails.iter().find(|e| e.primary && e.verified).or_else(|| emails.iter().find(|e| e.verified));
     if let Some(e) = pick {
         return (Some(e.email.to_lowercase()), true);
     }
@@ -271,42 +250,25 @@ mod tests {
     use super::*;
 
     fn email(e: &str, primary: bool, verified: bool) -> EmailBody {
-        EmailBody {
-            email: e.into(),
-            primary,
-            verified,
-        }
+        EmailBody { email: e.into(), primary, verified }
     }
 
     #[test]
     fn email_choice_prefers_primary_verified() {
-        let list = [
-            email("old@example.com", false, true),
-            email("Main@Example.com", true, true),
-        ];
+        let list = [email("old@example.com", false, true), email("Main@Example.com", true, true)];
         assert_eq!(choose_email(&list, None), (Some("main@example.com".into()), true));
-        let list = [
-            email("main@example.com", true, false),
-            email("other@example.com", false, true),
-        ];
+        let list = [email("main@example.com", true, false), email("other@example.com", false, true)];
         assert_eq!(choose_email(&list, None), (Some("other@example.com".into()), true));
         let list = [email("main@example.com", true, false)];
         assert_eq!(choose_email(&list, None), (Some("main@example.com".into()), false));
-        assert_eq!(
-            choose_email(&[], Some("pub@example.com")),
-            (Some("pub@example.com".into()), false)
-        );
+        assert_eq!(choose_email(&[], Some("pub@example.com")), (Some("pub@example.com".into()), false));
         assert_eq!(choose_email(&[], None), (None, false));
     }
 
     #[test]
     fn rate_limits_are_recognised() {
         let mut h = HeaderMap::new();
-        assert_eq!(
-            rate_limited(StatusCode::FORBIDDEN, &h),
-            None,
-            "a plain 403 is not a rate limit"
-        );
+        assert_eq!(rate_limited(StatusCode::FORBIDDEN, &h), None, "a plain 403 is not a rate limit");
         h.insert("retry-after", "30".parse().unwrap());
         assert_eq!(rate_limited(StatusCode::FORBIDDEN, &h), Some(Some(30)));
         let mut h = HeaderMap::new();

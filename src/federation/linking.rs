@@ -73,10 +73,7 @@ pub fn identity_for(profile: &GithubProfile, user_id: &str, now: Timestamp) -> I
 
 /// Decides, and does, what the rules say for a person back from GitHub.
 pub async fn resolve(
-    store: &dyn Store,
-    profile: &GithubProfile,
-    purpose: &Purpose,
-    now: Timestamp,
+    store: &dyn Store, profile: &GithubProfile, purpose: &Purpose, now: Timestamp,
 ) -> Result<Outcome, StoreError> {
     let subject = profile.id.to_string();
     if let Some(known) = store.find_identity(PROVIDER, &subject).await? {
@@ -86,9 +83,7 @@ pub async fn resolve(
             }
         }
         let Some(user) = store.get_user(&known.user_id).await? else {
-            return Err(StoreError::Corrupt(format!(
-                "identity {subject} links a missing account"
-            )));
+            return Err(StoreError::Corrupt(format!("identity {subject} links a missing account")));
         };
         if user.disabled {
             return Ok(Outcome::Refused(Refusal::Disabled));
@@ -96,9 +91,7 @@ pub async fn resolve(
         let mut seen = identity_for(profile, &user.id, now);
         seen.linked_at = known.linked_at;
         store.touch_identity(&seen).await?;
-        store
-            .fill_profile(&user.id, profile.name.as_deref(), profile.avatar_url.as_deref(), now)
-            .await?;
+        store.fill_profile(&user.id, profile.name.as_deref(), profile.avatar_url.as_deref(), now).await?;
         let user = store.get_user(&user.id).await?.unwrap_or(user);
         return Ok(match purpose {
             Purpose::SignIn => Outcome::SignIn { user, created: false },
@@ -153,10 +146,7 @@ pub async fn resolve(
             created_at: now,
             updated_at: now,
         };
-        match store
-            .create_user_with_identity(&user, &identity_for(profile, &user.id, now))
-            .await
-        {
+        match store.create_user_with_identity(&user, &identity_for(profile, &user.id, now)).await {
             Ok(()) => return Ok(Outcome::SignIn { user, created: true }),
             // A concurrent sign-in with the same GitHub account won the race:
             // sign in to the account it made.
@@ -177,10 +167,7 @@ pub async fn resolve(
 /// Links `profile` to `user` (after a password proof, or from the account
 /// page), applying the one-identity-per-account rule.
 pub async fn link(
-    store: &dyn Store,
-    user: &User,
-    profile: &GithubProfile,
-    now: Timestamp,
+    store: &dyn Store, user: &User, profile: &GithubProfile, now: Timestamp,
 ) -> Result<Outcome, StoreError> {
     if user.disabled {
         return Ok(Outcome::Refused(Refusal::Disabled));
@@ -192,18 +179,14 @@ pub async fn link(
     match store.link_identity(&identity_for(profile, &user.id, now)).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Ok(Outcome::Refused(
-                match store.find_identity(PROVIDER, &profile.id.to_string()).await? {
-                    Some(i) if i.user_id != user.id => Refusal::LinkedToAnother,
-                    _ => Refusal::AccountHasOne,
-                },
-            ));
+            return Ok(Outcome::Refused(match store.find_identity(PROVIDER, &profile.id.to_string()).await? {
+                Some(i) if i.user_id != user.id => Refusal::LinkedToAnother,
+                _ => Refusal::AccountHasOne,
+            }));
         }
         Err(e) => return Err(e),
     }
-    store
-        .fill_profile(&user.id, profile.name.as_deref(), profile.avatar_url.as_deref(), now)
-        .await?;
+    store.fill_profile(&user.id, profile.name.as_deref(), profile.avatar_url.as_deref(), now).await?;
     let user = store.get_user(&user.id).await?.unwrap_or_else(|| user.clone());
     Ok(Outcome::Linked { user })
 }
@@ -217,24 +200,15 @@ pub fn may_unlink(user: &User, identities: &[Identity]) -> bool {
 /// GitHub's own no-reply address for the account, used when GitHub shares
 /// no usable email.
 fn noreply_email(profile: &GithubProfile) -> String {
-    format!(
-        "{}+{}@users.noreply.github.com",
-        profile.id,
-        profile.login.to_lowercase()
-    )
+    format!("{}+{}@users.noreply.github.com", profile.id, profile.login.to_lowercase())
 }
 
 /// A valid local username from a GitHub login (letters, digits and single
 /// hyphens, up to 39 characters): lower case, padded to our minimum of 3.
 fn username_base(login: &str) -> String {
-    let mut name: String = login
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    name = name
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
+    let mut name: String =
+        login.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    name = name.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     if name.chars().count() < 3 {
         name = format!("{name}-gh").trim_start_matches('-').to_string();
         if name.len() < 3 {
@@ -256,14 +230,7 @@ mod tests {
 
     #[test]
     fn usernames_from_logins_are_valid() {
-        for login in [
-            "Octocat",
-            "ab",
-            "x",
-            "a-very-long-login-name-that-github-allows-39",
-            "-",
-            "Mona_Lisa",
-        ] {
+        for login in ["Octocat", "ab", "x", "a-very-long-login-name-that-github-allows-39", "-", "Mona_Lisa"] {
             let base = username_base(login);
             assert!(normalize_username(&base).is_ok(), "{login} -> {base}");
             assert!(normalize_username(&suffixed(&base, "2")).is_ok(), "{base}-2");

@@ -19,11 +19,7 @@ use crate::templates::{AccountPage, ActivityLine, AppLine, SessionLine, SignedOu
 
 /// GET /: the account page, or the sign-in page.
 pub async fn home(browser: Browser) -> Response {
-    let target = if browser.session.is_some() {
-        routes::ACCOUNT
-    } else {
-        routes::LOGIN
-    };
+    let target = if browser.session.is_some() { routes::ACCOUNT } else { routes::LOGIN };
     see_other(target)
 }
 
@@ -37,14 +33,10 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
     match done {
         Some("github-linked") => (Some("GitHub is now linked: you can sign in with it.".into()), None),
         Some("github-unlinked") => (Some("GitHub is no longer linked to your account.".into()), None),
-        Some("password-changed") => (
-            Some("Your password is changed. Every other session and app sign-in has ended.".into()),
-            None,
-        ),
-        Some("password-wrong") => (
-            None,
-            Some("Your current password was not correct. Nothing changed.".into()),
-        ),
+        Some("password-changed") => {
+            (Some("Your password is changed. Every other session and app sign-in has ended.".into()), None)
+        }
+        Some("password-wrong") => (None, Some("Your current password was not correct. Nothing changed.".into())),
         Some("password-weak") => (
             None,
             Some(format!(
@@ -55,35 +47,27 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
             )),
         ),
         Some("profile-saved") => (Some("Your profile is saved.".into()), None),
-        Some("email-changed") => (
-            Some("Saved. We sent a link to your new address: open it to confirm the address.".into()),
-            None,
-        ),
+        Some("email-changed") => {
+            (Some("Saved. We sent a link to your new address: open it to confirm the address.".into()), None)
+        }
         Some("email-invalid") => (None, Some("Enter an email address like name@example.com.".into())),
         Some("email-taken") => (None, Some("Another account uses that email address.".into())),
-        Some("app-revoked") => (
-            Some("The app's access is revoked. It will have to ask you again.".into()),
-            None,
-        ),
+        Some("app-revoked") => (Some("The app's access is revoked. It will have to ask you again.".into()), None),
         Some("session-ended") => (Some("That session has ended.".into()), None),
         Some("mfa-off") => (Some("Two-step verification is off.".into()), None),
-        Some("mfa-proof-wrong") => (
-            None,
-            Some("That code or password was not correct. Two-step verification is still on.".into()),
-        ),
-        Some("github-last-method") => (
-            None,
-            Some("GitHub is the only way to sign in to this account, so it cannot be unlinked yet.".into()),
-        ),
+        Some("mfa-proof-wrong") => {
+            (None, Some("That code or password was not correct. Two-step verification is still on.".into()))
+        }
+        Some("github-last-method") => {
+            (None, Some("GitHub is the only way to sign in to this account, so it cannot be unlinked yet.".into()))
+        }
         _ => (None, None),
     }
 }
 
 /// GET /account
 pub async fn account_page(
-    State(state): State<AppState>,
-    me: SignedIn,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, me: SignedIn, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let SignedIn { browser, session, user } = me;
     let identities = state.store.user_identities(&user.id).await?;
@@ -109,10 +93,7 @@ pub async fn account_page(
         apps.push(AppLine {
             client_id,
             name: client.name.clone(),
-            scopes: scopes
-                .iter()
-                .filter_map(|s| crate::oauth::scopes::describe(s).map(str::to_string))
-                .collect(),
+            scopes: scopes.iter().filter_map(|s| crate::oauth::scopes::describe(s).map(str::to_string)).collect(),
             since: crate::clock::utc_text(granted_at),
         });
     }
@@ -143,11 +124,7 @@ pub async fn account_page(
         activity,
         mfa_enabled: state.store.get_totp(&user.id).await?.is_some(),
         backup_codes_left: state.store.backup_codes_left(&user.id).await?,
-        user: UserLine {
-            username: user.username,
-            email: Some(user.email),
-            name: user.name,
-        },
+        user: UserLine { username: user.username, email: Some(user.email), name: user.name },
         notice,
         error,
     };
@@ -158,15 +135,9 @@ pub async fn account_page(
 /// set) the password. Every other session and grant ends; this browser gets
 /// a fresh session.
 pub async fn change_password(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Form(params): Form,
 ) -> Result<Response, PageError> {
-    let SignedIn {
-        mut browser,
-        session,
-        user,
-    } = me;
+    let SignedIn { mut browser, session, user } = me;
     let outcome = profile::change_password(
         state.accounts(),
         &user,
@@ -193,9 +164,7 @@ pub async fn change_password(
 /// POST /account/profile: name and email. A new email is unverified until
 /// the link sent to it is opened; the old address is told of the change.
 pub async fn update_profile(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Form(params): Form,
 ) -> Result<Response, PageError> {
     let outcome = profile::update_profile(
         state.accounts(),
@@ -217,9 +186,7 @@ pub async fn update_profile(
 /// POST /account/apps/revoke: forget an app's consent and end every grant
 /// the person gave it.
 pub async fn revoke_app(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Form(params): Form,
 ) -> Result<Response, PageError> {
     let client_id = params.get("client_id").unwrap_or("");
     profile::revoke_app(state.accounts(), &me.user, client_id, me.browser.origin(), state.now()).await?;
@@ -228,9 +195,7 @@ pub async fn revoke_app(
 
 /// POST /account/sessions/end: end one of the person's other sessions.
 pub async fn end_session(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Form(params): Form,
 ) -> Result<Response, PageError> {
     let id = params.get("session").unwrap_or("");
     profile::end_session(state.accounts(), &me.user, id, me.browser.origin(), state.now()).await?;
@@ -240,13 +205,9 @@ pub async fn end_session(
 /// POST /account/sign-out-everywhere: every session of the account ends,
 /// this browser's included, and every grant.
 pub async fn sign_out_everywhere(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Form(_): Form,
+    State(state): State<AppState>, me: SignedIn, Form(_): Form,
 ) -> Result<Response, PageError> {
-    let SignedIn {
-        mut browser, session, ..
-    } = me;
+    let SignedIn { mut browser, session, .. } = me;
     let ended = profile::sign_out_everywhere(state.accounts(), &session, browser.origin(), state.now()).await?;
     browser.sign_out(&state).await?;
     let page = SignedOutPage {

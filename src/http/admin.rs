@@ -21,18 +21,12 @@ use crate::store::{Role, User};
 use crate::templates::{AdminClientLine, AdminPage, AdminUserLine};
 
 fn page_actor(admin: &Admin) -> Actor<'_> {
-    Actor {
-        user_id: Some(&admin.0.user.id),
-        origin: admin.0.browser.origin(),
-        via: Via::AdminPage,
-    }
+    Actor { user_id: Some(&admin.0.user.id), origin: admin.0.browser.origin(), via: Via::AdminPage }
 }
 
 /// GET /admin
 pub async fn page(
-    State(state): State<AppState>,
-    admin: Admin,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, admin: Admin, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let me = &admin.0.user;
     let users = state
@@ -54,12 +48,7 @@ pub async fn page(
         .list_clients()
         .await?
         .into_iter()
-        .map(|c| AdminClientLine {
-            id: c.id,
-            name: c.name,
-            public: c.public,
-            owned: c.owner_id.is_some(),
-        })
+        .map(|c| AdminClientLine { id: c.id, name: c.name, public: c.public, owned: c.owner_id.is_some() })
         .collect();
     let notice = match params.get("done") {
         Some("disabled") => Some("The account is disabled; its sessions and tokens have ended."),
@@ -88,10 +77,7 @@ fn disabling(action: &str) -> Option<bool> {
 
 /// POST /admin/users/{id}/disable and /enable
 pub async fn user_action(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((id, action)): Path<(String, String)>,
-    Form(_): Form,
+    State(state): State<AppState>, admin: Admin, Path((id, action)): Path<(String, String)>, Form(_): Form,
 ) -> Result<Response, PageError> {
     let disabled = disabling(&action).ok_or_else(|| PageError::bad_request("Unknown action."))?;
     if disabled && id == admin.0.user.id {
@@ -103,10 +89,7 @@ pub async fn user_action(
 
 /// POST /admin/clients/{id}/delete
 pub async fn client_delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(id): Path<String>,
-    Form(_): Form,
+    State(state): State<AppState>, admin: Admin, Path(id): Path<String>, Form(_): Form,
 ) -> Result<Response, PageError> {
     clients::delete(&*state.store, &id, page_actor(&admin), state.now()).await?;
     Ok(see_other(&format!("{}?done=deleted", routes::ADMIN)))
@@ -117,26 +100,16 @@ pub async fn client_delete(
 async fn api_admin(state: &AppState, bearer: &Bearer) -> Result<User, OAuthError> {
     let claims = tokens::validate_access_token(state.provider(), &bearer.token, state.now()).await?;
     if !claims.scopes().any(|s| s == scopes::ADMIN) {
-        return Err(OAuthError::new(
-            ErrorCode::InsufficientScope,
-            "the access token lacks the admin scope",
-        ));
+        return Err(OAuthError::new(ErrorCode::InsufficientScope, "the access token lacks the admin scope"));
     }
     match state.store.get_user(&claims.sub).await? {
         Some(u) if u.role == Role::Admin && !u.disabled => Ok(u),
-        _ => Err(OAuthError::new(
-            ErrorCode::AccessDenied,
-            "the token's subject is not an administrator",
-        )),
+        _ => Err(OAuthError::new(ErrorCode::AccessDenied, "the token's subject is not an administrator")),
     }
 }
 
 fn api_actor(me: &User) -> Actor<'_> {
-    Actor {
-        user_id: Some(&me.id),
-        origin: Origin::default(),
-        via: Via::AdminApi,
-    }
+    Actor { user_id: Some(&me.id), origin: Origin::default(), via: Via::AdminApi }
 }
 
 /// GET /admin/api/users
@@ -159,16 +132,12 @@ pub async fn api_users(State(state): State<AppState>, bearer: Bearer) -> Result<
 
 /// POST /admin/api/users/{id}/disable and /enable
 pub async fn api_user_action(
-    State(state): State<AppState>,
-    Path((id, action)): Path<(String, String)>,
-    bearer: Bearer,
+    State(state): State<AppState>, Path((id, action)): Path<(String, String)>, bearer: Bearer,
 ) -> Result<impl IntoResponse, OAuthError> {
     let me = api_admin(&state, &bearer).await?;
     let disabled = disabling(&action).ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such action"))?;
     if disabled && id == me.id {
-        return Err(OAuthError::invalid_request(
-            "an administrator cannot disable their own account",
-        ));
+        return Err(OAuthError::invalid_request("an administrator cannot disable their own account"));
     }
     if !users::set_disabled(&*state.store, &id, disabled, api_actor(&me), state.now()).await? {
         return Err(OAuthError::new(ErrorCode::NotFound, "no such user"));
@@ -185,9 +154,7 @@ pub async fn api_clients(State(state): State<AppState>, bearer: Bearer) -> Resul
 
 /// DELETE /admin/api/clients/{id}
 pub async fn api_client_delete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    bearer: Bearer,
+    State(state): State<AppState>, Path(id): Path<String>, bearer: Bearer,
 ) -> Result<impl IntoResponse, OAuthError> {
     let me = api_admin(&state, &bearer).await?;
     match clients::delete(&*state.store, &id, api_actor(&me), state.now()).await? {

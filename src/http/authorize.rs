@@ -28,13 +28,9 @@ pub async fn authorize(State(state): State<AppState>, browser: Browser, PagePara
 
 /// GET /authorize/resume?request=ID: after sign-in or sign-up.
 pub async fn resume(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
-    let (id, req) = pending_request(&state, params.get("request"))
-        .await?
-        .ok_or_else(PageError::expired)?;
+    let (id, req) = pending_request(&state, params.get("request")).await?.ok_or_else(PageError::expired)?;
     Ok(proceed(&state, &browser, req, Some(id)).await)
 }
 
@@ -73,12 +69,7 @@ async fn proceed(state: &AppState, browser: &Browser, req: AuthorizationRequest,
             }
             match consent::issue_code(p, &req, session, now).await {
                 Ok(url) => see_other(&url),
-                Err(e) => see_other(&consent::error_redirect(
-                    p,
-                    &req,
-                    e.code,
-                    "the server could not issue a code",
-                )),
+                Err(e) => see_other(&consent::error_redirect(p, &req, e.code, "the server could not issue a code")),
             }
         }
         (Decision::Issue, None) => PageError::server("decide issued without a session").into_response(),
@@ -87,11 +78,7 @@ async fn proceed(state: &AppState, browser: &Browser, req: AuthorizationRequest,
             if let Err(e) = consent::save_pending(p, &id, &req).await {
                 return failed(state, &req, e.into());
             }
-            let path = if next == Decision::SignIn {
-                routes::LOGIN
-            } else {
-                routes::CONSENT
-            };
+            let path = if next == Decision::SignIn { routes::LOGIN } else { routes::CONSENT };
             see_other(&with_request(path, Some(&id)))
         }
     }
@@ -99,13 +86,9 @@ async fn proceed(state: &AppState, browser: &Browser, req: AuthorizationRequest,
 
 /// GET /consent?request=ID
 pub async fn consent_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
-    let (id, req) = pending_request(&state, params.get("request"))
-        .await?
-        .ok_or_else(PageError::expired)?;
+    let (id, req) = pending_request(&state, params.get("request")).await?.ok_or_else(PageError::expired)?;
     let sign_in = || see_other(&with_request(routes::LOGIN, Some(&id)));
     let Some(session) = &browser.session else {
         return Ok(sign_in());
@@ -119,18 +102,9 @@ pub async fn consent_page(
         client_name: req.client_name.clone(),
         scopes: consent::scopes_to_ask(&req, user.role)
             .iter()
-            .filter_map(|s| {
-                scopes::describe(s).map(|d| ScopeLine {
-                    name: s.clone(),
-                    description: d.into(),
-                })
-            })
+            .filter_map(|s| scopes::describe(s).map(|d| ScopeLine { name: s.clone(), description: d.into() }))
             .collect(),
-        user: UserLine {
-            username: user.username,
-            email: Some(user.email),
-            name: user.name,
-        },
+        user: UserLine { username: user.username, email: Some(user.email), name: user.name },
         switch_url: with_request(routes::LOGIN, Some(&id)),
     };
     Ok(render(&state, StatusCode::OK, &page))
@@ -139,13 +113,9 @@ pub async fn consent_page(
 /// POST /consent: allow (a code goes back to the app) or deny
 /// (`access_denied`).
 pub async fn consent_submit(
-    State(state): State<AppState>,
-    browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
-    let (id, req) = pending_request(&state, params.get("request"))
-        .await?
-        .ok_or_else(PageError::expired)?;
+    let (id, req) = pending_request(&state, params.get("request")).await?.ok_or_else(PageError::expired)?;
     let Some(session) = &browser.session else {
         return Ok(see_other(&with_request(routes::LOGIN, Some(&id))));
     };
@@ -160,11 +130,6 @@ pub async fn consent_submit(
     consent::allow(p, &session.user_id, &req, browser.origin(), now).await?;
     Ok(match consent::issue_code(p, &req, session, now).await {
         Ok(url) => see_other(&url),
-        Err(e) => see_other(&consent::error_redirect(
-            p,
-            &req,
-            e.code,
-            "the server could not issue a code",
-        )),
+        Err(e) => see_other(&consent::error_redirect(p, &req, e.code, "the server could not issue a code")),
     })
 }

@@ -29,23 +29,14 @@ pub struct CookieNames {
 /// only (RFC 6265bis §4.1.3.2).
 pub fn cookie_names(secure: bool) -> CookieNames {
     if secure {
-        CookieNames {
-            session: "__Host-latchkey_session",
-            csrf: "__Host-latchkey_csrf",
-        }
+        CookieNames { session: "__Host-latchkey_session", csrf: "__Host-latchkey_csrf" }
     } else {
-        CookieNames {
-            session: "latchkey_session",
-            csrf: "latchkey_csrf",
-        }
+        CookieNames { session: "latchkey_session", csrf: "latchkey_csrf" }
     }
 }
 
 pub fn lifetimes(state: &AppState) -> Lifetimes {
-    Lifetimes {
-        idle: state.config.session_idle_ttl,
-        absolute: state.config.session_absolute_ttl,
-    }
+    Lifetimes { idle: state.config.session_idle_ttl, absolute: state.config.session_absolute_ttl }
 }
 
 fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -165,11 +156,7 @@ impl FromRequestParts<AppState> for Browser {
             csrf_is_new,
             secure,
             ip: super::extract::client_ip(parts, &state.config.trusted_proxies),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
             jar,
         };
         parts.extensions.insert(browser.clone());
@@ -199,10 +186,7 @@ impl Browser {
 
     /// Where the request came from, for the audit log.
     pub fn origin(&self) -> crate::audit::Origin<'_> {
-        crate::audit::Origin {
-            ip: self.ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-        }
+        crate::audit::Origin { ip: self.ip.as_deref(), user_agent: self.user_agent.as_deref() }
     }
 
     /// Signs the person in: ends any current session (a new id at every
@@ -212,14 +196,8 @@ impl Browser {
         if let Some(cookie) = self.session_cookie.take() {
             state.store.delete_session(&token_hash(&cookie)).await?;
         }
-        let (cookie, session) = sessions::start(
-            user_id,
-            amr,
-            state.now(),
-            lifetimes(state),
-            self.ip.clone(),
-            self.user_agent.clone(),
-        );
+        let (cookie, session) =
+            sessions::start(user_id, amr, state.now(), lifetimes(state), self.ip.clone(), self.user_agent.clone());
         state.store.create_session(&session).await?;
         self.session = Some(session);
         let name = cookie_names(self.secure).session;

@@ -11,9 +11,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::app::AppState;
 
 pub fn open() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD])
+    CorsLayer::new().allow_origin(Any).allow_methods([Method::GET, Method::HEAD])
 }
 
 pub async fn registered_origins(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -30,14 +28,8 @@ pub async fn registered_origins(State(state): State<AppState>, req: Request, nex
         let mut res = StatusCode::NO_CONTENT.into_response();
         if allowed {
             let h = res.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type"),
-            );
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
         res
@@ -48,10 +40,7 @@ pub async fn registered_origins(State(state): State<AppState>, req: Request, nex
     h.append(header::VARY, HeaderValue::from_static("Origin"));
     if allowed {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("www-authenticate"),
-        );
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate"));
     }
     res
 }

@@ -48,11 +48,7 @@ pub fn document(issuer: &str) -> serde_json::Value {
 }
 
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(document(&state.config.issuer)),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(document(&state.config.issuer))).into_response()
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {

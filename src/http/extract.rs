@@ -37,9 +37,7 @@ async fn read_params(req: Request, state: &AppState) -> Result<Params, &'static 
     if !form && !untyped {
         return Err("the body must be application/x-www-form-urlencoded");
     }
-    let body = Bytes::from_request(req, state)
-        .await
-        .map_err(|_| "the request body could not be read")?;
+    let body = Bytes::from_request(req, state).await.map_err(|_| "the request body could not be read")?;
     // A POST with no body and no Content-Type carries no parameters: what
     // openid-client sends to UserInfo with the token in the Authorization
     // header (OIDC Core §5.3.1).
@@ -59,10 +57,7 @@ pub struct ProtocolParams(pub Params);
 impl FromRequest<AppState> for ProtocolParams {
     type Rejection = OAuthError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, OAuthError> {
-        read_params(req, state)
-            .await
-            .map(ProtocolParams)
-            .map_err(OAuthError::invalid_request)
+        read_params(req, state).await.map(ProtocolParams).map_err(OAuthError::invalid_request)
     }
 }
 
@@ -72,10 +67,7 @@ pub struct PageParams(pub Params);
 impl FromRequest<AppState> for PageParams {
     type Rejection = PageError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
-        read_params(req, state)
-            .await
-            .map(PageParams)
-            .map_err(PageError::bad_request)
+        read_params(req, state).await.map(PageParams).map_err(PageError::bad_request)
     }
 }
 
@@ -206,10 +198,7 @@ impl FromRequestParts<AppState> for Admin {
 /// not itself a trusted proxy (entries further left are the client's word).
 pub fn client_ip(parts: &Parts, trusted: &[std::net::IpAddr]) -> Option<String> {
     use axum::extract::ConnectInfo;
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())?;
+    let peer = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())?;
     if !trusted.contains(&peer) {
         return Some(peer.to_string());
     }
@@ -221,12 +210,7 @@ pub fn client_ip(parts: &Parts, trusted: &[std::net::IpAddr]) -> Option<String> 
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let ip = forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .copied()
-        .unwrap_or(peer);
+    let ip = forwarded.iter().rev().find(|ip| !trusted.contains(ip)).copied().unwrap_or(peer);
     Some(ip.to_string())
 }
 
@@ -284,9 +268,7 @@ impl FromRequest<AppState> for Bearer {
             (Some(h), None) => h?,
             (None, Some(t)) => t.to_string(),
             (None, None) => {
-                return Err(OAuthError::invalid_token(
-                    "an access token is required (Authorization: Bearer)",
-                ));
+                return Err(OAuthError::invalid_token("an access token is required (Authorization: Bearer)"));
             }
         };
         Ok(Bearer { token })
@@ -305,14 +287,8 @@ impl FromRequest<AppState> for AuthenticatedClient {
     type Rejection = OAuthError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, OAuthError> {
         let (mut parts, body) = req.into_parts();
-        let ClientIp(ip) = ClientIp::from_request_parts(&mut parts, state)
-            .await
-            .unwrap_or(ClientIp(None));
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let ClientIp(ip) = ClientIp::from_request_parts(&mut parts, state).await.unwrap_or(ClientIp(None));
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
         let ProtocolParams(params) = ProtocolParams::from_request(Request::from_parts(parts, body), state).await?;
         params.check_unique()?;
         let creds = client_auth::extract(authorization.as_deref(), &params)?;
@@ -338,9 +314,7 @@ impl<T: Serialize> IntoResponse for NoStore<T> {
 /// An empty 200 that is never cached (RFC 7009 §2.2).
 pub fn no_store_ok() -> Response {
     let mut res = StatusCode::OK.into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }

@@ -34,17 +34,14 @@ fn github(state: &AppState) -> Result<&GithubClient, PageError> {
 /// sites' logs.
 fn to_github(url: &str) -> Response {
     let mut res = see_other(url);
-    res.headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    res.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     res
 }
 
 /// GET /federation/github/start[?request=ID]: the "Continue with GitHub"
 /// button on the sign-in page.
 pub async fn start_sign_in(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let gh = github(&state)?;
     let request = pending_request(&state, params.get("request")).await?.map(|(id, _)| id);
@@ -55,9 +52,7 @@ pub async fn start_sign_in(
 /// POST /account/github/link: a signed-in person links GitHub.
 pub async fn start_link(State(state): State<AppState>, me: SignedIn, Form(_): Form) -> Result<Response, PageError> {
     let gh = github(&state)?;
-    let purpose = Purpose::Link {
-        user_id: me.user.id.clone(),
-    };
+    let purpose = Purpose::Link { user_id: me.user.id.clone() };
     let url = flow::start(state.accounts(), gh, me.browser.binding(), None, purpose).await?;
     Ok(to_github(&url))
 }
@@ -101,26 +96,15 @@ fn upstream_page(e: &UpstreamError, back: &str) -> PageError {
 
 /// GET /federation/github/callback: GitHub sends the browser back here.
 pub async fn callback(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, mut browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let gh = github(&state)?;
-    let callback_params = CallbackParams {
-        state: params.get("state"),
-        code: params.get("code"),
-        error: params.get("error"),
-    };
+    let callback_params =
+        CallbackParams { state: params.get("state"), code: params.get("code"), error: params.get("error") };
     let binding = browser.known_binding();
-    let outcome = flow::callback(
-        state.accounts(),
-        gh,
-        callback_params,
-        binding.as_deref(),
-        browser.origin(),
-        state.now(),
-    )
-    .await?;
+    let outcome =
+        flow::callback(state.accounts(), gh, callback_params, binding.as_deref(), browser.origin(), state.now())
+            .await?;
     match outcome {
         Callback::Invalid => Err(PageError::new(
             StatusCode::BAD_REQUEST,
@@ -155,12 +139,7 @@ pub async fn callback(
 
 /// Acts on what the linking rules decided.
 async fn act(state: &AppState, browser: &mut Browser, decided: Box<Decided>) -> Result<Response, PageError> {
-    let Decided {
-        outcome,
-        profile,
-        request_id,
-        back,
-    } = *decided;
+    let Decided { outcome, profile, request_id, back } = *decided;
     match outcome {
         Outcome::SignIn { user, .. } => {
             after_first_factor(state, browser, &user, request_id.as_deref(), None, linking::amr()).await
@@ -169,11 +148,7 @@ async fn act(state: &AppState, browser: &mut Browser, decided: Box<Decided>) -> 
         Outcome::NeedsProof { user } => {
             let (id, pending) =
                 flow::begin_proof(state.accounts(), &user, &profile, browser.binding(), request_id).await?;
-            Ok(render(
-                state,
-                StatusCode::OK,
-                &proof_page(browser, &id, &user, &pending, None),
-            ))
+            Ok(render(state, StatusCode::OK, &proof_page(browser, &id, &user, &pending, None)))
         }
         Outcome::Refused(why) => {
             let message = match why {
@@ -206,30 +181,17 @@ fn proof_page(browser: &Browser, id: &str, user: &User, pending: &PendingProof, 
 /// POST /federation/github/confirm: the password proving the person owns the
 /// account that uses their GitHub email.
 pub async fn confirm(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, mut browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
     let expired = || {
-        PageError::new(
-            StatusCode::BAD_REQUEST,
-            "This linking request has expired",
-            "Please sign in with GitHub again.",
-        )
-        .with_back(routes::LOGIN)
+        PageError::new(StatusCode::BAD_REQUEST, "This linking request has expired", "Please sign in with GitHub again.")
+            .with_back(routes::LOGIN)
     };
     let id = params.get("proof").ok_or_else(expired)?;
     let binding = browser.known_binding();
     let password = params.get("password").unwrap_or("");
-    let proof = flow::confirm_proof(
-        state.accounts(),
-        id,
-        binding.as_deref(),
-        password,
-        browser.origin(),
-        state.now(),
-    )
-    .await?;
+    let proof =
+        flow::confirm_proof(state.accounts(), id, binding.as_deref(), password, browser.origin(), state.now()).await?;
     match proof {
         Proof::Expired => Err(expired()),
         Proof::Wrong { user, pending } => {

@@ -21,11 +21,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         failing.push("database");
     }
     if !eph_ok {
-        failing.push(if state.ephemeral.backend() == "redis" {
-            "redis"
-        } else {
-            "state"
-        });
+        failing.push(if state.ephemeral.backend() == "redis" { "redis" } else { "state" });
     }
     let body = json!({
         "status": if failing.is_empty() { "ok" } else { "unavailable" },
@@ -33,10 +29,6 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         "state": { "backend": state.ephemeral.backend(), "ok": eph_ok },
         "failing": failing,
     });
-    let status = if failing.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if failing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }

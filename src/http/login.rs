@@ -19,17 +19,12 @@ use crate::templates::{LoginPage, SignupErrors, SignupPage, SignupValues};
 
 /// The "Continue with GitHub" link, when GitHub is configured.
 fn github_url(state: &AppState, request: Option<&str>) -> Option<String> {
-    state
-        .github
-        .as_ref()
-        .map(|_| with_request(routes::GITHUB_START, request))
+    state.github.as_ref().map(|_| with_request(routes::GITHUB_START, request))
 }
 
 /// GET /login[?request=ID][?next=PATH]
 pub async fn login_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let request = params.get("request");
     let next = local_path(params.get("next"));
@@ -57,9 +52,7 @@ pub async fn login_page(
 
 /// POST /login
 pub async fn login_submit(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, mut browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
     let request = params.get("request");
     let next = local_path(params.get("next"));
@@ -85,20 +78,13 @@ pub async fn login_submit(
         PasswordOutcome::Refused { delay } => {
             tokio::time::sleep(delay).await;
             // The same words whether the account exists or not.
-            Ok(render(
-                &state,
-                StatusCode::OK,
-                &page("Incorrect username or password.".into()),
-            ))
+            Ok(render(&state, StatusCode::OK, &page("Incorrect username or password.".into())))
         }
         PasswordOutcome::Locked(wait) => {
-            let text = format!(
-                "Too many failed attempts. Try again {}, or reset your password.",
-                throttle::wait_words(wait)
-            );
+            let text =
+                format!("Too many failed attempts. Try again {}, or reset your password.", throttle::wait_words(wait));
             let mut res = render(&state, StatusCode::TOO_MANY_REQUESTS, &page(text));
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
             Ok(res)
         }
     }
@@ -106,9 +92,7 @@ pub async fn login_submit(
 
 /// GET /signup[?request=ID]
 pub async fn signup_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let request = params.get("request");
     let pending = pending_request(&state, request).await?;
@@ -128,20 +112,13 @@ pub async fn signup_page(
 /// the operator requires a verified email first); a verification link goes
 /// to the address.
 pub async fn signup_submit(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, mut browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
     let request = params.get("request");
     let pending = pending_request(&state, request).await?;
     let username = params.get("username").unwrap_or("");
     let email = params.get("email").unwrap_or("");
-    let input = NewAccount {
-        username,
-        email,
-        password: Some(params.get("password").unwrap_or("")),
-        name: None,
-    };
+    let input = NewAccount { username, email, password: Some(params.get("password").unwrap_or("")), name: None };
     let user = match users::create_account(&*state.store, &state.hasher, input, state.now()).await {
         Ok(u) => u,
         Err(AccountError::Invalid(errors)) => {

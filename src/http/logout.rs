@@ -15,35 +15,24 @@ use crate::templates::{HiddenField, LogoutPage, SignedOutPage, UserLine};
 
 /// GET /logout
 pub async fn end_session_get(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, mut browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     end_session(&state, &mut browser, &params, false).await
 }
 
 /// POST /logout (also the confirmation form)
 pub async fn end_session_post(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, mut browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     end_session(&state, &mut browser, &params, true).await
 }
 
 fn bad(message: &'static str) -> PageError {
-    PageError::new(
-        StatusCode::BAD_REQUEST,
-        "We could not sign you out from this link",
-        message,
-    )
+    PageError::new(StatusCode::BAD_REQUEST, "We could not sign you out from this link", message)
 }
 
 async fn end_session(
-    state: &AppState,
-    browser: &mut Browser,
-    params: &Params,
-    post: bool,
+    state: &AppState, browser: &mut Browser, params: &Params, post: bool,
 ) -> Result<Response, PageError> {
     if params.check_unique().is_err() {
         return Err(bad("A parameter appears more than once in the request."));
@@ -65,11 +54,7 @@ async fn end_session(
         Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_string),
         _ => None,
     });
-    let hint_sub = hint
-        .as_ref()
-        .and_then(|h| h.get("sub"))
-        .and_then(|s| s.as_str())
-        .map(str::to_string);
+    let hint_sub = hint.as_ref().and_then(|h| h.get("sub")).and_then(|s| s.as_str()).map(str::to_string);
     let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
         (Some(a), Some(b)) if a != b => return Err(bad("The app's client_id does not match its ID token.")),
         (Some(a), _) => Some(a.to_string()),
@@ -77,11 +62,7 @@ async fn end_session(
     };
     let client = match &client_id {
         Some(id) => Some(
-            state
-                .store
-                .get_client(id)
-                .await?
-                .ok_or_else(|| bad("The app that sent you here is not registered."))?,
+            state.store.get_client(id).await?.ok_or_else(|| bad("The app that sent you here is not registered."))?,
         ),
         None => None,
     };
@@ -92,9 +73,7 @@ async fn end_session(
                 .ok_or_else(|| bad("The app did not say who it is, so we cannot send you back to it."))?;
             // Exact match against the registered list (RP-Initiated Logout §3).
             if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-                return Err(bad(
-                    "The address to return to after signing out is not registered for this app.",
-                ));
+                return Err(bad("The address to return to after signing out is not registered for this app."));
             }
             let mut url = url::Url::parse(uri).map_err(|_| bad("The return address is not valid."))?;
             if let Some(s) = params.get("state") {
@@ -133,16 +112,9 @@ async fn end_session(
     // Logout §2: the OP SHOULD ask the End-User whether to log out).
     let mut hidden = Vec::new();
     for name in ["client_id", "post_logout_redirect_uri", "state"] {
-        let value = if name == "client_id" {
-            client_id.clone()
-        } else {
-            params.get(name).map(str::to_string)
-        };
+        let value = if name == "client_id" { client_id.clone() } else { params.get(name).map(str::to_string) };
         if let Some(value) = value {
-            hidden.push(HiddenField {
-                name: name.into(),
-                value,
-            });
+            hidden.push(HiddenField { name: name.into(), value });
         }
     }
     let user = state.store.get_user(&session.user_id).await?;
@@ -150,11 +122,7 @@ async fn end_session(
         csrf: browser.csrf.clone(),
         client_name: client.map(|c| c.name),
         hidden,
-        user: user.map(|u| UserLine {
-            username: u.username,
-            email: Some(u.email),
-            name: u.name,
-        }),
+        user: user.map(|u| UserLine { username: u.username, email: Some(u.email), name: u.name }),
     };
     Ok(render(state, StatusCode::OK, &page))
 }

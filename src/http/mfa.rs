@@ -17,39 +17,25 @@ use crate::error::PageError;
 use crate::templates::{BackupCodesPage, MfaSetupPage};
 
 fn step_expired() -> PageError {
-    PageError::new(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Please sign in again.",
-    )
-    .with_back(routes::LOGIN)
+    PageError::new(StatusCode::BAD_REQUEST, "This sign-in has expired", "Please sign in again.")
+        .with_back(routes::LOGIN)
 }
 
 /// Pages with a secret on them are never cached.
 fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
 /// POST /login/mfa: the code from the authenticator app, or a backup code.
 pub async fn step_submit(
-    State(state): State<AppState>,
-    mut browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, mut browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
     let id = params.get("step").ok_or_else(step_expired)?;
     let binding = browser.known_binding();
     let code = params.get("code").unwrap_or("");
-    let outcome = two_step::submit(
-        state.accounts(),
-        id,
-        binding.as_deref(),
-        code,
-        browser.origin(),
-        state.now(),
-    )
-    .await?;
+    let outcome =
+        two_step::submit(state.accounts(), id, binding.as_deref(), code, browser.origin(), state.now()).await?;
     match outcome {
         StepOutcome::Passed { user, amr, request_id } => {
             finish_sign_in(&state, &mut browser, &user, amr, request_id.as_deref(), None).await
@@ -85,19 +71,13 @@ pub async fn setup_page(State(state): State<AppState>, me: SignedIn) -> Result<R
     let Some(enrolment) = two_step::start_enrolment(state.accounts(), &me.user).await? else {
         return Ok(see_other(routes::ACCOUNT));
     };
-    Ok(no_store(render(
-        &state,
-        StatusCode::OK,
-        &setup_view(&me.browser, enrolment, None),
-    )))
+    Ok(no_store(render(&state, StatusCode::OK, &setup_view(&me.browser, enrolment, None))))
 }
 
 /// POST /account/mfa: confirm enrolment with a first code; then show the
 /// backup codes, once.
 pub async fn setup_submit(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Form(params): Form,
 ) -> Result<Response, PageError> {
     let code = params.get("code").unwrap_or("");
     let outcome =
@@ -105,11 +85,7 @@ pub async fn setup_submit(
     match outcome {
         Confirmation::Enabled(codes) => Ok(no_store(render(&state, StatusCode::OK, &BackupCodesPage { codes }))),
         Confirmation::WrongCode(enrolment) => {
-            let view = setup_view(
-                &me.browser,
-                enrolment,
-                Some("That code is not correct. Try the next one."),
-            );
+            let view = setup_view(&me.browser, enrolment, Some("That code is not correct. Try the next one."));
             Ok(render(&state, StatusCode::OK, &view))
         }
         Confirmation::Expired => Err(PageError::new(

@@ -43,12 +43,7 @@ pub fn router(state: AppState) -> Router {
 
     let client_facing = Router::new()
         .route(routes::TOKEN, post(token::token).options(cors::preflight))
-        .route(
-            routes::USERINFO,
-            get(userinfo::userinfo)
-                .post(userinfo::userinfo)
-                .options(cors::preflight),
-        )
+        .route(routes::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo).options(cors::preflight))
         .route(routes::REVOKE, post(token::revoke).options(cors::preflight))
         .layer(middleware::from_fn_with_state(state.clone(), cors::registered_origins));
 
@@ -57,25 +52,13 @@ pub fn router(state: AppState) -> Router {
         .route(routes::AUTHORIZE_RESUME, get(authorize::resume))
         .route(routes::LOGIN, get(login::login_page).post(login::login_submit))
         .route(routes::SIGNUP, get(login::signup_page).post(login::signup_submit))
-        .route(
-            routes::CONSENT,
-            get(authorize::consent_page).post(authorize::consent_submit),
-        )
-        .route(
-            routes::END_SESSION,
-            get(logout::end_session_get).post(logout::end_session_post),
-        )
+        .route(routes::CONSENT, get(authorize::consent_page).post(authorize::consent_submit))
+        .route(routes::END_SESSION, get(logout::end_session_get).post(logout::end_session_post))
         .route(routes::ACCOUNT, get(account::account_page))
         .route(routes::SIGN_OUT_EVERYWHERE, post(account::sign_out_everywhere))
         .route(routes::CHANGE_PASSWORD, post(account::change_password))
-        .route(
-            routes::FORGOT_PASSWORD,
-            get(recovery::forgot_page).post(recovery::forgot_submit),
-        )
-        .route(
-            routes::RESET_PASSWORD,
-            get(recovery::reset_page).post(recovery::reset_submit),
-        )
+        .route(routes::FORGOT_PASSWORD, get(recovery::forgot_page).post(recovery::forgot_submit))
+        .route(routes::RESET_PASSWORD, get(recovery::reset_page).post(recovery::reset_submit))
         .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
         .route(routes::REVOKE_APP, post(account::revoke_app))
@@ -105,12 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .route(routes::INTROSPECT, post(token::introspect))
         .route(routes::REGISTER, post(registration::register))
-        .route(
-            "/register/{id}",
-            get(registration::read)
-                .put(registration::update)
-                .delete(registration::delete),
-        )
+        .route("/register/{id}", get(registration::read).put(registration::update).delete(registration::delete))
         .route("/admin/api/users", get(admin::api_users))
         .route("/admin/api/users/{id}/{action}", post(admin::api_user_action))
         .route("/admin/api/clients", get(admin::api_clients))

@@ -46,8 +46,7 @@ pub async fn render_page_errors(State(state): State<AppState>, req: Request, nex
         .unwrap_or_else(|_| format!("<!doctype html><title>Error</title><h1>{}</h1>", err.status));
     let mut out = (err.status, Html(html)).into_response();
     if let Some(seconds) = err.retry_after {
-        out.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        out.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     // Keep cookies the handler set (e.g. a fresh CSRF cookie).
     for v in res.headers().get_all(header::SET_COOKIE) {
@@ -66,10 +65,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     let h = res.headers_mut();
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    let is_html = h
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/html"));
+    let is_html =
+        h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/html"));
     if is_html {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -79,21 +76,14 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
 pub async fn not_found(headers: HeaderMap) -> Response {
     if wants_html(&headers) {
-        PageError::new(
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "There is nothing at this address.",
-        )
-        .with_back("/")
-        .into_response()
+        PageError::new(StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address.")
+            .with_back("/")
+            .into_response()
     } else {
         OAuthError::new(ErrorCode::NotFound, "no such endpoint").into_response()
     }
@@ -108,11 +98,7 @@ pub async fn method_not_allowed(headers: HeaderMap) -> Response {
         )
         .into_response()
     } else {
-        OAuthError::new(
-            ErrorCode::MethodNotAllowed,
-            "the HTTP method is not allowed on this endpoint",
-        )
-        .into_response()
+        OAuthError::new(ErrorCode::MethodNotAllowed, "the HTTP method is not allowed on this endpoint").into_response()
     }
 }
 
@@ -125,12 +111,6 @@ pub async fn theme(State(state): State<AppState>) -> Response {
 }
 
 fn css(body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], body)
         .into_response()
 }

@@ -19,12 +19,8 @@ use crate::store::{Client, Role, User};
 use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, TypeOption};
 
 fn not_found() -> PageError {
-    PageError::new(
-        StatusCode::NOT_FOUND,
-        "No such app",
-        "It does not exist, or it is not yours.",
-    )
-    .with_back(routes::DEVELOPER_APPS)
+    PageError::new(StatusCode::NOT_FOUND, "No such app", "It does not exist, or it is not yours.")
+        .with_back(routes::DEVELOPER_APPS)
 }
 
 /// The app `id`, if this person owns it or is an admin; otherwise "not
@@ -39,11 +35,7 @@ async fn owned(state: &AppState, user: &User, id: &str) -> Result<Client, PageEr
 }
 
 fn actor(me: &SignedIn) -> Actor<'_> {
-    Actor {
-        user_id: Some(&me.user.id),
-        origin: me.browser.origin(),
-        via: Via::Portal,
-    }
+    Actor { user_id: Some(&me.user.id), origin: me.browser.origin(), via: Via::Portal }
 }
 
 fn type_label(kind: Option<&str>) -> String {
@@ -55,19 +47,11 @@ fn type_label(kind: Option<&str>) -> String {
 }
 
 fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 fn optional(params: &Params, name: &str) -> Option<String> {
-    params
-        .get(name)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+    params.get(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
 fn form_values(params: &Params) -> AppFormValues {
@@ -127,38 +111,24 @@ fn detail(state: &AppState, client: &Client) -> AppDetail {
         created: crate::clock::utc_text(client.created_at),
         discovery_url: format!("{issuer}{}", routes::DISCOVERY),
         authorize_example,
-        old_secret_until: client
-            .old_secret_expires_at
-            .filter(|t| *t > state.now())
-            .map(crate::clock::utc_text),
+        old_secret_until: client.old_secret_expires_at.filter(|t| *t > state.now()).map(crate::clock::utc_text),
     }
 }
 
 fn app_page(
-    state: &AppState,
-    browser: &Browser,
-    client: &Client,
-    secret: Option<String>,
-    notice: Option<&str>,
+    state: &AppState, browser: &Browser, client: &Client, secret: Option<String>, notice: Option<&str>,
 ) -> Response {
-    let page = AppPage {
-        csrf: browser.csrf.clone(),
-        app: detail(state, client),
-        secret,
-        notice: notice.map(str::to_string),
-    };
+    let page =
+        AppPage { csrf: browser.csrf.clone(), app: detail(state, client), secret, notice: notice.map(str::to_string) };
     let mut res = render(state, StatusCode::OK, &page);
     // It may show a secret: never cache it.
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
 /// GET /developer/apps
 pub async fn list(
-    State(state): State<AppState>,
-    me: SignedIn,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, me: SignedIn, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let apps = state
         .store
@@ -182,11 +152,8 @@ pub async fn list(
 
 /// GET /developer/apps/new
 pub async fn new_form(State(state): State<AppState>, me: SignedIn) -> Response {
-    let values = AppFormValues {
-        app_type: "web".into(),
-        auth_method: "client_secret_basic".into(),
-        ..Default::default()
-    };
+    let values =
+        AppFormValues { app_type: "web".into(), auth_method: "client_secret_basic".into(), ..Default::default() };
     render(&state, StatusCode::OK, &form_page(&me.browser, None, values, None))
 }
 
@@ -214,10 +181,7 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
         }
     };
     clients::create(&*state.store, &new.client, actor(&me), state.now()).await?;
-    let notice = new
-        .secret
-        .as_ref()
-        .map(|_| "Copy the client secret now: it is shown only once.");
+    let notice = new.secret.as_ref().map(|_| "Copy the client secret now: it is shown only once.");
     Ok(app_page(&state, &me.browser, &new.client, new.secret.clone(), notice))
 }
 
@@ -229,9 +193,7 @@ pub async fn show(State(state): State<AppState>, me: SignedIn, Path(id): Path<St
 
 /// GET /developer/apps/{id}/edit
 pub async fn edit_form(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Path(id): Path<String>,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let c = owned(&state, &me.user, &id).await?;
     let values = AppFormValues {
@@ -243,20 +205,13 @@ pub async fn edit_form(
         redirect_uris: c.redirect_uris.join("\n"),
         post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
     };
-    Ok(render(
-        &state,
-        StatusCode::OK,
-        &form_page(&me.browser, Some(&c.id), values, None),
-    ))
+    Ok(render(&state, StatusCode::OK, &form_page(&me.browser, Some(&c.id), values, None)))
 }
 
 /// POST /developer/apps/{id}: name, homepage, logo, URIs and how it sends
 /// its secret. The type stays (it decides whether the app holds a secret).
 pub async fn update(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Path(id): Path<String>,
-    Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>, Form(params): Form,
 ) -> Result<Response, PageError> {
     let mut client = owned(&state, &me.user, &id).await?;
     let mut values = form_values(&params);
@@ -294,10 +249,7 @@ pub async fn update(
 
 /// POST /developer/apps/{id}/rotate-secret
 pub async fn rotate(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Path(id): Path<String>,
-    Form(_): Form,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>, Form(_): Form,
 ) -> Result<Response, PageError> {
     let mut client = owned(&state, &me.user, &id).await?;
     let overlap = state.config.secret_rotation_overlap;
@@ -317,10 +269,7 @@ pub async fn rotate(
 
 /// POST /developer/apps/{id}/delete
 pub async fn delete(
-    State(state): State<AppState>,
-    me: SignedIn,
-    Path(id): Path<String>,
-    Form(_): Form,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>, Form(_): Form,
 ) -> Result<Response, PageError> {
     let client = owned(&state, &me.user, &id).await?;
     clients::delete(&*state.store, &client.id, actor(&me), state.now()).await?;

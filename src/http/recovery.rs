@@ -27,27 +27,18 @@ fn link_invalid() -> PageError {
 
 /// GET /password/forgot
 pub async fn forgot_page(State(state): State<AppState>, browser: Browser) -> Response {
-    let page = ForgotPage {
-        csrf: browser.csrf.clone(),
-        sent: false,
-        error: None,
-    };
+    let page = ForgotPage { csrf: browser.csrf.clone(), sent: false, error: None };
     render(&state, StatusCode::OK, &page)
 }
 
 /// POST /password/forgot: the same answer whether or not the address has
 /// an account.
 pub async fn forgot_submit(
-    State(state): State<AppState>,
-    browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
     let email = params.get("email").unwrap_or("");
-    let page = |sent, error: Option<&str>| ForgotPage {
-        csrf: browser.csrf.clone(),
-        sent,
-        error: error.map(str::to_string),
-    };
+    let page =
+        |sent, error: Option<&str>| ForgotPage { csrf: browser.csrf.clone(), sent, error: error.map(str::to_string) };
     match recovery::request_reset(state.accounts(), email, browser.origin(), state.now()).await? {
         ResetRequest::Invalid => Ok(render(
             &state,
@@ -73,22 +64,16 @@ fn reset_form(state: &AppState, browser: &Browser, token: &str, status: StatusCo
     };
     let mut res = render(state, status, &page);
     // The token is in this page's URL: keep it out of Referer headers.
-    res.headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    res.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     res
 }
 
 /// GET /password/reset?token=…
 pub async fn reset_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let token = params.get("token").ok_or_else(link_invalid)?;
-    if recovery::reset_target(state.accounts(), token, state.now())
-        .await?
-        .is_none()
-    {
+    if recovery::reset_target(state.accounts(), token, state.now()).await?.is_none() {
         return Err(link_invalid());
     }
     Ok(reset_form(&state, &browser, token, StatusCode::OK, None))
@@ -96,21 +81,15 @@ pub async fn reset_page(
 
 /// POST /password/reset
 pub async fn reset_submit(
-    State(state): State<AppState>,
-    browser: Browser,
-    Form(params): Form,
+    State(state): State<AppState>, browser: Browser, Form(params): Form,
 ) -> Result<Response, PageError> {
     let token = params.get("token").ok_or_else(link_invalid)?;
     let new = params.get("password").unwrap_or("");
     match recovery::reset(state.accounts(), token, new, browser.origin(), state.now()).await? {
         ResetOutcome::LinkInvalid => Err(link_invalid()),
-        ResetOutcome::Refused(why) => Ok(reset_form(
-            &state,
-            &browser,
-            token,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(why),
-        )),
+        ResetOutcome::Refused(why) => {
+            Ok(reset_form(&state, &browser, token, StatusCode::UNPROCESSABLE_ENTITY, Some(why)))
+        }
         ResetOutcome::Done => {
             let page = SignedOutPage {
                 heading: "Password reset".into(),
@@ -125,9 +104,7 @@ pub async fn reset_submit(
 
 /// GET /email/verify?token=…
 pub async fn verify_email(
-    State(state): State<AppState>,
-    browser: Browser,
-    PageParams(params): PageParams,
+    State(state): State<AppState>, browser: Browser, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let token = params.get("token").ok_or_else(link_invalid)?;
     match recovery::verify_email(state.accounts(), token, browser.origin(), state.now()).await? {

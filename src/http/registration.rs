@@ -30,18 +30,9 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<registration::Metadata
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
+        .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidClientMetadata,
-            "send the metadata as application/json",
-        ));
+        return Err(OAuthError::new(ErrorCode::InvalidClientMetadata, "send the metadata as application/json"));
     }
     registration::parse(body).map_err(metadata_error)
 }
@@ -50,21 +41,12 @@ fn client_uri(state: &AppState, id: &str) -> String {
     format!("{}{}/{id}", state.config.issuer, routes::REGISTER)
 }
 
-const ACTOR: Actor<'static> = Actor {
-    user_id: None,
-    origin: crate::audit::Origin {
-        ip: None,
-        user_agent: None,
-    },
-    via: Via::Registration,
-};
+const ACTOR: Actor<'static> =
+    Actor { user_id: None, origin: crate::audit::Origin { ip: None, user_agent: None }, via: Via::Registration };
 
 /// POST /register
 pub async fn register(
-    State(state): State<AppState>,
-    BearerHeader(token): BearerHeader,
-    headers: HeaderMap,
-    body: Bytes,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, headers: HeaderMap, body: Bytes,
 ) -> Result<impl IntoResponse, OAuthError> {
     let now = state.now();
     // Closed registration needs an initial access token (RFC 7591 §3),
@@ -105,9 +87,7 @@ async fn managed(state: &AppState, token: Option<String>, id: &str) -> Result<Cl
 
 /// GET /register/{client_id}
 pub async fn read(
-    State(state): State<AppState>,
-    BearerHeader(token): BearerHeader,
-    Path(id): Path<String>,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, Path(id): Path<String>,
 ) -> Result<impl IntoResponse, OAuthError> {
     let client = managed(&state, token, &id).await?;
     Ok(NoStore(registration::document(&client, &client_uri(&state, &id))))
@@ -116,18 +96,13 @@ pub async fn read(
 /// PUT /register/{client_id}: replaces the metadata (RFC 7592 §2.2). The
 /// client stays public or confidential; its id and secret stay.
 pub async fn update(
-    State(state): State<AppState>,
-    BearerHeader(token): BearerHeader,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, headers: HeaderMap, Path(id): Path<String>,
     body: Bytes,
 ) -> Result<impl IntoResponse, OAuthError> {
     let mut client = managed(&state, token, &id).await?;
     let metadata = json_body(&headers, &body)?;
     if metadata.client_id.as_deref() != Some(id.as_str()) {
-        return Err(OAuthError::invalid_request(
-            "client_id in the body must be this client's id",
-        ));
+        return Err(OAuthError::invalid_request("client_id in the body must be this client's id"));
     }
     let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
     if spec.public != client.public {
@@ -152,9 +127,7 @@ pub async fn update(
 
 /// DELETE /register/{client_id}: the client, its tokens and consents go.
 pub async fn delete(
-    State(state): State<AppState>,
-    BearerHeader(token): BearerHeader,
-    Path(id): Path<String>,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, Path(id): Path<String>,
 ) -> Result<impl IntoResponse, OAuthError> {
     let client = managed(&state, token, &id).await?;
     clients::delete(&*state.store, &client.id, ACTOR, state.now()).await?;

@@ -39,22 +39,13 @@ pub fn local_path(next: Option<&str>) -> Option<&str> {
 
 /// The second-step form.
 pub fn second_step_page(browser: &Browser, id: &str, error: Option<&str>) -> MfaPage {
-    MfaPage {
-        csrf: browser.csrf.clone(),
-        step: id.to_string(),
-        error: error.map(str::to_string),
-    }
+    MfaPage { csrf: browser.csrf.clone(), step: id.to_string(), error: error.map(str::to_string) }
 }
 
 /// After a first factor (a password, or GitHub): the second step for an
 /// account that has one, else the last step.
 pub async fn after_first_factor(
-    state: &AppState,
-    browser: &mut Browser,
-    user: &User,
-    request: Option<&str>,
-    next: Option<&str>,
-    amr: Vec<String>,
+    state: &AppState, browser: &mut Browser, user: &User, request: Option<&str>, next: Option<&str>, amr: Vec<String>,
 ) -> Result<Response, PageError> {
     if sign_in::needs_second_factor(state.accounts(), user).await? {
         let id = two_step::begin(state.accounts(), user, request, browser.binding(), amr).await?;
@@ -67,12 +58,7 @@ pub async fn after_first_factor(
 /// then a session, and back into the pending authorization, to `next`, or
 /// to the account page.
 pub async fn finish_sign_in(
-    state: &AppState,
-    browser: &mut Browser,
-    user: &User,
-    amr: Vec<String>,
-    request: Option<&str>,
-    next: Option<&str>,
+    state: &AppState, browser: &mut Browser, user: &User, amr: Vec<String>, request: Option<&str>, next: Option<&str>,
 ) -> Result<Response, PageError> {
     let now = state.now();
     match sign_in::complete(state.accounts(), user, &amr, browser.origin(), now).await? {
@@ -107,8 +93,7 @@ pub async fn finish_sign_in(
 /// The pending authorization request a sign-in page serves, or the page
 /// saying it has expired.
 pub async fn pending_request(
-    state: &AppState,
-    id: Option<&str>,
+    state: &AppState, id: Option<&str>,
 ) -> Result<Option<(String, crate::oauth::authorize::AuthorizationRequest)>, PageError> {
     let Some(id) = id else {
         return Ok(None);

@@ -11,16 +11,12 @@ use crate::oauth::tokens;
 
 /// GET or POST /userinfo
 pub async fn userinfo(
-    State(state): State<AppState>,
-    bearer: Bearer,
+    State(state): State<AppState>, bearer: Bearer,
 ) -> Result<NoStore<Map<String, Value>>, OAuthError> {
     let claims = tokens::validate_access_token(state.provider(), &bearer.token, state.now()).await?;
     let granted: Vec<String> = claims.scopes().map(str::to_string).collect();
     if !granted.iter().any(|s| s == scopes::OPENID) {
-        return Err(OAuthError::new(
-            ErrorCode::InsufficientScope,
-            "the access token was not granted the openid scope",
-        ));
+        return Err(OAuthError::new(ErrorCode::InsufficientScope, "the access token was not granted the openid scope"));
     }
     // The client's tokens end with the client.
     if state.store.get_client(&claims.client_id).await?.is_none() {

@@ -76,10 +76,7 @@ impl From<PageError> for Rejection {
 /// The redirect carrying an error to the client, with `state` and `iss`
 /// (RFC 9207).
 pub fn error_redirect(redirect_uri: &str, state: Option<&str>, issuer: &str, err: &OAuthError) -> String {
-    let mut pairs = vec![
-        ("error", err.code.as_str()),
-        ("error_description", err.description.as_ref()),
-    ];
+    let mut pairs = vec![("error", err.code.as_str()), ("error_description", err.description.as_ref())];
     if let Some(s) = state {
         pairs.push(("state", s));
     }
@@ -117,28 +114,16 @@ fn page(heading: &'static str, message: impl Into<String>) -> Rejection {
 
 /// Checks an authorization request and returns it with its client.
 pub async fn validate(
-    p: Provider<'_>,
-    params: &Params,
-    now: Timestamp,
+    p: Provider<'_>, params: &Params, now: Timestamp,
 ) -> Result<(AuthorizationRequest, Client), Rejection> {
     // Step one: prove the client and the redirect URI. Until then every
     // error is a page, so we never redirect to an unchecked address.
     let Some(client_id) = params.get("client_id") else {
-        return Err(page(
-            "This link is missing information",
-            "The app did not say who it is (client_id is missing).",
-        ));
+        return Err(page("This link is missing information", "The app did not say who it is (client_id is missing)."));
     };
-    let client = p
-        .store
-        .get_client(client_id)
-        .await
-        .map_err(PageError::from)?
-        .ok_or_else(|| {
-            page(
-                "Unknown application",
-                "The app that sent you here is not registered with this server.",
-            )
+    let client =
+        p.store.get_client(client_id).await.map_err(PageError::from)?.ok_or_else(|| {
+            page("Unknown application", "The app that sent you here is not registered with this server.")
         })?;
     let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
         Some(uri)
@@ -155,11 +140,7 @@ pub async fn validate(
         // OIDC Core §3.1.2.1 requires redirect_uri; plain OAuth may omit it
         // when exactly one is registered (RFC 6749 §3.1.2.3).
         None if client.redirect_uris.len() == 1
-            && !params
-                .get("scope")
-                .unwrap_or("")
-                .split(' ')
-                .any(|s| s == scopes::OPENID) =>
+            && !params.get("scope").unwrap_or("").split(' ').any(|s| s == scopes::OPENID) =>
         {
             (client.redirect_uris[0].clone(), false)
         }
@@ -171,26 +152,12 @@ pub async fn validate(
         }
     };
     if params.check_unique().is_err() {
-        return Err(page(
-            "This link is malformed",
-            "A parameter appears more than once in the request.",
-        ));
+        return Err(page("This link is malformed", "A parameter appears more than once in the request."));
     }
-    if !client
-        .grant_types
-        .iter()
-        .any(|g| g == super::clients::GRANT_AUTHORIZATION_CODE)
-    {
-        let err = OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code grant",
-        );
-        return Err(Rejection::Redirect(error_redirect(
-            &redirect_uri,
-            params.get("state"),
-            &p.config.issuer,
-            &err,
-        )));
+    if !client.grant_types.iter().any(|g| g == super::clients::GRANT_AUTHORIZATION_CODE) {
+        let err =
+            OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the authorization code grant");
+        return Err(Rejection::Redirect(error_redirect(&redirect_uri, params.get("state"), &p.config.issuer, &err)));
     }
 
     // Step two: every other problem goes back to the client.
@@ -206,10 +173,7 @@ pub async fn validate(
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
+            return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
         }
         None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
     }
@@ -219,27 +183,18 @@ pub async fn validate(
         }
     }
     if params.get("request").is_some() {
-        return Err(fail(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
+        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
     }
     if params.get("request_uri").is_some() {
         return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
     }
     if params.get("registration").is_some() {
-        return Err(fail(
-            ErrorCode::RegistrationNotSupported,
-            "the registration parameter is not supported",
-        ));
+        return Err(fail(ErrorCode::RegistrationNotSupported, "the registration parameter is not supported"));
     }
     let requested = params.get("scope").unwrap_or("");
     let granted_scopes = scopes::parse(requested, &client.scopes);
     if !requested.trim().is_empty() && granted_scopes.is_empty() {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            "none of the requested scopes is available to this client",
-        ));
+        return Err(fail(ErrorCode::InvalidScope, "none of the requested scopes is available to this client"));
     }
     let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
         (Some(challenge), method) => {
@@ -249,10 +204,7 @@ pub async fn validate(
             Some(challenge.to_string())
         }
         (None, Some(_)) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method without code_challenge",
-            ));
+            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge"));
         }
         // RFC 9700 §2.1.1: public clients MUST use PKCE.
         (None, None) if client.public => {
@@ -275,19 +227,13 @@ pub async fn validate(
     }
     // OIDC Core §3.1.2.1: none with any other value is an error.
     if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "prompt=none cannot be combined with other values",
-        ));
+        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
     }
     let max_age = match params.get("max_age") {
         Some(raw) => match raw.parse::<i64>() {
             Ok(v) if v >= 0 => Some(v),
             _ => {
-                return Err(fail(
-                    ErrorCode::InvalidRequest,
-                    "max_age must be a non-negative integer",
-                ));
+                return Err(fail(ErrorCode::InvalidRequest, "max_age must be a non-negative integer"));
             }
         },
         None => None,
@@ -297,10 +243,7 @@ pub async fn validate(
             // An expired ID token is still a fine hint (OIDC Core §3.1.2.1);
             // the signature and issuer must hold.
             let claims: serde_json::Value = p.keys.verify(hint, None, &p.config.issuer).await.map_err(|_| {
-                fail(
-                    ErrorCode::InvalidRequest,
-                    "id_token_hint is not a valid ID token from this issuer",
-                )
+                fail(ErrorCode::InvalidRequest, "id_token_hint is not a valid ID token from this issuer")
             })?;
             claims.get("sub").and_then(|s| s.as_str()).map(str::to_string)
         }
@@ -322,9 +265,7 @@ pub async fn validate(
         hint_sub,
         created_at: now,
         login_done: false,
-        require_mfa: params
-            .get("acr_values")
-            .is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
+        require_mfa: params.get("acr_values").is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
     };
     Ok((request, client))
 }
@@ -343,11 +284,7 @@ pub enum Next {
 /// `can_mfa`: the signed-in account has a second factor, for requests that
 /// demand one.
 pub fn decide(
-    req: &AuthorizationRequest,
-    session: Option<&Session>,
-    consent: Option<&[String]>,
-    can_mfa: bool,
-    now: Timestamp,
+    req: &AuthorizationRequest, session: Option<&Session>, consent: Option<&[String]>, can_mfa: bool, now: Timestamp,
 ) -> Result<Next, ErrorCode> {
     let needs_login = match session {
         None => true,
@@ -361,11 +298,7 @@ pub fn decide(
         }
     };
     if needs_login {
-        return if req.prompt.none {
-            Err(ErrorCode::LoginRequired)
-        } else {
-            Ok(Next::Login)
-        };
+        return if req.prompt.none { Err(ErrorCode::LoginRequired) } else { Ok(Next::Login) };
     }
     if req.require_mfa && session.is_some_and(|s| !s.amr.iter().any(|a| a == "mfa")) {
         // Step up: sign in again, which asks for the second factor. An
@@ -374,20 +307,12 @@ pub fn decide(
         if !can_mfa || req.login_done {
             return Err(ErrorCode::UnmetAuthenticationRequirements);
         }
-        return if req.prompt.none {
-            Err(ErrorCode::InteractionRequired)
-        } else {
-            Ok(Next::Login)
-        };
+        return if req.prompt.none { Err(ErrorCode::InteractionRequired) } else { Ok(Next::Login) };
     }
     let remembered = consent.is_some_and(|granted| scopes::covers(granted, &req.scopes));
     let needs_consent = req.prompt.consent || !(req.skip_consent || remembered);
     if needs_consent {
-        return if req.prompt.none {
-            Err(ErrorCode::ConsentRequired)
-        } else {
-            Ok(Next::Consent)
-        };
+        return if req.prompt.none { Err(ErrorCode::ConsentRequired) } else { Ok(Next::Consent) };
     }
     Ok(Next::Issue)
 }
@@ -441,10 +366,7 @@ mod tests {
         let granted = vec!["openid".to_string(), "email".to_string()];
         assert_eq!(decide(&req, None, None, false, 1000), Ok(Next::Login));
         assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Ok(Next::Consent));
-        assert_eq!(
-            decide(&req, Some(&session(990)), Some(&granted), false, 1000),
-            Ok(Next::Issue)
-        );
+        assert_eq!(decide(&req, Some(&session(990)), Some(&granted), false, 1000), Ok(Next::Issue));
         assert_eq!(
             decide(&req, Some(&session(990)), Some(&granted[..1]), false, 1000),
             Ok(Next::Consent),
@@ -457,10 +379,7 @@ mod tests {
         let mut req = request();
         req.prompt.none = true;
         assert_eq!(decide(&req, None, None, false, 1000), Err(ErrorCode::LoginRequired));
-        assert_eq!(
-            decide(&req, Some(&session(990)), None, false, 1000),
-            Err(ErrorCode::ConsentRequired)
-        );
+        assert_eq!(decide(&req, Some(&session(990)), None, false, 1000), Err(ErrorCode::ConsentRequired));
     }
 
     #[test]
@@ -496,10 +415,7 @@ mod tests {
     #[test]
     fn redirects_keep_query_and_carry_iss() {
         let url = success_redirect("https://app.example/cb?x=1", "abc", Some("s t"), "https://id.example");
-        assert_eq!(
-            url,
-            "https://app.example/cb?x=1&code=abc&state=s+t&iss=https%3A%2F%2Fid.example"
-        );
+        assert_eq!(url, "https://app.example/cb?x=1&code=abc&state=s+t&iss=https%3A%2F%2Fid.example");
         let err = OAuthError::new(ErrorCode::AccessDenied, "no");
         let url = error_redirect("https://app.example/cb", None, "https://id.example", &err);
         assert!(url.starts_with("https://app.example/cb?error=access_denied&error_description=no&iss="));

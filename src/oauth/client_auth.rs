@@ -30,9 +30,7 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Credentia
             return Err(OAuthError::invalid_client("unsupported Authorization scheme").with_basic_challenge(true));
         };
         if form_secret.is_some() {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
-            ));
+            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
         }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
@@ -47,9 +45,7 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Credentia
         let secret = form_decode(secret);
         if let Some(body_id) = params.get("client_id") {
             if body_id != id {
-                return Err(OAuthError::invalid_request(
-                    "client_id does not match the Authorization header",
-                ));
+                return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
             }
         }
         return Ok(Credentials::Basic { id, secret });
@@ -59,19 +55,13 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Credentia
         .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
         .to_string();
     Ok(match form_secret {
-        Some(secret) => Credentials::Post {
-            id,
-            secret: secret.to_string(),
-        },
+        Some(secret) => Credentials::Post { id, secret: secret.to_string() },
         None => Credentials::None { id },
     })
 }
 
 fn form_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 /// Finds the client and checks its secret in constant time. Failures are
@@ -80,10 +70,7 @@ fn form_decode(s: &str) -> String {
 /// limit is there to stop floods of bad attempts, and the success path keeps
 /// its zero extra round trips.
 pub async fn authenticate(
-    p: Provider<'_>,
-    creds: &Credentials,
-    ip: Option<&str>,
-    now: Timestamp,
+    p: Provider<'_>, creds: &Credentials, ip: Option<&str>, now: Timestamp,
 ) -> Result<Client, OAuthError> {
     match check(p, creds, now).await {
         Ok(client) => Ok(client),
@@ -165,18 +152,9 @@ mod tests {
 
     #[test]
     fn basic_is_form_decoded() {
-        let header = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret")
-        );
+        let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret"));
         let creds = extract(Some(&header), &Params::default()).unwrap();
-        assert_eq!(
-            creds,
-            Credentials::Basic {
-                id: "my client".into(),
-                secret: "s:cret".into()
-            }
-        );
+        assert_eq!(creds, Credentials::Basic { id: "my client".into(), secret: "s:cret".into() });
     }
 
     #[test]

@@ -41,9 +41,9 @@ pub const SECRET_METHODS: &[&str] = &["client_secret_basic", "client_secret_post
 fn auth_method(spec: &ClientSpec) -> Result<String, String> {
     match (spec.public, spec.token_endpoint_auth_method.as_deref()) {
         (true, None | Some("none")) => Ok("none".into()),
-        (true, Some(other)) => Err(format!(
-            "a public client has no secret: token_endpoint_auth_method must be none, not {other}"
-        )),
+        (true, Some(other)) => {
+            Err(format!("a public client has no secret: token_endpoint_auth_method must be none, not {other}"))
+        }
         (false, None) => Ok("client_secret_basic".into()),
         (false, Some(m)) if SECRET_METHODS.contains(&m) => Ok(m.into()),
         (false, Some(other)) => Err(format!(
@@ -130,12 +130,7 @@ pub fn rotate_secret(client: &mut Client, now: Timestamp, overlap: i64) -> Optio
 /// Stores a new client (built and checked by [`build`]).
 pub async fn create(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Timestamp) -> StoreResult<()> {
     store.create_client(client).await?;
-    audit::record(
-        store,
-        now,
-        actor.event("client.create", &client.name).client(&client.id),
-    )
-    .await;
+    audit::record(store, now, actor.event("client.create", &client.name).client(&client.id)).await;
     Ok(())
 }
 
@@ -144,12 +139,7 @@ pub async fn create(store: &dyn Store, client: &Client, actor: Actor<'_>, now: T
 pub async fn save(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Timestamp) -> StoreResult<bool> {
     let found = store.update_client(client).await?;
     if found {
-        audit::record(
-            store,
-            now,
-            actor.event("client.update", &client.name).client(&client.id),
-        )
-        .await;
+        audit::record(store, now, actor.event("client.update", &client.name).client(&client.id)).await;
     }
     Ok(found)
 }
@@ -157,22 +147,13 @@ pub async fn save(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Tim
 /// A new secret for a confidential client, saved; the previous one keeps
 /// working for `overlap` seconds. None for a public client.
 pub async fn rotate(
-    store: &dyn Store,
-    client: &mut Client,
-    overlap: i64,
-    actor: Actor<'_>,
-    now: Timestamp,
+    store: &dyn Store, client: &mut Client, overlap: i64, actor: Actor<'_>, now: Timestamp,
 ) -> StoreResult<Option<String>> {
     let Some(secret) = rotate_secret(client, now, overlap) else {
         return Ok(None);
     };
     store.update_client(client).await?;
-    audit::record(
-        store,
-        now,
-        actor.event("client.rotate_secret", &client.name).client(&client.id),
-    )
-    .await;
+    audit::record(store, now, actor.event("client.rotate_secret", &client.name).client(&client.id)).await;
     Ok(Some(secret))
 }
 
@@ -184,15 +165,9 @@ pub async fn delete(store: &dyn Store, id: &str, actor: Actor<'_>, now: Timestam
     let Some(client) = store.get_client(id).await? else {
         return Ok(None);
     };
-    let grants = store
-        .revoke_grants(GrantsOf::Client(id), RevokeReason::ClientDeleted, now)
-        .await?;
+    let grants = store.revoke_grants(GrantsOf::Client(id), RevokeReason::ClientDeleted, now).await?;
     store.delete_client(id).await?;
-    let event = if actor.via.is_admin() {
-        "admin.client_delete"
-    } else {
-        "client.delete"
-    };
+    let event = if actor.via.is_admin() { "admin.client_delete" } else { "client.delete" };
     let detail = format!("{}, {} grants revoked", client.name, grants.len());
     audit::record(store, now, actor.event(event, detail).client(id)).await;
     Ok(Some(grants.len()))
@@ -219,10 +194,7 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
     };
     for g in &grant_types {
         if !SUPPORTED_GRANTS.contains(&g.as_str()) {
-            return Err(format!(
-                "unsupported grant type `{g}` (supported: {})",
-                SUPPORTED_GRANTS.join(", ")
-            ));
+            return Err(format!("unsupported grant type `{g}` (supported: {})", SUPPORTED_GRANTS.join(", ")));
         }
     }
     if grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) && spec.redirect_uris.is_empty() {
@@ -232,11 +204,7 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
         return Err("client_credentials is for confidential clients; drop --public".into());
     }
     let machine = spec.app_type.as_deref() == Some("machine");
-    let scopes = if spec.scopes.is_empty() && !machine {
-        scopes::default_client_scopes()
-    } else {
-        spec.scopes
-    };
+    let scopes = if spec.scopes.is_empty() && !machine { scopes::default_client_scopes() } else { spec.scopes };
     for s in &scopes {
         if !scopes::is_user_scope(s) && !scopes::valid_api_scope(s) {
             return Err(format!("invalid scope `{s}`"));
@@ -328,10 +296,7 @@ mod tests {
         assert!(spa.client.public && spa.secret.is_none());
         let web = build(typed("web", "https://web.example/cb"), 0).unwrap();
         assert!(!web.client.public && web.secret.is_some());
-        assert!(
-            build(typed("spa", "com.example.app:/cb"), 0).is_err(),
-            "custom scheme in a browser app"
-        );
+        assert!(build(typed("spa", "com.example.app:/cb"), 0).is_err(), "custom scheme in a browser app");
         assert!(build(typed("native", "com.example.app:/cb"), 0).is_ok());
         let machine = build(typed("machine", ""), 0).unwrap();
         assert_eq!(machine.client.grant_types, ["client_credentials"]);

@@ -44,10 +44,7 @@ pub enum Decision {
 /// Decides from the request, the browser's session and any remembered
 /// consent (see `authorize::decide`).
 pub async fn decide(
-    p: Provider<'_>,
-    req: &AuthorizationRequest,
-    session: Option<&Session>,
-    now: Timestamp,
+    p: Provider<'_>, req: &AuthorizationRequest, session: Option<&Session>, now: Timestamp,
 ) -> StoreResult<Decision> {
     let consent = match session {
         Some(s) => p.store.get_consent(&s.user_id, &req.client_id).await?,
@@ -57,42 +54,32 @@ pub async fn decide(
         Some(s) if req.require_mfa => p.store.get_totp(&s.user_id).await?.is_some(),
         _ => false,
     };
-    Ok(
-        match authorize::decide(req, session, consent.as_deref(), can_mfa, now) {
-            Ok(Next::Issue) => Decision::Issue,
-            Ok(Next::Login) => Decision::SignIn,
-            Ok(Next::Consent) => Decision::Consent,
-            Err(ErrorCode::LoginRequired) => Decision::Refuse(ErrorCode::LoginRequired, "the user is not signed in"),
-            Err(ErrorCode::ConsentRequired) => {
-                Decision::Refuse(ErrorCode::ConsentRequired, "the user has not approved this client")
-            }
-            Err(ErrorCode::UnmetAuthenticationRequirements) => Decision::Refuse(
-                ErrorCode::UnmetAuthenticationRequirements,
-                "multi-factor authentication was requested and the user cannot provide it",
-            ),
-            Err(code) => Decision::Refuse(code, "the request needs interaction"),
-        },
-    )
+    Ok(match authorize::decide(req, session, consent.as_deref(), can_mfa, now) {
+        Ok(Next::Issue) => Decision::Issue,
+        Ok(Next::Login) => Decision::SignIn,
+        Ok(Next::Consent) => Decision::Consent,
+        Err(ErrorCode::LoginRequired) => Decision::Refuse(ErrorCode::LoginRequired, "the user is not signed in"),
+        Err(ErrorCode::ConsentRequired) => {
+            Decision::Refuse(ErrorCode::ConsentRequired, "the user has not approved this client")
+        }
+        Err(ErrorCode::UnmetAuthenticationRequirements) => Decision::Refuse(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "multi-factor authentication was requested and the user cannot provide it",
+        ),
+        Err(code) => Decision::Refuse(code, "the request needs interaction"),
+    })
 }
 
 /// The scopes to show on the consent page: the admin scope only to
 /// administrators, since nobody else is ever granted it.
 pub fn scopes_to_ask(req: &AuthorizationRequest, role: Role) -> Vec<String> {
-    req.scopes
-        .iter()
-        .filter(|s| s.as_str() != scopes::ADMIN || role == Role::Admin)
-        .cloned()
-        .collect()
+    req.scopes.iter().filter(|s| s.as_str() != scopes::ADMIN || role == Role::Admin).cloned().collect()
 }
 
 /// Remembers that the person allowed the app the request's scopes, on top
 /// of what they allowed before.
 pub async fn allow(
-    p: Provider<'_>,
-    user_id: &str,
-    req: &AuthorizationRequest,
-    origin: Origin<'_>,
-    now: Timestamp,
+    p: Provider<'_>, user_id: &str, req: &AuthorizationRequest, origin: Origin<'_>, now: Timestamp,
 ) -> StoreResult<()> {
     let mut granted = p.store.get_consent(user_id, &req.client_id).await?.unwrap_or_default();
     for s in &req.scopes {
@@ -101,40 +88,29 @@ pub async fn allow(
         }
     }
     p.store.put_consent(user_id, &req.client_id, &granted, now).await?;
-    let event = origin
-        .event("consent.grant", "success", Some(user_id))
-        .client(&req.client_id)
-        .detail(granted.join(" "));
+    let event =
+        origin.event("consent.grant", "success", Some(user_id)).client(&req.client_id).detail(granted.join(" "));
     audit::record(p.store, now, event).await;
     Ok(())
 }
 
 /// Records that the person refused; the caller sends `access_denied` back.
 pub async fn refuse(p: Provider<'_>, user_id: &str, req: &AuthorizationRequest, origin: Origin<'_>, now: Timestamp) {
-    let event = origin
-        .event("consent.grant", "denied", Some(user_id))
-        .client(&req.client_id)
-        .detail(req.scopes.join(" "));
+    let event =
+        origin.event("consent.grant", "denied", Some(user_id)).client(&req.client_id).detail(req.scopes.join(" "));
     audit::record(p.store, now, event).await;
 }
 
 /// Issues a code (and its grant) for the request and the signed-in person;
 /// returns where to send the browser.
 pub async fn issue_code(
-    p: Provider<'_>,
-    req: &AuthorizationRequest,
-    session: &Session,
-    now: Timestamp,
+    p: Provider<'_>, req: &AuthorizationRequest, session: &Session, now: Timestamp,
 ) -> Result<String, OAuthError> {
     let mut scopes = req.scopes.clone();
     // The admin scope goes to administrators only; for others it is dropped
     // like any scope the client may not have.
     if scopes.iter().any(|s| s == scopes::ADMIN) {
-        let is_admin = p
-            .store
-            .get_user(&session.user_id)
-            .await?
-            .is_some_and(|u| u.role == Role::Admin);
+        let is_admin = p.store.get_user(&session.user_id).await?.is_some_and(|u| u.role == Role::Admin);
         if !is_admin {
             scopes.retain(|s| s != scopes::ADMIN);
         }
@@ -153,20 +129,12 @@ pub async fn issue_code(
         grant_id: uuid::Uuid::new_v4().to_string(),
     };
     let code = authorization_code::mint(p, &record, now).await?;
-    Ok(authorize::success_redirect(
-        &req.redirect_uri,
-        &code,
-        req.state.as_deref(),
-        &p.config.issuer,
-    ))
+    Ok(authorize::success_redirect(&req.redirect_uri, &code, req.state.as_deref(), &p.config.issuer))
 }
 
 /// The redirect carrying an error back to the request's client.
 pub fn error_redirect(
-    p: Provider<'_>,
-    req: &AuthorizationRequest,
-    code: ErrorCode,
-    description: &'static str,
+    p: Provider<'_>, req: &AuthorizationRequest, code: ErrorCode, description: &'static str,
 ) -> String {
     authorize::error_redirect(
         &req.redirect_uri,

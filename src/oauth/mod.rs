@@ -38,10 +38,6 @@ impl<'a> Provider<'a> {
     /// Brute-force limits: counts in the short-lived state, locks in the
     /// database.
     pub fn throttle(&self) -> Throttle<'a> {
-        Throttle {
-            counts: self.ephemeral,
-            locks: self.store,
-            policy: &self.config.throttle,
-        }
+        Throttle { counts: self.ephemeral, locks: self.store, policy: &self.config.throttle }
     }
 }

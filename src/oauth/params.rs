@@ -36,9 +36,7 @@ impl Params {
     /// Fails when any parameter was sent more than once.
     pub fn check_unique(&self) -> Result<(), OAuthError> {
         match &self.repeated {
-            Some(k) => Err(OAuthError::invalid_request(format!(
-                "parameter `{k}` was sent more than once"
-            ))),
+            Some(k) => Err(OAuthError::invalid_request(format!("parameter `{k}` was sent more than once"))),
             None => Ok(()),
         }
     }
@@ -51,8 +49,7 @@ impl Params {
     }
 
     pub fn require(&self, key: &str) -> Result<&str, OAuthError> {
-        self.get(key)
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{key}`")))
+        self.get(key).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{key}`")))
     }
 }
 

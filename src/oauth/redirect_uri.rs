@@ -51,9 +51,7 @@ pub fn validate_registration(uri: &str) -> Result<(), String> {
         "http" if crate::config::is_loopback(&url) => Ok(()),
         "http" => Err(format!("`{uri}` must use https (http is allowed for loopback only)")),
         scheme if scheme.contains('.') => Ok(()),
-        _ => Err(format!(
-            "`{uri}`: use https, loopback http, or a reverse-domain private-use scheme"
-        )),
+        _ => Err(format!("`{uri}`: use https, loopback http, or a reverse-domain private-use scheme")),
     }
 }
 
@@ -63,10 +61,7 @@ mod tests {
 
     #[test]
     fn exact_and_loopback() {
-        let reg = vec![
-            "https://app.example/cb".to_string(),
-            "http://127.0.0.1/native".to_string(),
-        ];
+        let reg = vec!["https://app.example/cb".to_string(), "http://127.0.0.1/native".to_string()];
         assert!(matches(&reg, "https://app.example/cb", true));
         assert!(!matches(&reg, "https://app.example/cb/", true));
         assert!(!matches(&reg, "https://app.example/cb?x=1", true));

@@ -57,9 +57,7 @@ pub fn mint(p: Provider<'_>, n: &NewRefresh<'_>, now: Timestamp) -> (String, Ref
 fn grace_key(presented: &str) -> Option<LessSafeKey> {
     let mut material = b"latchkey refresh successor".to_vec();
     material.extend_from_slice(presented.as_bytes());
-    UnboundKey::new(&AES_256_GCM, &sha256(&material))
-        .ok()
-        .map(LessSafeKey::new)
+    UnboundKey::new(&AES_256_GCM, &sha256(&material)).ok().map(LessSafeKey::new)
 }
 
 /// Seals `successor` so that only the holder of `presented` can open it.

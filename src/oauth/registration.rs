@@ -75,10 +75,7 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
             )));
         }
     };
-    let grant_types = m
-        .grant_types
-        .clone()
-        .unwrap_or_else(|| vec![GRANT_AUTHORIZATION_CODE.to_string()]);
+    let grant_types = m.grant_types.clone().unwrap_or_else(|| vec![GRANT_AUTHORIZATION_CODE.to_string()]);
     if grant_types.is_empty() {
         return Err(meta("grant_types must not be empty"));
     }
@@ -90,20 +87,14 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
     let response_types = m.response_types.clone().unwrap_or_else(|| vec!["code".into()]);
     let uses_code = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
     if response_types.iter().any(|r| r != "code") || (uses_code != response_types.iter().any(|r| r == "code")) {
-        return Err(meta(
-            "response_types must be [\"code\"] with the authorization_code grant, and empty without it",
-        ));
+        return Err(meta("response_types must be [\"code\"] with the authorization_code grant, and empty without it"));
     }
     if public && grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
-        return Err(meta(
-            "client_credentials needs a client that authenticates (not token_endpoint_auth_method none)",
-        ));
+        return Err(meta("client_credentials needs a client that authenticates (not token_endpoint_auth_method none)"));
     }
     let redirect_uris = m.redirect_uris.clone().unwrap_or_default();
     if uses_code && redirect_uris.is_empty() {
-        return Err(MetadataError::RedirectUri(
-            "redirect_uris is required for the authorization_code grant".into(),
-        ));
+        return Err(MetadataError::RedirectUri("redirect_uris is required for the authorization_code grant".into()));
     }
     let post_logout = m.post_logout_redirect_uris.clone().unwrap_or_default();
     for uri in redirect_uris.iter().chain(&post_logout) {
@@ -111,25 +102,15 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         // Private-use schemes belong to native apps (RFC 8252 §7.1).
         let web_scheme = uri.starts_with("https://") || uri.starts_with("http://");
         if !native && !web_scheme {
-            return Err(MetadataError::RedirectUri(format!(
-                "`{uri}`: custom schemes need application_type native"
-            )));
+            return Err(MetadataError::RedirectUri(format!("`{uri}`: custom schemes need application_type native")));
         }
     }
-    let requested_scopes: Vec<String> = m
-        .scope
-        .as_deref()
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let requested_scopes: Vec<String> =
+        m.scope.as_deref().unwrap_or("").split_whitespace().map(str::to_string).collect();
     // Software registers itself into the scopes the operator allows
     // (OpenID scopes by default), never into administration or API scopes
     // that are the operator's to hand out.
-    if let Some(s) = requested_scopes
-        .iter()
-        .find(|s| !allowed_scopes.contains(s) || *s == scopes::ADMIN)
-    {
+    if let Some(s) = requested_scopes.iter().find(|s| !allowed_scopes.contains(s) || *s == scopes::ADMIN) {
         return Err(meta(&format!(
             "scope `{s}` cannot be registered dynamically (allowed: {})",
             allowed_scopes.join(" ")
@@ -159,9 +140,7 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         homepage: m.client_uri.clone().filter(|u| !u.is_empty()),
         logo_url: m.logo_uri.clone().filter(|u| !u.is_empty()),
         token_endpoint_auth_method: Some(
-            m.token_endpoint_auth_method
-                .clone()
-                .unwrap_or_else(|| "client_secret_basic".into()),
+            m.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_basic".into()),
         ),
     })
 }
@@ -206,10 +185,7 @@ mod tests {
     use super::*;
 
     fn allowed() -> Vec<String> {
-        ["openid", "profile", "email", "offline_access", "orders:read"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        ["openid", "profile", "email", "offline_access", "orders:read"].iter().map(|s| s.to_string()).collect()
     }
 
     fn meta(v: Value) -> Result<ClientSpec, MetadataError> {
@@ -240,54 +216,26 @@ mod tests {
     #[test]
     fn each_invalid_case_has_its_code() {
         let code = |v: Value| meta(v).unwrap_err().code();
-        assert_eq!(
-            code(json!({})),
-            "invalid_redirect_uri",
-            "code grant without redirect URIs"
-        );
-        assert_eq!(
-            code(json!({"redirect_uris": ["http://app.example/cb"]})),
-            "invalid_redirect_uri"
-        );
-        assert_eq!(
-            code(json!({"redirect_uris": ["https://app.example/cb#frag"]})),
-            "invalid_redirect_uri"
-        );
-        assert_eq!(
-            code(json!({"redirect_uris": ["https://*.example/cb"]})),
-            "invalid_redirect_uri"
-        );
-        assert_eq!(
-            code(json!({"redirect_uris": ["com.example.app:/cb"]})),
-            "invalid_redirect_uri"
-        );
+        assert_eq!(code(json!({})), "invalid_redirect_uri", "code grant without redirect URIs");
+        assert_eq!(code(json!({"redirect_uris": ["http://app.example/cb"]})), "invalid_redirect_uri");
+        assert_eq!(code(json!({"redirect_uris": ["https://app.example/cb#frag"]})), "invalid_redirect_uri");
+        assert_eq!(code(json!({"redirect_uris": ["https://*.example/cb"]})), "invalid_redirect_uri");
+        assert_eq!(code(json!({"redirect_uris": ["com.example.app:/cb"]})), "invalid_redirect_uri");
         let ok = json!(["https://app.example/cb"]);
-        assert_eq!(
-            code(json!({"redirect_uris": ok, "grant_types": ["implicit"]})),
-            "invalid_client_metadata"
-        );
-        assert_eq!(
-            code(json!({"redirect_uris": ok, "response_types": ["token"]})),
-            "invalid_client_metadata"
-        );
+        assert_eq!(code(json!({"redirect_uris": ok, "grant_types": ["implicit"]})), "invalid_client_metadata");
+        assert_eq!(code(json!({"redirect_uris": ok, "response_types": ["token"]})), "invalid_client_metadata");
         assert_eq!(
             code(json!({"redirect_uris": ok, "token_endpoint_auth_method": "private_key_jwt"})),
             "invalid_client_metadata"
         );
-        assert_eq!(
-            code(json!({"redirect_uris": ok, "application_type": "toaster"})),
-            "invalid_client_metadata"
-        );
+        assert_eq!(code(json!({"redirect_uris": ok, "application_type": "toaster"})), "invalid_client_metadata");
         assert_eq!(
             code(
                 json!({"grant_types": ["client_credentials"], "response_types": [], "token_endpoint_auth_method": "none"})
             ),
             "invalid_client_metadata"
         );
-        assert_eq!(
-            code(json!({"redirect_uris": ok, "scope": "openid admin"})),
-            "invalid_client_metadata"
-        );
+        assert_eq!(code(json!({"redirect_uris": ok, "scope": "openid admin"})), "invalid_client_metadata");
         assert_eq!(
             code(json!({"redirect_uris": ok, "scope": "openid payments:write"})),
             "invalid_client_metadata",

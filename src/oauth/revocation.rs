@@ -21,20 +21,14 @@ pub async fn revoke(p: Provider<'_>, client: &Client, token: &str, now: Timestam
     // Our access tokens are JWTs; refresh tokens are opaque. The hint only
     // orders the lookups (§2.1), and both are cheap, so it is not needed.
     if token.matches('.').count() == 2 {
-        let Ok(claims) = p
-            .keys
-            .verify::<AccessClaims>(token, Some(ACCESS_TOKEN_TYP), &p.config.issuer)
-            .await
-        else {
+        let Ok(claims) = p.keys.verify::<AccessClaims>(token, Some(ACCESS_TOKEN_TYP), &p.config.issuer).await else {
             return Ok(());
         };
         if !constant_time_eq(claims.client_id.as_bytes(), client.id.as_bytes()) {
             return Err(not_yours());
         }
         if claims.exp > now {
-            p.store
-                .revoke_access_token(&claims.jti, &client.id, now, claims.exp)
-                .await?;
+            p.store.revoke_access_token(&claims.jti, &client.id, now, claims.exp).await?;
         }
         return Ok(());
     }
@@ -46,8 +40,6 @@ pub async fn revoke(p: Provider<'_>, client: &Client, token: &str, now: Timestam
     }
     // §2.1: revoking a refresh token SHOULD also invalidate the access
     // tokens of the same grant.
-    p.store
-        .revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::TokenRevoked, now)
-        .await?;
+    p.store.revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::TokenRevoked, now).await?;
     Ok(())
 }

@@ -39,9 +39,7 @@ pub fn is_user_scope(scope: &str) -> bool {
 /// letters, digits and `:._-/`.
 pub fn valid_api_scope(scope: &str) -> bool {
     (1..=64).contains(&scope.len())
-        && scope
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'/'))
+        && scope.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'/'))
 }
 
 pub fn describe(scope: &str) -> Option<&'static str> {
@@ -59,11 +57,7 @@ pub fn covers(granted: &[String], requested: &[String]) -> bool {
 /// What a client may ask for unless registered otherwise: every person
 /// scope but `admin`.
 pub fn default_client_scopes() -> Vec<String> {
-    SUPPORTED
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .filter(|n| n != ADMIN)
-        .collect()
+    SUPPORTED.iter().map(|(n, _)| n.to_string()).filter(|n| n != ADMIN).collect()
 }
 
 #[cfg(test)]
@@ -73,10 +67,7 @@ mod tests {
     #[test]
     fn parse_drops_unknown_and_disallowed() {
         let allowed = vec!["openid".to_string(), "email".to_string()];
-        assert_eq!(
-            parse("openid  email openid admin profile", &allowed),
-            vec!["openid", "email"]
-        );
+        assert_eq!(parse("openid  email openid admin profile", &allowed), vec!["openid", "email"]);
         assert!(covers(&allowed, &["email".to_string()]));
         assert!(!covers(&["email".to_string()], &allowed));
     }

@@ -66,9 +66,7 @@ pub struct AccessGrant<'a> {
 }
 
 pub fn issue_access_token(
-    p: Provider<'_>,
-    g: &AccessGrant<'_>,
-    now: Timestamp,
+    p: Provider<'_>, g: &AccessGrant<'_>, now: Timestamp,
 ) -> Result<(String, AccessClaims), KeyError> {
     let claims = AccessClaims {
         iss: p.config.issuer.clone(),
@@ -172,10 +170,7 @@ mod tests {
     #[test]
     fn at_hash_matches_oidc_example() {
         // OpenID Connect Core A.3 example: at_hash of this access token.
-        assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
     }
 
     #[test]

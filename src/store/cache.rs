@@ -25,10 +25,7 @@ pub struct Cached<T> {
 
 impl<T> Default for Cached<T> {
     fn default() -> Self {
-        Self {
-            entries: Mutex::default(),
-            generation: AtomicU64::new(0),
-        }
+        Self { entries: Mutex::default(), generation: AtomicU64::new(0) }
     }
 }
 

@@ -18,10 +18,7 @@ use crate::clock::Timestamp;
 /// Milliseconds since the epoch on the wall clock: the change feed's time,
 /// shared by every instance (the app clock may be moved by tests).
 pub fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// How far back each read of the change feed looks, in milliseconds. A
@@ -108,18 +105,12 @@ impl Mirror {
 
     /// Whether the feed row `seq` was applied already.
     pub fn seen(&self, seq: i64) -> bool {
-        self.applied
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&seq)
+        self.applied.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&seq)
     }
 
     /// Records the feed row `seq` (written at `at_ms`) as applied.
     pub fn mark_seen(&self, seq: i64, at_ms: i64) {
-        self.applied
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(seq, at_ms);
+        self.applied.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, at_ms);
     }
 
     /// Forgets applied rows older than the next read can return.
@@ -154,14 +145,8 @@ mod tests {
     #[test]
     fn revocations_hold_until_their_tokens_expire() {
         let m = Mirror::default();
-        m.apply(&Change::Grant {
-            id: "g1".into(),
-            until: 100,
-        });
-        m.apply(&Change::AccessToken {
-            jti: "j1".into(),
-            until: 50,
-        });
+        m.apply(&Change::Grant { id: "g1".into(), until: 100 });
+        m.apply(&Change::AccessToken { jti: "j1".into(), until: 50 });
         assert!(m.revoked("other", Some("g1"), 99));
         assert!(m.revoked("j1", None, 50));
         assert!(!m.revoked("j1", None, 51), "expired tokens need no entry");

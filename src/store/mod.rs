@@ -36,11 +36,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if is_unavailable(&e) {
-            StoreError::Unavailable(e.to_string())
-        } else {
-            StoreError::Database(e)
-        }
+        if is_unavailable(&e) { StoreError::Unavailable(e.to_string()) } else { StoreError::Database(e) }
     }
 }
 
@@ -245,16 +241,12 @@ pub trait UserStore: Send + Sync {
     /// Sets name and picture where the account has none (values from an
     /// upstream provider never overwrite the person's own).
     async fn fill_profile(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        picture: Option<&str>,
-        now: Timestamp,
+        &self, id: &str, name: Option<&str>, picture: Option<&str>, now: Timestamp,
     ) -> StoreResult<()>;
 }
 
 /// An account at an upstream identity provider linked to a local account.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Identity {
     /// `github`.
     pub provider: String,
@@ -307,7 +299,7 @@ pub trait ConsentStore: Send + Sync {
 }
 
 /// An account's TOTP enrolment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TotpRecord {
     pub user_id: String,
     /// The secret, encrypted (see `accounts::totp::seal`).
@@ -379,11 +371,7 @@ pub trait RefreshTokenStore: Send + Sync {
     /// [`GrantStore::issue_from_grant`]), so no successor is ever stored
     /// under a revoked grant.
     async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        used_at: Timestamp,
-        successor_sealed: &[u8],
-        new: &RefreshToken,
+        &self, old_hash: &str, used_at: Timestamp, successor_sealed: &[u8], new: &RefreshToken,
         grant_expires_at: Timestamp,
     ) -> StoreResult<Rotation>;
     /// Deletes tokens past their idle or family expiry.
@@ -489,11 +477,7 @@ pub trait GrantStore: Send + Sync {
     /// first, in the same transaction: a concurrent revocation either comes
     /// first (false, nothing stored) or waits and then ends what this stored.
     async fn issue_from_grant(
-        &self,
-        grant_id: &str,
-        now: Timestamp,
-        expires_at: Timestamp,
-        refresh: Option<&RefreshToken>,
+        &self, grant_id: &str, now: Timestamp, expires_at: Timestamp, refresh: Option<&RefreshToken>,
     ) -> StoreResult<bool>;
     /// Ends grants, in one statement, with the reason; returns the ids of
     /// those that were live. Every instance refuses their access tokens
@@ -523,11 +507,7 @@ pub trait OneTimeStore: Send + Sync {
 pub trait RevocationStore: Send + Sync {
     /// Revokes one access token (RFC 7009) until it expires.
     async fn revoke_access_token(
-        &self,
-        jti: &str,
-        client_id: &str,
-        at: Timestamp,
-        expires_at: Timestamp,
+        &self, jti: &str, client_id: &str, at: Timestamp, expires_at: Timestamp,
     ) -> StoreResult<()>;
     /// Whether an access token with this `jti` (and grant) is revoked.
     fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>, now: Timestamp) -> bool;
@@ -579,7 +559,7 @@ pub trait ChangeFeed: Send + Sync {
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64>;
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: String,
     pub at: Timestamp,

@@ -14,9 +14,7 @@ async fn backends() -> (Vec<SqlStore>, tempfile::TempDir) {
     let mut out = vec![sqlite];
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
-            let pg = SqlStore::connect(&url)
-                .await
-                .expect("TEST_DATABASE_URL is set but PostgreSQL is unreachable");
+            let pg = SqlStore::connect(&url).await.expect("TEST_DATABASE_URL is set but PostgreSQL is unreachable");
             pg.migrate().await.unwrap();
             out.push(pg);
         }
@@ -74,31 +72,15 @@ async fn users_round_trip_and_conflict() {
         let tag = random_token(6).to_lowercase();
         let u = user(&tag);
         store.create_user(&u).await.unwrap();
+        assert_eq!(store.get_user(&u.id).await.unwrap().as_ref(), Some(&u), "{}", store.backend());
         assert_eq!(
-            store.get_user(&u.id).await.unwrap().as_ref(),
-            Some(&u),
-            "{}",
-            store.backend()
-        );
-        assert_eq!(
-            store
-                .find_user_by_login(&u.username.to_uppercase())
-                .await
-                .unwrap()
-                .map(|x| x.id),
+            store.find_user_by_login(&u.username.to_uppercase()).await.unwrap().map(|x| x.id),
             Some(u.id.clone())
         );
-        assert_eq!(
-            store.find_user_by_login(&u.email).await.unwrap().map(|x| x.id),
-            Some(u.id.clone())
-        );
+        assert_eq!(store.find_user_by_login(&u.email).await.unwrap().map(|x| x.id), Some(u.id.clone()));
         let mut dup = user(&tag);
         dup.email = format!("other-{tag}@example.com");
-        assert!(
-            matches!(store.create_user(&dup).await, Err(StoreError::Conflict(_))),
-            "{}",
-            store.backend()
-        );
+        assert!(matches!(store.create_user(&dup).await, Err(StoreError::Conflict(_))), "{}", store.backend());
         assert!(store.set_user_role(&u.id, Role::Admin, 20).await.unwrap());
         store.set_password_hash(&u.id, "$argon2id$y", 21).await.unwrap();
         let again = store.get_user(&u.id).await.unwrap().unwrap();
@@ -124,10 +106,7 @@ async fn clients_and_origins() {
         assert!(store.list_clients().await.unwrap().iter().any(|x| x.id == c.id));
         assert!(store.delete_client(&c.id).await.unwrap());
         assert!(!store.delete_client(&c.id).await.unwrap());
-        assert!(
-            !store.origin_allowed(&format!("https://{tag}.example")).await.unwrap(),
-            "origins go with the client"
-        );
+        assert!(!store.origin_allowed(&format!("https://{tag}.example")).await.unwrap(), "origins go with the client");
     }
 }
 
@@ -162,14 +141,8 @@ async fn sessions_and_consent() {
 
         assert_eq!(store.get_consent(&u.id, &c.id).await.unwrap(), None);
         store.put_consent(&u.id, &c.id, &["openid".into()], 1).await.unwrap();
-        store
-            .put_consent(&u.id, &c.id, &["openid".into(), "email".into()], 2)
-            .await
-            .unwrap();
-        assert_eq!(
-            store.get_consent(&u.id, &c.id).await.unwrap(),
-            Some(vec!["openid".into(), "email".into()])
-        );
+        store.put_consent(&u.id, &c.id, &["openid".into(), "email".into()], 2).await.unwrap();
+        assert_eq!(store.get_consent(&u.id, &c.id).await.unwrap(), Some(vec!["openid".into(), "email".into()]));
     }
 }
 
@@ -200,11 +173,7 @@ async fn keys_rotate_on_schedule_and_delete() {
         let listed = store.list_keys().await.unwrap();
         let got_a = listed.iter().find(|k| k.kid == a.kid).unwrap();
         let got_b = listed.iter().find(|k| k.kid == b.kid).unwrap();
-        assert_eq!(
-            got_a.retired_at,
-            Some(100),
-            "the old key signs until the new one starts"
-        );
+        assert_eq!(got_a.retired_at, Some(100), "the old key signs until the new one starts");
         assert_eq!((got_b.activates_at, got_b.retired_at), (100, None));
         assert_eq!(got_b.private_der, vec![1, 2, 3]);
         // A second rotation before the first took effect keeps the order.
@@ -213,10 +182,7 @@ async fn keys_rotate_on_schedule_and_delete() {
         store.rotate_key(&c).await.unwrap();
         let listed = store.list_keys().await.unwrap();
         let retired = |kid: &str| listed.iter().find(|k| k.kid == kid).unwrap().retired_at;
-        assert_eq!(
-            (retired(&a.kid), retired(&b.kid), retired(&c.kid)),
-            (Some(100), Some(200), None)
-        );
+        assert_eq!((retired(&a.kid), retired(&b.kid), retired(&c.kid)), (Some(100), Some(200), None));
         assert!(store.delete_key(&c.kid).await.unwrap());
         assert!(!store.delete_key(&c.kid).await.unwrap());
         assert!(store.delete_keys_retired_before(150).await.unwrap() >= 1);
@@ -288,116 +254,65 @@ async fn grants_issue_rotate_and_end_together() {
         // The code is taken once; after that it is a replay naming its grant.
         assert_eq!(
             store.consume_one_time("code", &code.token_hash, now + 1).await.unwrap(),
-            Consumed::Fresh {
-                data: code.data.clone(),
-                grant_id: Some(g.id.clone())
-            }
+            Consumed::Fresh { data: code.data.clone(), grant_id: Some(g.id.clone()) }
         );
         assert_eq!(
             store.consume_one_time("code", &code.token_hash, now + 2).await.unwrap(),
-            Consumed::Replayed {
-                grant_id: Some(g.id.clone())
-            }
+            Consumed::Replayed { grant_id: Some(g.id.clone()) }
         );
         assert_eq!(
-            store
-                .consume_one_time("reset", &code.token_hash, now + 2)
-                .await
-                .unwrap(),
+            store.consume_one_time("reset", &code.token_hash, now + 2).await.unwrap(),
             Consumed::Missing,
             "a value of one purpose never passes for another"
         );
 
         // Issuing extends the grant and stores the first refresh token.
         let first = refresh("a", &g.id, &u.id, &c.id, now + 1000);
-        assert!(
-            store
-                .issue_from_grant(&g.id, now + 5, now + 5000, Some(&first))
-                .await
-                .unwrap()
-        );
+        assert!(store.issue_from_grant(&g.id, now + 5, now + 5000, Some(&first)).await.unwrap());
         let stored = store.get_grant(&g.id).await.unwrap().unwrap();
         assert_eq!((stored.last_issued_at, stored.expires_at), (now + 5, now + 5000));
-        assert_eq!(
-            store.get_refresh_token(&first.id_hash).await.unwrap().as_ref(),
-            Some(&first)
-        );
+        assert_eq!(store.get_refresh_token(&first.id_hash).await.unwrap().as_ref(), Some(&first));
 
         let second = refresh("b", &g.id, &u.id, &c.id, now + 1000);
         assert_eq!(
-            store
-                .rotate_refresh_token(&first.id_hash, now + 10, b"sealed", &second, now + 5000)
-                .await
-                .unwrap(),
+            store.rotate_refresh_token(&first.id_hash, now + 10, b"sealed", &second, now + 5000).await.unwrap(),
             Rotation::Rotated
         );
         let third = refresh("c", &g.id, &u.id, &c.id, now + 1000);
         assert_eq!(
-            store
-                .rotate_refresh_token(&first.id_hash, now + 11, b"sealed", &third, now + 5000)
-                .await
-                .unwrap(),
+            store.rotate_refresh_token(&first.id_hash, now + 11, b"sealed", &third, now + 5000).await.unwrap(),
             Rotation::AlreadyUsed,
             "{}: a used token rotates once",
             store.backend()
         );
-        assert_eq!(
-            store.get_refresh_token(&third.id_hash).await.unwrap(),
-            None,
-            "the loser stores nothing"
-        );
+        assert_eq!(store.get_refresh_token(&third.id_hash).await.unwrap(), None, "the loser stores nothing");
         let used = store.get_refresh_token(&first.id_hash).await.unwrap().unwrap();
         assert_eq!(
-            (
-                used.used_at,
-                used.successor_hash.as_deref(),
-                used.successor_sealed.as_deref()
-            ),
+            (used.used_at, used.successor_hash.as_deref(), used.successor_sealed.as_deref()),
             (Some(now + 10), Some(second.id_hash.as_str()), Some(&b"sealed"[..]))
         );
 
         // Ending the grant ends its tokens: one statement, any path.
         assert!(!store.access_token_revoked("some-jti", Some(&g.id), now + 20));
         assert_eq!(
-            store
-                .revoke_grants(GrantsOf::Grant(&g.id), RevokeReason::RefreshTokenReuse, now + 20)
-                .await
-                .unwrap(),
+            store.revoke_grants(GrantsOf::Grant(&g.id), RevokeReason::RefreshTokenReuse, now + 20).await.unwrap(),
             vec![g.id.clone()]
         );
+        assert!(store.access_token_revoked("some-jti", Some(&g.id), now + 20), "at once, on the instance that revoked");
         assert!(
-            store.access_token_revoked("some-jti", Some(&g.id), now + 20),
-            "at once, on the instance that revoked"
-        );
-        assert!(
-            store
-                .revoke_grants(GrantsOf::Grant(&g.id), RevokeReason::TokenRevoked, now + 21)
-                .await
-                .unwrap()
-                .is_empty(),
+            store.revoke_grants(GrantsOf::Grant(&g.id), RevokeReason::TokenRevoked, now + 21).await.unwrap().is_empty(),
             "revoked once"
         );
         let ended = store.get_grant(&g.id).await.unwrap().unwrap();
+        assert_eq!((ended.revoked_at, ended.revoked_reason.as_deref()), (Some(now + 20), Some("refresh_token_reuse")));
         assert_eq!(
-            (ended.revoked_at, ended.revoked_reason.as_deref()),
-            (Some(now + 20), Some("refresh_token_reuse"))
-        );
-        assert_eq!(
-            store
-                .get_refresh_token(&second.id_hash)
-                .await
-                .unwrap()
-                .unwrap()
-                .revoked_at,
+            store.get_refresh_token(&second.id_hash).await.unwrap().unwrap().revoked_at,
             Some(now + 20),
             "a token is as revoked as its grant"
         );
         let fourth = refresh("d", &g.id, &u.id, &c.id, now + 1000);
         assert_eq!(
-            store
-                .rotate_refresh_token(&second.id_hash, now + 30, b"sealed", &fourth, now + 5000)
-                .await
-                .unwrap(),
+            store.rotate_refresh_token(&second.id_hash, now + 30, b"sealed", &fourth, now + 5000).await.unwrap(),
             Rotation::GrantRevoked
         );
         assert!(!store.issue_from_grant(&g.id, now + 30, now + 5000, None).await.unwrap());
@@ -416,12 +331,7 @@ async fn grants_issue_rotate_and_end_together() {
         }
         let revoke = |which| store.revoke_grants(which, RevokeReason::AppRevoked, now + 40);
         assert_eq!(
-            revoke(GrantsOf::UserClient {
-                user_id: &u.id,
-                client_id: &c.id
-            })
-            .await
-            .unwrap(),
+            revoke(GrantsOf::UserClient { user_id: &u.id, client_id: &c.id }).await.unwrap(),
             vec![ids[0].clone()]
         );
         assert_eq!(revoke(GrantsOf::User(&u.id)).await.unwrap(), vec![ids[1].clone()]);
@@ -430,22 +340,11 @@ async fn grants_issue_rotate_and_end_together() {
 
         // Expired rows go; live ones stay.
         let stale = refresh("f", &ids[3], &u2.id, &c2.id, 50);
-        assert!(
-            store
-                .issue_from_grant(&ids[3], now, now + 1000, Some(&stale))
-                .await
-                .unwrap()
-        );
+        assert!(store.issue_from_grant(&ids[3], now, now + 1000, Some(&stale)).await.unwrap());
         assert!(store.delete_expired_refresh_tokens(60).await.unwrap() >= 1);
         assert_eq!(store.get_refresh_token(&stale.id_hash).await.unwrap(), None);
         assert!(store.delete_expired_one_time(now + 61).await.unwrap() >= 1);
-        assert_eq!(
-            store
-                .consume_one_time("code", &code.token_hash, now + 62)
-                .await
-                .unwrap(),
-            Consumed::Missing
-        );
+        assert_eq!(store.consume_one_time("code", &code.token_hash, now + 62).await.unwrap(), Consumed::Missing);
         assert!(store.delete_expired_grants(now + 6000).await.unwrap() >= 1);
         assert_eq!(store.get_grant(&g.id).await.unwrap(), None);
     }
@@ -466,14 +365,7 @@ async fn a_single_use_value_is_taken_once_under_concurrency() {
             expires_at: now + 60,
         };
         store.insert_one_time(&token).await.unwrap();
-        assert_eq!(
-            store
-                .peek_one_time("reset", &token.token_hash, now)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("link")
-        );
+        assert_eq!(store.peek_one_time("reset", &token.token_hash, now).await.unwrap().as_deref(), Some("link"));
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let (store, hash) = (store.clone(), token.token_hash.clone());
@@ -489,21 +381,11 @@ async fn a_single_use_value_is_taken_once_under_concurrency() {
             }
         }
         assert_eq!(fresh, 1, "{}: exactly one of 20 takes it", store.backend());
-        assert_eq!(
-            store.peek_one_time("reset", &token.token_hash, now).await.unwrap(),
-            None
-        );
+        assert_eq!(store.peek_one_time("reset", &token.token_hash, now).await.unwrap(), None);
         // Expired and never used: unknown.
-        let old = OneTimeToken {
-            token_hash: random_token(16),
-            expires_at: now,
-            ..token.clone()
-        };
+        let old = OneTimeToken { token_hash: random_token(16), expires_at: now, ..token.clone() };
         store.insert_one_time(&old).await.unwrap();
-        assert_eq!(
-            store.consume_one_time("reset", &old.token_hash, now).await.unwrap(),
-            Consumed::Missing
-        );
+        assert_eq!(store.consume_one_time("reset", &old.token_hash, now).await.unwrap(), Consumed::Missing);
     }
 }
 
@@ -538,9 +420,7 @@ async fn another_instance_learns_changes_from_the_feed() {
         a.revoke_access_token("jti-1", &c.id, now, now + 100).await.unwrap();
         let g = grant(&u.id, &c.id, now);
         a.create_grant(&g, &code_for(&g, now)).await.unwrap();
-        a.revoke_grants(GrantsOf::User(&u.id), RevokeReason::AccountDisabled, now)
-            .await
-            .unwrap();
+        a.revoke_grants(GrantsOf::User(&u.id), RevokeReason::AccountDisabled, now).await.unwrap();
         // a knows at once; b still has its copies.
         assert_eq!(a.get_client(&c.id).await.unwrap().unwrap().name, "Renamed");
         assert!(a.access_token_revoked("jti-1", None, now) && a.access_token_revoked("x", Some(&g.id), now));
@@ -551,14 +431,8 @@ async fn another_instance_learns_changes_from_the_feed() {
         assert_eq!(b.get_client(&c.id).await.unwrap().unwrap().name, "Renamed");
         assert!(b.get_user(&u.id).await.unwrap().unwrap().disabled);
         assert!(b.access_token_revoked("jti-1", None, now));
-        assert!(
-            b.access_token_revoked("x", Some(&g.id), now),
-            "bulk revocations are resolved"
-        );
-        assert!(
-            !b.access_token_revoked("jti-1", None, now + 101),
-            "until the token expires"
-        );
+        assert!(b.access_token_revoked("x", Some(&g.id), now), "bulk revocations are resolved");
+        assert!(!b.access_token_revoked("jti-1", None, now + 101), "until the token expires");
         assert_eq!(b.catch_up(since, now).await.unwrap(), 0, "each change applies once");
 
         // A new instance loads what is revoked from the database.
@@ -567,10 +441,7 @@ async fn another_instance_learns_changes_from_the_feed() {
         fresh.reload_revocations(now).await.unwrap();
         assert!(fresh.access_token_revoked("jti-1", None, now));
         assert!(fresh.access_token_revoked("x", Some(&g.id), now));
-        assert!(
-            a.delete_expired_access_token_revocations(now + 101).await.unwrap() >= 1,
-            "pruned after expiry"
-        );
+        assert!(a.delete_expired_access_token_revocations(now + 101).await.unwrap() >= 1, "pruned after expiry");
         assert!(a.prune_changes(super::mirror::wall_ms() + 1).await.unwrap() >= 4);
     }
 }
@@ -584,15 +455,8 @@ async fn lockouts_hold_until_they_end() {
         store.lock(&a, 200).await.unwrap();
         store.lock(&a, 150).await.unwrap();
         store.lock(&b, 300).await.unwrap();
-        assert_eq!(
-            store.locked_until(std::slice::from_ref(&a), 100).await.unwrap(),
-            Some(200),
-            "the later lock wins"
-        );
-        assert_eq!(
-            store.locked_until(&[a.clone(), b.clone()], 100).await.unwrap(),
-            Some(300)
-        );
+        assert_eq!(store.locked_until(std::slice::from_ref(&a), 100).await.unwrap(), Some(200), "the later lock wins");
+        assert_eq!(store.locked_until(&[a.clone(), b.clone()], 100).await.unwrap(), Some(300));
         assert_eq!(store.locked_until(std::slice::from_ref(&a), 200).await.unwrap(), None);
         store.unlock(&b).await.unwrap();
         assert_eq!(store.locked_until(std::slice::from_ref(&b), 100).await.unwrap(), None);
@@ -622,12 +486,7 @@ async fn audit_events_are_listed_newest_first() {
                 .unwrap();
         }
         let listed = store.list_audit(Some(&who), 10).await.unwrap();
-        assert_eq!(
-            listed.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
-            vec!["b", "a"],
-            "{}",
-            store.backend()
-        );
+        assert_eq!(listed.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), vec!["b", "a"], "{}", store.backend());
         assert!(store.list_audit(None, 1).await.unwrap().len() == 1);
     }
 }
@@ -656,20 +515,13 @@ async fn identities_link_once_and_create_atomically() {
         store.create_user(&ada).await.unwrap();
         let linked = identity(&subject, &ada.id);
         store.link_identity(&linked).await.unwrap();
-        assert_eq!(
-            store.find_identity("github", &subject).await.unwrap().as_ref(),
-            Some(&linked),
-            "{b}"
-        );
+        assert_eq!(store.find_identity("github", &subject).await.unwrap().as_ref(), Some(&linked), "{b}");
 
         // The same GitHub identity for another account, or a second GitHub
         // identity for the same account: both conflict.
         let bob = user(&format!("b{tag}"));
         store.create_user(&bob).await.unwrap();
-        assert!(matches!(
-            store.link_identity(&identity(&subject, &bob.id)).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(store.link_identity(&identity(&subject, &bob.id)).await, Err(StoreError::Conflict(_))));
         assert!(matches!(
             store.link_identity(&identity(&format!("x{subject}"), &ada.id)).await,
             Err(StoreError::Conflict(_))
@@ -679,16 +531,11 @@ async fn identities_link_once_and_create_atomically() {
         // account behind.
         let carol = user(&format!("c{tag}"));
         assert!(matches!(
-            store
-                .create_user_with_identity(&carol, &identity(&subject, &carol.id))
-                .await,
+            store.create_user_with_identity(&carol, &identity(&subject, &carol.id)).await,
             Err(StoreError::Conflict(_))
         ));
         assert!(store.get_user(&carol.id).await.unwrap().is_none(), "{b}: rolled back");
-        store
-            .create_user_with_identity(&carol, &identity(&format!("c{subject}"), &carol.id))
-            .await
-            .unwrap();
+        store.create_user_with_identity(&carol, &identity(&format!("c{subject}"), &carol.id)).await.unwrap();
         assert_eq!(store.user_identities(&carol.id).await.unwrap().len(), 1);
 
         let mut seen = linked.clone();
@@ -698,20 +545,12 @@ async fn identities_link_once_and_create_atomically() {
         assert_eq!(store.find_identity("github", &subject).await.unwrap(), Some(seen));
 
         // Profile values fill gaps only.
-        store
-            .fill_profile(&ada.id, Some("Other"), Some("https://pic.example/a.png"), 50)
-            .await
-            .unwrap();
+        store.fill_profile(&ada.id, Some("Other"), Some("https://pic.example/a.png"), 50).await.unwrap();
         let again = store.get_user(&ada.id).await.unwrap().unwrap();
         assert_eq!(again.name.as_deref(), Some("Ada"), "{b}: own name kept");
         assert_eq!(again.picture.as_deref(), Some("https://pic.example/a.png"));
 
-        assert!(
-            !store
-                .set_email_verified(&ada.id, "other@example.com", 60)
-                .await
-                .unwrap()
-        );
+        assert!(!store.set_email_verified(&ada.id, "other@example.com", 60).await.unwrap());
         assert!(store.set_email_verified(&ada.id, &ada.email, 60).await.unwrap());
         assert!(store.get_user(&ada.id).await.unwrap().unwrap().email_verified, "{b}");
 
@@ -730,12 +569,8 @@ async fn totp_steps_only_move_forward_and_backup_codes_work_once() {
         let u = user(&format!("m{tag}"));
         store.create_user(&u).await.unwrap();
         assert!(store.get_totp(&u.id).await.unwrap().is_none());
-        let record = TotpRecord {
-            user_id: u.id.clone(),
-            secret_sealed: vec![1, 2, 3],
-            last_step: None,
-            enabled_at: 70,
-        };
+        let record =
+            TotpRecord { user_id: u.id.clone(), secret_sealed: vec![1, 2, 3], last_step: None, enabled_at: 70 };
         store.enable_totp(&record, &["h1".into(), "h2".into()]).await.unwrap();
         assert_eq!(store.get_totp(&u.id).await.unwrap().as_ref(), Some(&record), "{b}");
         assert!(store.advance_totp_step(&u.id, 100).await.unwrap());

@@ -30,22 +30,14 @@ fn tool(var: &str, default: &str) -> Option<String> {
 
 async fn start_browser() -> Option<(Driver, Client)> {
     latchkey::install_crypto_provider();
-    let (Some(chromium), Some(chromedriver)) = (
-        tool("CHROMIUM", "/usr/bin/chromium"),
-        tool("CHROMEDRIVER", "/usr/bin/chromedriver"),
-    ) else {
-        assert!(
-            std::env::var("LATCHKEY_REQUIRE_BACKENDS").is_err(),
-            "Chromium and ChromeDriver are required in CI"
-        );
+    let (Some(chromium), Some(chromedriver)) =
+        (tool("CHROMIUM", "/usr/bin/chromium"), tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    else {
+        assert!(std::env::var("LATCHKEY_REQUIRE_BACKENDS").is_err(), "Chromium and ChromeDriver are required in CI");
         eprintln!("skipping the browser test: chromium or chromedriver not installed");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = Driver(
         Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -84,9 +76,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
 }
 
 fn shots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("screenshots");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -138,12 +128,7 @@ async fn fill(c: &Client, name: &str, value: &str) {
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
 }
 
 async fn wait_for_path(c: &Client, path: &str) -> url::Url {
@@ -166,13 +151,7 @@ async fn chromium_signs_up_signs_in_and_consents() {
         let server = TestServer::spawn(backend).await;
         let callback = callback_server().await;
         let (client_id, _) = server.confidential(&callback).await;
-        let start = authorize_url(
-            &server,
-            &client_id,
-            &callback,
-            "openid profile email offline_access",
-            "browser-1",
-        );
+        let start = authorize_url(&server, &client_id, &callback, "openid profile email offline_access", "browser-1");
 
         // Sign up.
         c.goto(start.as_str()).await.unwrap();
@@ -202,10 +181,7 @@ async fn chromium_signs_up_signs_in_and_consents() {
         assert!(html.contains("Test App"));
         click(&c, "button[value=\"allow\"]").await;
         let landed = wait_for_path(&c, "/callback").await;
-        let code = landed
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned());
+        let code = landed.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
         assert!(code.is_some_and(|c| c.len() >= 43), "{landed}");
         assert_eq!(landed.query_pairs().find(|(k, _)| k == "state").unwrap().1, "browser-1");
 
@@ -240,10 +216,7 @@ async fn chromium_signs_up_signs_in_and_consents() {
         click(&c, "button[type=\"submit\"]").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let html = c.source().await.unwrap();
-        assert!(
-            html.contains("client-id") && html.contains("Photo Shelf"),
-            "app page after registering"
-        );
+        assert!(html.contains("client-id") && html.contains("Photo Shelf"), "app page after registering");
         shot(&c, "13-portal-app").await;
         c.goto(&server.url("/developer/apps")).await.unwrap();
         wait_for_path(&c, "/developer/apps").await;
@@ -308,10 +281,7 @@ async fn chromium_signs_in_with_github_and_proves_an_existing_account() {
         wait_for_path(&c, "/consent").await;
         click(&c, "button[value=\"allow\"]").await;
         let landed = wait_for_path(&c, "/callback").await;
-        assert_eq!(
-            landed.query_pairs().find(|(k, _)| k == "state").unwrap().1,
-            "browser-gh"
-        );
+        assert_eq!(landed.query_pairs().find(|(k, _)| k == "state").unwrap().1, "browser-gh");
 
         c.goto(&server.url("/account")).await.unwrap();
         wait_for_path(&c, "/account").await;

@@ -64,16 +64,7 @@ fn clients_lifecycle() {
     assert_eq!(shown["redirect_uris"][1], "http://127.0.0.1/cb");
     let public = ok_json(run(
         &db,
-        &[
-            "clients",
-            "create",
-            "--name",
-            "SPA",
-            "--redirect-uri",
-            "https://spa.example/",
-            "--public",
-            "--json",
-        ],
+        &["clients", "create", "--name", "SPA", "--redirect-uri", "https://spa.example/", "--public", "--json"],
         None,
     ));
     assert!(public["client_secret"].is_null());
@@ -87,32 +78,9 @@ fn clients_lifecycle() {
 fn bad_arguments_fail_cleanly() {
     let (_dir, db) = temp_db();
     for args in [
-        vec![
-            "clients",
-            "create",
-            "--name",
-            "X",
-            "--redirect-uri",
-            "http://insecure.example/cb",
-        ],
-        vec![
-            "clients",
-            "create",
-            "--name",
-            "X",
-            "--redirect-uri",
-            "https://x.example/cb#frag",
-        ],
-        vec![
-            "clients",
-            "create",
-            "--name",
-            "X",
-            "--redirect-uri",
-            "https://x.example/cb",
-            "--grant-type",
-            "implicit",
-        ],
+        vec!["clients", "create", "--name", "X", "--redirect-uri", "http://insecure.example/cb"],
+        vec!["clients", "create", "--name", "X", "--redirect-uri", "https://x.example/cb#frag"],
+        vec!["clients", "create", "--name", "X", "--redirect-uri", "https://x.example/cb", "--grant-type", "implicit"],
         vec!["clients", "create", "--name", "X"],
         vec!["users", "set-role", "nobody", "admin"],
         vec!["users", "create", "--username", "a b", "--email", "bad"],
@@ -124,11 +92,7 @@ fn bad_arguments_fail_cleanly() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
         assert!(!stderr.trim().is_empty(), "{args:?} said nothing");
     }
-    let out = Command::new(BIN)
-        .env("LATCHKEY_ISSUER", "http://example.com")
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).env("LATCHKEY_ISSUER", "http://example.com").arg("migrate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LATCHKEY_ISSUER"));
 }
@@ -138,30 +102,13 @@ fn users_and_roles() {
     let (_dir, db) = temp_db();
     let user = ok_json(run(
         &db,
-        &[
-            "users",
-            "create",
-            "--username",
-            "Root",
-            "--email",
-            "root@example.com",
-            "--password-stdin",
-            "--json",
-        ],
+        &["users", "create", "--username", "Root", "--email", "root@example.com", "--password-stdin", "--json"],
         Some("river-Stone-2024\n"),
     ));
     assert_eq!(user["username"], "root");
     let weak = run(
         &db,
-        &[
-            "users",
-            "create",
-            "--username",
-            "weak",
-            "--email",
-            "w@example.com",
-            "--password-stdin",
-        ],
+        &["users", "create", "--username", "weak", "--email", "w@example.com", "--password-stdin"],
         Some("password\n"),
     );
     assert!(!weak.status.success());
@@ -203,11 +150,7 @@ fn keys_rotate_and_list() {
     assert_eq!(list[1]["state"], "signing", "until the new key starts");
     assert_eq!(list[1]["retired_at"], scheduled[0]["activates_at"]);
     // A key can go once another is there to take over.
-    let removed = ok_json(run(
-        &db,
-        &["keys", "remove", scheduled[0]["kid"].as_str().unwrap(), "--json"],
-        None,
-    ));
+    let removed = ok_json(run(&db, &["keys", "remove", scheduled[0]["kid"].as_str().unwrap(), "--json"], None));
     assert_eq!(removed["removed"], scheduled[0]["kid"]);
 }
 
@@ -217,16 +160,8 @@ fn keys_rotate_and_list() {
 fn serve_imports_a_key_and_stops_gracefully() {
     let (dir, db) = temp_db();
     let pem = dir.path().join("signing.pem");
-    assert!(
-        run(&db, &["keys", "generate", "--out", pem.to_str().unwrap()], None)
-            .status
-            .success()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    assert!(run(&db, &["keys", "generate", "--out", pem.to_str().unwrap()], None).status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(BIN)
         .arg("serve")
@@ -250,14 +185,8 @@ fn serve_imports_a_key_and_stops_gracefully() {
     }
     let jwks = jwks.expect("server never answered");
     let listed = ok_json(run(&db, &["keys", "list", "--json"], None));
-    assert!(
-        jwks.contains(listed[0]["kid"].as_str().unwrap()),
-        "imported key is published"
-    );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(jwks.contains(listed[0]["kid"].as_str().unwrap()), "imported key is published");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
@@ -273,11 +202,7 @@ fn blocking_get(port: u16, path: &str) -> std::io::Result<String> {
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
-    if out.starts_with("HTTP/1.1 200") {
-        Ok(out)
-    } else {
-        Err(std::io::Error::other(out))
-    }
+    if out.starts_with("HTTP/1.1 200") { Ok(out) } else { Err(std::io::Error::other(out)) }
 }
 
 #[test]
@@ -285,15 +210,7 @@ fn client_changes_are_audited_and_listed() {
     let (_dir, db) = temp_db();
     let created = ok_json(run(
         &db,
-        &[
-            "clients",
-            "create",
-            "--name",
-            "Audited",
-            "--redirect-uri",
-            "https://a.example/cb",
-            "--json",
-        ],
+        &["clients", "create", "--name", "Audited", "--redirect-uri", "https://a.example/cb", "--json"],
         None,
     ));
     let id = created["client_id"].as_str().unwrap();

@@ -39,14 +39,7 @@ async fn both_metadata_documents_agree_and_allow_any_origin() {
         assert_eq!(a.status(), 200);
         assert_eq!(a.headers()["access-control-allow-origin"], "*");
         let a = json(a).await;
-        let b = json(
-            http()
-                .get(server.url("/.well-known/oauth-authorization-server"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let b = json(http().get(server.url("/.well-known/oauth-authorization-server")).send().await.unwrap()).await;
         assert_eq!(a, b);
         assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
@@ -59,14 +52,7 @@ async fn both_metadata_documents_agree_and_allow_any_origin() {
 async fn every_advertised_url_answers() {
     for backend in backends() {
         let server = TestServer::spawn(backend).await;
-        let doc = json(
-            http()
-                .get(server.url("/.well-known/openid-configuration"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let doc = json(http().get(server.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
         let mut checked = 0;
         for (name, value) in doc.as_object().unwrap() {
             let Some(url) = value.as_str().filter(|v| v.starts_with("http")) else {
@@ -79,11 +65,7 @@ async fn every_advertised_url_answers() {
             for method in [reqwest::Method::GET, reqwest::Method::POST] {
                 let res = http().request(method.clone(), url).send().await.unwrap();
                 assert_ne!(res.status(), 404, "{name} ({method} {url}) is 404");
-                assert!(
-                    res.status().as_u16() < 500,
-                    "{name} ({method} {url}) failed with {}",
-                    res.status()
-                );
+                assert!(res.status().as_u16() < 500, "{name} ({method} {url}) failed with {}", res.status());
             }
             checked += 1;
         }
@@ -159,12 +141,7 @@ async fn unknown_paths_and_methods_use_our_errors() {
         let res = http().get(server.url("/nope")).send().await.unwrap();
         assert_eq!(res.status(), 404);
         assert_eq!(json(res).await["error"], "not_found");
-        let res = http()
-            .get(server.url("/nope"))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
+        let res = http().get(server.url("/nope")).header("accept", "text/html").send().await.unwrap();
         assert_eq!(res.status(), 404);
         assert!(res.text().await.unwrap().contains("Page not found"));
         let res = http().get(server.url("/token")).send().await.unwrap();
@@ -182,12 +159,7 @@ fn kid_of(token: &str) -> String {
 
 async fn published_kids(server: &TestServer) -> Vec<String> {
     let jwks = json(http().get(server.url("/jwks.json")).send().await.unwrap()).await;
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
 /// Two instances, the second started after a rotation was scheduled: at
@@ -199,17 +171,12 @@ async fn key_rotation_leaves_no_gap_between_instances() {
     for backend in backends() {
         let a = TestServer::spawn(backend).await;
         let before = a.state.keys.active_kid();
-        let rotated = latchkey::keys::rotate(&*a.state.store, a.state.now(), latchkey::keys::ACTIVATION_DELAY)
-            .await
-            .unwrap();
+        let rotated =
+            latchkey::keys::rotate(&*a.state.store, a.state.now(), latchkey::keys::ACTIVATION_DELAY).await.unwrap();
         let new = rotated.into_iter().find(|k| k.alg == "RS256").unwrap();
         let b = a.sibling().await;
-        let sign = |s: &TestServer| {
-            s.state
-                .keys
-                .sign("JWT", &serde_json::json!({"iss": s.issuer, "sub": "x"}))
-                .unwrap()
-        };
+        let sign =
+            |s: &TestServer| s.state.keys.sign("JWT", &serde_json::json!({"iss": s.issuer, "sub": "x"})).unwrap();
         let mut seen = Vec::new();
         for step in 0..8 {
             let tokens = [sign(&a), sign(&b)];
@@ -224,10 +191,7 @@ async fn key_rotation_leaves_no_gap_between_instances() {
                 let claims: serde_json::Value = b.state.keys.verify(t, Some("JWT"), &a.issuer).await.unwrap();
                 assert_eq!(claims["sub"], "x");
             }
-            assert!(
-                ka.contains(&new.kid) && kb.contains(&new.kid),
-                "published from the start"
-            );
+            assert!(ka.contains(&new.kid) && kb.contains(&new.kid), "published from the start");
             seen.push((kid_of(&tokens[0]), kid_of(&tokens[1])));
             a.clock.advance(60);
             b.clock.advance(60);
@@ -258,10 +222,7 @@ async fn an_immediate_rotation_reaches_a_running_instance_within_a_second() {
             .unwrap();
         let started = std::time::Instant::now();
         while a.state.keys.active_kid() != new.kid || b.state.keys.active_kid() != new.kid {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(1),
-                "{backend:?}: b still signs with {before}"
-            );
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{backend:?}: b still signs with {before}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let kids = published_kids(&b).await;

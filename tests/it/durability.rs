@@ -34,14 +34,7 @@ async fn refresh(server: &TestServer, id: &str, secret: &str, token: &str) -> re
 }
 
 async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
-    http()
-        .get(server.url("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    http().get(server.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
 
 async fn active(server: &TestServer, id: &str, secret: &str, token: &str) -> bool {
@@ -103,11 +96,7 @@ async fn twenty_concurrent_redemptions_of_one_code() {
                 other => panic!("{backend:?}: unexpected {other}: {body}"),
             }
         }
-        assert!(
-            winners.len() <= 1,
-            "{backend:?}: {} redemptions succeeded",
-            winners.len()
-        );
+        assert!(winners.len() <= 1, "{backend:?}: {} redemptions succeeded", winners.len());
         // The replays revoked the grant: whatever the winner got is dead,
         // whether it arrived before or after them.
         if let Some(body) = winners.first() {
@@ -116,18 +105,11 @@ async fn twenty_concurrent_redemptions_of_one_code() {
             assert_eq!(userinfo_status(&server, access).await, 401, "{backend:?}");
             assert!(!active(&server, &id, &secret, access).await);
             let (status, body) = token_body(refresh(&server, &id, &secret, refresh_token).await).await;
-            assert_eq!(
-                (status, body["error"].as_str()),
-                (400, Some("invalid_grant")),
-                "{backend:?}"
-            );
+            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{backend:?}");
         }
         // A grant with no tokens yet is revoked all the same: the audit says so.
         let events = server.state.store.list_audit(None, 50).await.unwrap();
-        assert!(
-            events.iter().any(|e| e.event == "authorization_code.replay"),
-            "{backend:?}"
-        );
+        assert!(events.iter().any(|e| e.event == "authorization_code.replay"), "{backend:?}");
     }
 }
 
@@ -244,37 +226,13 @@ async fn revocation_and_lockout_survive_a_restart_of_the_server_and_of_redis() {
                 locked.clone(),
             );
             async move {
-                assert!(
-                    !active(&server, &id, &secret, &single_access).await,
-                    "{backend:?} {when}: revoked token"
-                );
-                assert!(
-                    !active(&server, &id, &secret, &rotated_access).await,
-                    "{backend:?} {when}: reused family"
-                );
-                assert!(
-                    !active(&server, &id, &secret, &disabled_access).await,
-                    "{backend:?} {when}: disabled account"
-                );
-                assert_eq!(
-                    userinfo_status(&server, &single_access).await,
-                    401,
-                    "{backend:?} {when}"
-                );
-                assert_eq!(
-                    userinfo_status(&server, &rotated_access).await,
-                    401,
-                    "{backend:?} {when}"
-                );
-                assert_eq!(
-                    sign_in_once(&server, &locked, PASSWORD).await,
-                    429,
-                    "{backend:?} {when}: lockout"
-                );
-                assert!(
-                    active(&server, &id, &secret, &good_access).await,
-                    "{backend:?} {when}: good token"
-                );
+                assert!(!active(&server, &id, &secret, &single_access).await, "{backend:?} {when}: revoked token");
+                assert!(!active(&server, &id, &secret, &rotated_access).await, "{backend:?} {when}: reused family");
+                assert!(!active(&server, &id, &secret, &disabled_access).await, "{backend:?} {when}: disabled account");
+                assert_eq!(userinfo_status(&server, &single_access).await, 401, "{backend:?} {when}");
+                assert_eq!(userinfo_status(&server, &rotated_access).await, 401, "{backend:?} {when}");
+                assert_eq!(sign_in_once(&server, &locked, PASSWORD).await, 429, "{backend:?} {when}: lockout");
+                assert!(active(&server, &id, &secret, &good_access).await, "{backend:?} {when}: good token");
                 assert_eq!(userinfo_status(&server, &good_access).await, 200, "{backend:?} {when}");
                 server
             }
@@ -322,10 +280,7 @@ async fn lockout_counts_per_account_whatever_name_is_typed() {
         server.user(&username, PASSWORD).await;
         let email = format!("{username}@example.com");
         assert_eq!(sign_in_once(&server, &username, "wrong-password-1").await, 200);
-        assert_eq!(
-            sign_in_once(&server, &email.to_uppercase(), "wrong-password-2").await,
-            200
-        );
+        assert_eq!(sign_in_once(&server, &email.to_uppercase(), "wrong-password-2").await, 200);
         assert_eq!(
             sign_in_once(&server, &email, "wrong-password-3").await,
             429,
@@ -394,16 +349,10 @@ async fn changes_reach_another_instance_within_a_second() {
             if gone {
                 break;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "{backend:?}: b still serves the deleted client"
-            );
+            assert!(started.elapsed() < Duration::from_secs(1), "{backend:?}: b still serves the deleted client");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        eprintln!(
-            "{backend:?}: client deletion seen by the other instance after {:?}",
-            started.elapsed()
-        );
+        eprintln!("{backend:?}: client deletion seen by the other instance after {:?}", started.elapsed());
 
         // Disable the account on a: b refuses its token within 1 s.
         let sub = a.state.store.find_user_by_login(&username).await.unwrap().unwrap().id;
@@ -418,10 +367,7 @@ async fn changes_reach_another_instance_within_a_second() {
         .await
         .unwrap();
         while userinfo_status(&b, &access).await != 401 {
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "{backend:?}: b still honours a disabled account"
-            );
+            assert!(started.elapsed() < Duration::from_secs(1), "{backend:?}: b still honours a disabled account");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
 
@@ -454,10 +400,7 @@ async fn changes_reach_another_instance_within_a_second() {
             if old == 401 && authorize == 400 {
                 break;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "{backend:?}: b still has the old client"
-            );
+            assert!(started.elapsed() < Duration::from_secs(1), "{backend:?}: b still has the old client");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!active(&b, &id, &new_secret, "x").await, "the new secret works on b");
@@ -525,16 +468,9 @@ async fn ending_a_grant_ends_every_token_of_it() {
         )
         .await
         .unwrap();
-        assert_eq!(
-            userinfo_status(&server, &before).await,
-            401,
-            "{backend:?}: nothing comes back"
-        );
+        assert_eq!(userinfo_status(&server, &before).await, 401, "{backend:?}: nothing comes back");
         let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
         let (_, body) = token_body(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
-        assert_eq!(
-            userinfo_status(&server, body["access_token"].as_str().unwrap()).await,
-            200
-        );
+        assert_eq!(userinfo_status(&server, body["access_token"].as_str().unwrap()).await, 200);
     }
 }

@@ -90,11 +90,7 @@ pub fn github_user(id: u64, login: &str, email: &str) -> GithubUser {
         login: login.to_string(),
         name: Some(format!("{login} Name")),
         avatar_url: format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
-        emails: vec![GithubEmail {
-            email: email.to_string(),
-            primary: true,
-            verified: true,
-        }],
+        emails: vec![GithubEmail { email: email.to_string(), primary: true, verified: true }],
         orgs: Vec::new(),
     }
 }
@@ -193,11 +189,7 @@ impl FakeGithub {
                 })
                 .await;
         });
-        Self {
-            base,
-            shared,
-            shutdown: Some(tx),
-        }
+        Self { base, shared, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -234,19 +226,14 @@ impl FakeGithub {
     /// The account id stays: that is what a client must key on.
     pub fn rename(&self, id: u64, new_login: &str) {
         let mut inner = self.shared.lock();
-        let user = inner
-            .users
-            .get_mut(&id)
-            .unwrap_or_else(|| panic!("fake GitHub has no user {id}"));
+        let user = inner.users.get_mut(&id).unwrap_or_else(|| panic!("fake GitHub has no user {id}"));
         user.login = new_login.to_string();
     }
 
     /// Makes every outstanding authorization code expired, as if ten minutes
     /// had passed (the fake runs on the real clock).
     pub fn expire_codes(&self) {
-        let past = Instant::now()
-            .checked_sub(Duration::from_secs(1))
-            .unwrap_or_else(Instant::now);
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap_or_else(Instant::now);
         for grant in self.shared.lock().codes.values_mut() {
             grant.expires = past;
         }
@@ -263,11 +250,7 @@ impl Drop for FakeGithub {
 
 /// Logs every request before it is handled.
 async fn record(State(shared): State<Shared>, req: Request, next: Next) -> Response {
-    let line = format!(
-        "{} {}",
-        req.method(),
-        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
+    let line = format!("{} {}", req.method(), req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     shared.lock().requests.push(line);
     next.run(req).await
 }
@@ -315,19 +298,11 @@ fn new_access_token() -> String {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn text(status: StatusCode, body: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.to_string()).into_response()
 }
 
 // --- GET /login/oauth/authorize ------------------------------------------
@@ -342,12 +317,7 @@ async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> R
     if params.get("client_id").map(String::as_str) != Some(FakeGithub::CLIENT_ID) {
         let page = "<!DOCTYPE html><html><head><title>Page not found · GitHub</title></head>\
                     <body><h1>404</h1><p>This is not the web page you are looking for.</p></body></html>";
-        return (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            page,
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     }
     // GitHub falls back to the app's registered callback; the fake has none.
     let Some(redirect_uri) = params.get("redirect_uri").cloned() else {
@@ -357,19 +327,13 @@ async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> R
         return text(StatusCode::BAD_REQUEST, "fake GitHub: redirect_uri is not a URL\n");
     };
     let Some(user_id) = inner.signed_in else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "fake GitHub: nobody is signed in; call FakeGithub::sign_in_as first\n",
-        );
+        return text(StatusCode::BAD_REQUEST, "fake GitHub: nobody is signed in; call FakeGithub::sign_in_as first\n");
     };
     let code_challenge = params.get("code_challenge").cloned();
     let code_challenge_method = params.get("code_challenge_method").cloned();
     // GitHub accepts only S256.
     if code_challenge.is_some() && code_challenge_method.as_deref() != Some("S256") {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "fake GitHub: only the S256 code challenge method is accepted\n",
-        );
+        return text(StatusCode::BAD_REQUEST, "fake GitHub: only the S256 code challenge method is accepted\n");
     }
     let state = params.get("state").cloned();
 
@@ -412,10 +376,7 @@ async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> R
 fn redirect(location: &str) -> Response {
     (
         StatusCode::FOUND,
-        [
-            (header::LOCATION, location.to_string()),
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-        ],
+        [(header::LOCATION, location.to_string()), (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())],
         format!("<html><body>You are being <a href=\"{location}\">redirected</a>.</body></html>"),
     )
         .into_response()
@@ -427,40 +388,28 @@ fn redirect(location: &str) -> Response {
 /// does. Errors are HTTP 200 with an `error` field.
 fn token_answer(json_wanted: bool, fields: &[(&str, &str)]) -> Response {
     if json_wanted {
-        let map: serde_json::Map<String, Value> = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect();
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            Value::Object(map).to_string(),
-        )
+        let map: serde_json::Map<String, Value> =
+            fields.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Value::Object(map).to_string())
             .into_response()
     } else {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in fields {
             ser.append_pair(k, v);
         }
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
-            ser.finish(),
-        )
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")], ser.finish())
             .into_response()
     }
 }
 
 fn token_error(json_wanted: bool, error: &str) -> Response {
     let (description, anchor) = match error {
-        "incorrect_client_credentials" => (
-            "The client_id and/or client_secret passed are incorrect.",
-            "#incorrect-client-credentials",
-        ),
-        "redirect_uri_mismatch" => (
-            "The redirect_uri MUST match the registered callback URL for this application.",
-            "#redirect-uri-mismatch2",
-        ),
+        "incorrect_client_credentials" => {
+            ("The client_id and/or client_secret passed are incorrect.", "#incorrect-client-credentials")
+        }
+        "redirect_uri_mismatch" => {
+            ("The redirect_uri MUST match the registered callback URL for this application.", "#redirect-uri-mismatch2")
+        }
         _ => ("The code passed is incorrect or expired.", "#bad-verification-code"),
     };
     let uri = if error == "redirect_uri_mismatch" {
@@ -470,14 +419,7 @@ fn token_error(json_wanted: bool, error: &str) -> Response {
     } else {
         format!("{TOKEN_ERRORS_URI}{anchor}")
     };
-    token_answer(
-        json_wanted,
-        &[
-            ("error", error),
-            ("error_description", description),
-            ("error_uri", &uri),
-        ],
-    )
+    token_answer(json_wanted, &[("error", error), ("error_description", description), ("error_uri", &uri)])
 }
 
 /// Client credentials from HTTP Basic auth. Per RFC 6749 §2.3.1 (what the
@@ -492,20 +434,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let unescape = |s: &str| -> String {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
     Some((unescape(id), unescape(secret)))
 }
 
 async fn access_token(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let form = parse_pairs(&String::from_utf8_lossy(&body));
-    let json_wanted = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
+    let json_wanted =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
     let mode = {
         let mut inner = shared.lock();
         inner.last_exchange = Some(form.clone());
@@ -557,27 +494,16 @@ async fn access_token(State(shared): State<Shared>, headers: HeaderMap, body: By
         }
     }
     if let Some(challenge) = &grant.code_challenge {
-        let ok = form
-            .get("code_verifier")
-            .is_some_and(|v| b64url(&sha256(v.as_bytes())) == *challenge);
+        let ok = form.get("code_verifier").is_some_and(|v| b64url(&sha256(v.as_bytes())) == *challenge);
         if !ok {
             return token_error(json_wanted, "bad_verification_code");
         }
     }
     let token = new_access_token();
     let scope = grant.scopes.join(",");
-    inner.tokens.insert(
-        token.clone(),
-        Token {
-            user_id: grant.user_id,
-            scopes: grant.scopes,
-        },
-    );
+    inner.tokens.insert(token.clone(), Token { user_id: grant.user_id, scopes: grant.scopes });
     drop(inner);
-    token_answer(
-        json_wanted,
-        &[("access_token", &token), ("token_type", "bearer"), ("scope", &scope)],
-    )
+    token_answer(json_wanted, &[("access_token", &token), ("token_type", "bearer"), ("scope", &scope)])
 }
 
 // --- The REST API ---------------------------------------------------------
@@ -619,13 +545,7 @@ fn admit(shared: &Shared, headers: &HeaderMap, uri: &axum::http::Uri) -> Result<
     if headers.get(header::USER_AGENT).is_none_or(|v| v.is_empty()) {
         return Err(Box::new(text(StatusCode::FORBIDDEN, NO_USER_AGENT)));
     }
-    let bad_credentials = || {
-        api_error(
-            StatusCode::UNAUTHORIZED,
-            "Bad credentials",
-            "https://docs.github.com/rest",
-        )
-    };
+    let bad_credentials = || api_error(StatusCode::UNAUTHORIZED, "Bad credentials", "https://docs.github.com/rest");
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -660,36 +580,19 @@ fn admit(shared: &Shared, headers: &HeaderMap, uri: &axum::http::Uri) -> Result<
     inner.api_calls += 1;
     let remaining = 5000u64.saturating_sub(inner.api_calls);
     let enterprise = uri.path().starts_with("/api/v3/");
-    let api_root = if enterprise {
-        format!("{}/api/v3", shared.base)
-    } else {
-        shared.base.clone()
-    };
-    Ok(Caller {
-        user,
-        scopes: token.scopes,
-        api_root,
-        web_root: shared.base.clone(),
-        remaining,
-    })
+    let api_root = if enterprise { format!("{}/api/v3", shared.base) } else { shared.base.clone() };
+    Ok(Caller { user, scopes: token.scopes, api_root, web_root: shared.base.clone(), remaining })
 }
 
 /// A successful REST answer with GitHub's headers.
 fn api_ok(caller: &Caller, accepted_scopes: &str, body: Value) -> Response {
-    let mut res = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body.to_string(),
-    )
-        .into_response();
+    let mut res =
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response();
     let h = res.headers_mut();
     let value = |s: &str| HeaderValue::from_str(s).expect("header");
     h.insert("x-oauth-scopes", value(&caller.scopes.join(", ")));
     h.insert("x-accepted-oauth-scopes", value(accepted_scopes));
-    h.insert(
-        "x-github-media-type",
-        HeaderValue::from_static("github.v3; format=json"),
-    );
+    h.insert("x-github-media-type", HeaderValue::from_static("github.v3; format=json"));
     h.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
     h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
     h.insert("x-ratelimit-remaining", value(&caller.remaining.to_string()));
@@ -788,11 +691,7 @@ async fn user_orgs(State(shared): State<Shared>, OriginalUri(uri): OriginalUri, 
     };
     // Without read:org, GitHub shows only public memberships; the fake's
     // memberships are all private.
-    let orgs: &[String] = if caller.has_any(&["read:org", "write:org", "admin:org"]) {
-        &caller.user.orgs
-    } else {
-        &[]
-    };
+    let orgs: &[String] = if caller.has_any(&["read:org", "write:org", "admin:org"]) { &caller.user.orgs } else { &[] };
     let body: Vec<Value> = orgs
         .iter()
         .map(|login| {
@@ -815,11 +714,7 @@ async fn user_orgs(State(shared): State<Shared>, OriginalUri(uri): OriginalUri, 
             })
         })
         .collect();
-    api_ok(
-        &caller,
-        "admin:org, read:org, repo, user, write:org",
-        Value::Array(body),
-    )
+    api_ok(&caller, "admin:org, read:org, repo, user, write:org", Value::Array(body))
 }
 
 // --- Self-test ------------------------------------------------------------
@@ -831,10 +726,7 @@ async fn fake_github_speaks_the_wire_format() {
     let mut octo = github_user(583231, "octocat", "octocat@example.com");
     octo.orgs = vec!["octo-org".into()];
     gh.sign_in_as(octo);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
 
     let authorize = |challenge: &str, state: &str, scope: &str| {
         let mut url = url::Url::parse(&gh.url("/login/oauth/authorize")).unwrap();
@@ -861,16 +753,9 @@ async fn fake_github_speaks_the_wire_format() {
 
     // Authorize with PKCE: straight back to the redirect URI, its query kept.
     let (verifier, challenge) = pkce();
-    let res = http
-        .get(authorize(&challenge, "st-1", "read:user user:email,read:user"))
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(authorize(&challenge, "st-1", "read:user user:email,read:user")).send().await.unwrap();
     let back = location(&res);
-    assert!(
-        back.as_str()
-            .starts_with("https://latchkey.example/federation/github/callback?x=1&code=")
-    );
+    assert!(back.as_str().starts_with("https://latchkey.example/federation/github/callback?x=1&code="));
     assert_eq!(param(&back, "state").as_deref(), Some("st-1"));
     let code = param(&back, "code").expect("code");
     assert_eq!(gh.last_authorize().unwrap()["scope"], "read:user user:email,read:user");
@@ -901,12 +786,7 @@ async fn fake_github_speaks_the_wire_format() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     let body: Value = res.json().await.unwrap();
     let token = body["access_token"].as_str().expect("access_token").to_string();
     assert!(token.starts_with("gho_") && token.len() == 40, "{token}");
@@ -929,11 +809,7 @@ async fn fake_github_speaks_the_wire_format() {
 
     // A wrong PKCE verifier is a bad code too.
     let (_, challenge2) = pkce();
-    let res = http
-        .get(authorize(&challenge2, "st-2", "read:user"))
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(authorize(&challenge2, "st-2", "read:user")).send().await.unwrap();
     let code2 = param(&location(&res), "code").unwrap();
     let res = http
         .post(gh.url("/login/oauth/access_token"))
@@ -947,11 +823,7 @@ async fn fake_github_speaks_the_wire_format() {
 
     // Without Accept: JSON, a form-encoded body; credentials by Basic auth.
     let (verifier3, challenge3) = pkce();
-    let res = http
-        .get(authorize(&challenge3, "st-3", "read:user"))
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(authorize(&challenge3, "st-3", "read:user")).send().await.unwrap();
     let code3 = param(&location(&res), "code").unwrap();
     let res = http
         .post(gh.url("/login/oauth/access_token"))
@@ -961,12 +833,7 @@ async fn fake_github_speaks_the_wire_format() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/x-www-form-urlencoded")
-    );
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/x-www-form-urlencoded"));
     let form = parse_pairs(&res.text().await.unwrap());
     assert!(form["access_token"].starts_with("gho_"));
     assert_eq!(form["token_type"], "bearer");
@@ -977,11 +844,7 @@ async fn fake_github_speaks_the_wire_format() {
     let res = http
         .post(gh.url("/login/oauth/access_token"))
         .header("accept", "application/json")
-        .form(&[
-            ("client_id", FakeGithub::CLIENT_ID),
-            ("client_secret", "wrong"),
-            ("code", "whatever"),
-        ])
+        .form(&[("client_id", FakeGithub::CLIENT_ID), ("client_secret", "wrong"), ("code", "whatever")])
         .send()
         .await
         .unwrap();
@@ -994,12 +857,7 @@ async fn fake_github_speaks_the_wire_format() {
     assert!(res.text().await.unwrap().contains("User-Agent"));
 
     // No token or a wrong one: 401.
-    let res = http
-        .get(gh.url("/user"))
-        .header("user-agent", "latchkey-test")
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(gh.url("/user")).header("user-agent", "latchkey-test").send().await.unwrap();
     assert_eq!(res.status(), 401);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["message"], "Bad credentials");
@@ -1052,47 +910,26 @@ async fn fake_github_speaks_the_wire_format() {
     assert_eq!(res.status(), 404);
 
     // /user/orgs without read:org: private memberships hidden.
-    let res = http
-        .get(gh.url("/user/orgs"))
-        .header("user-agent", "latchkey-test")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        http.get(gh.url("/user/orgs")).header("user-agent", "latchkey-test").bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap(), json!([]));
 
     // Renames show on the next /user.
     gh.rename(583231, "octocat-renamed");
-    let res = http
-        .get(gh.url("/user"))
-        .header("user-agent", "latchkey-test")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(gh.url("/user")).header("user-agent", "latchkey-test").bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["login"], "octocat-renamed");
 
     // Rate limited.
     gh.set_mode(Mode::RateLimited);
-    let res = http
-        .get(gh.url("/user"))
-        .header("user-agent", "latchkey-test")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(gh.url("/user")).header("user-agent", "latchkey-test").bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(res.headers()["x-ratelimit-remaining"], "0");
 
     // Deny: back with access_denied and the state.
     gh.set_mode(Mode::Deny);
     let (_, challenge4) = pkce();
-    let res = http
-        .get(authorize(&challenge4, "st-4", "read:user"))
-        .send()
-        .await
-        .unwrap();
+    let res = http.get(authorize(&challenge4, "st-4", "read:user")).send().await.unwrap();
     let back = location(&res);
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&back, "state").as_deref(), Some("st-4"));
@@ -1114,13 +951,7 @@ async fn fake_github_speaks_the_wire_format() {
     assert!(res.json::<Value>().await.unwrap()["message"].is_string());
 
     let requests = gh.requests();
-    assert!(
-        requests[0].starts_with("GET /login/oauth/authorize?client_id="),
-        "{requests:?}"
-    );
+    assert!(requests[0].starts_with("GET /login/oauth/authorize?client_id="), "{requests:?}");
     assert!(requests.iter().any(|r| r == "GET /api/v3/user"), "{requests:?}");
-    assert!(
-        requests.iter().any(|r| r == "POST /login/oauth/access_token"),
-        "{requests:?}"
-    );
+    assert!(requests.iter().any(|r| r == "POST /login/oauth/access_token"), "{requests:?}");
 }

@@ -73,9 +73,7 @@ async fn via_github(b: &reqwest::Client, server: &TestServer, gh: &FakeGithub, r
 /// Opens the app's authorization request; returns the pending request id
 /// shown on the sign-in page, checking the GitHub button is there.
 async fn open_sign_in(b: &reqwest::Client, server: &TestServer, client_id: &str, challenge: &str) -> String {
-    let (url, html) = follow(b, &server.base, &authorize_url(server, client_id, challenge))
-        .await
-        .page();
+    let (url, html) = follow(b, &server.base, &authorize_url(server, client_id, challenge)).await.page();
     assert!(url.contains("/login?request="), "{url}");
     assert!(html.contains("Continue with GitHub"), "GitHub button missing");
     let request = input_value(&html, "request").expect("request id");
@@ -96,11 +94,7 @@ fn jwt_claims(token: &str) -> serde_json::Value {
 
 /// Follows a finished sign-in to the app's code and redeems it.
 async fn tokens_after(
-    b: &reqwest::Client,
-    server: &TestServer,
-    stop: Stop,
-    client: (&str, &str),
-    verifier: &str,
+    b: &reqwest::Client, server: &TestServer, stop: Stop, client: (&str, &str), verifier: &str,
 ) -> serde_json::Value {
     let left = match stop {
         Stop::Page { url, body, .. } if url.contains("/consent") => {
@@ -116,25 +110,12 @@ async fn tokens_after(
 }
 
 async fn audit_events(server: &TestServer, user_id: Option<&str>) -> Vec<(String, String)> {
-    server
-        .state
-        .store
-        .list_audit(user_id, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.event, e.outcome))
-        .collect()
+    server.state.store.list_audit(user_id, 100).await.unwrap().into_iter().map(|e| (e.event, e.outcome)).collect()
 }
 
 /// The local identity row of GitHub user `id`, if linked.
 async fn linked_identity(server: &TestServer, id: u64) -> Option<latchkey::store::Identity> {
-    server
-        .state
-        .store
-        .find_identity("github", &id.to_string())
-        .await
-        .unwrap()
+    server.state.store.find_identity("github", &id.to_string()).await.unwrap()
 }
 
 fn has_event(events: &[(String, String)], event: &str, outcome: &str) -> bool {
@@ -176,10 +157,7 @@ async fn first_sign_in_creates_an_account_and_later_ones_return_to_it() {
         assert_eq!(id["email"], email, "the private primary email from /user/emails");
         assert_eq!(id["email_verified"], true);
         assert_eq!(id["name"], github_user(gh_id, &login, &email).name.unwrap());
-        assert_eq!(
-            id["picture"],
-            format!("https://avatars.githubusercontent.com/u/{gh_id}?v=4")
-        );
+        assert_eq!(id["picture"], format!("https://avatars.githubusercontent.com/u/{gh_id}?v=4"));
         let sub = id["sub"].as_str().unwrap().to_string();
         assert_ne!(sub, gh_id.to_string(), "sub is ours, not GitHub's id");
 
@@ -194,11 +172,7 @@ async fn first_sign_in_creates_an_account_and_later_ones_return_to_it() {
         .await;
         assert_eq!(info["sub"], sub.as_str());
         assert_eq!(info["picture"], id["picture"]);
-        assert!(has_event(
-            &audit_events(&server, Some(&sub)).await,
-            "federation.account_created",
-            "success"
-        ));
+        assert!(has_event(&audit_events(&server, Some(&sub)).await, "federation.account_created", "success"));
 
         // GitHub lets people rename; the identity is the numeric id.
         gh.rename(gh_id, &unique("renamed-"));
@@ -240,31 +214,15 @@ async fn an_existing_email_is_linked_only_after_the_password_proves_ownership() 
         assert!(url.contains("/federation/github/callback"), "{url}");
         assert!(html.contains("Link your GitHub account"), "{html}");
         assert!(html.contains(&format!("@{username}")));
-        assert_eq!(
-            server.state.store.list_users().await.unwrap().len(),
-            accounts_before,
-            "no account created"
-        );
-        assert!(
-            linked_identity(&server, gh_id).await.is_none(),
-            "not linked before the proof"
-        );
+        assert_eq!(server.state.store.list_users().await.unwrap().len(), accounts_before, "no account created");
+        assert!(linked_identity(&server, gh_id).await.is_none(), "not linked before the proof");
 
         let csrf = input_value(&html, "csrf").unwrap();
         let proof = input_value(&html, "proof").unwrap();
-        let fields = |pw: &'static str| {
-            vec![
-                ("csrf", csrf.clone()),
-                ("proof", proof.clone()),
-                ("password", pw.to_string()),
-            ]
-        };
-        let wrong = b
-            .post(server.url("/federation/github/confirm"))
-            .form(&fields("not-the-password"))
-            .send()
-            .await
-            .unwrap();
+        let fields =
+            |pw: &'static str| vec![("csrf", csrf.clone()), ("proof", proof.clone()), ("password", pw.to_string())];
+        let wrong =
+            b.post(server.url("/federation/github/confirm")).form(&fields("not-the-password")).send().await.unwrap();
         assert_eq!(wrong.status(), 200);
         assert!(wrong.text().await.unwrap().contains("That password is not correct."));
         assert!(linked_identity(&server, gh_id).await.is_none());
@@ -276,23 +234,14 @@ async fn an_existing_email_is_linked_only_after_the_password_proves_ownership() 
         let other_csrf = input_value(&other_login, "csrf").unwrap();
         let stolen = other
             .post(server.url("/federation/github/confirm"))
-            .form(&[
-                ("csrf", other_csrf.as_str()),
-                ("proof", proof.as_str()),
-                ("password", PASSWORD),
-            ])
+            .form(&[("csrf", other_csrf.as_str()), ("proof", proof.as_str()), ("password", PASSWORD)])
             .send()
             .await
             .unwrap();
         assert_eq!(stolen.status(), 400);
         assert!(linked_identity(&server, gh_id).await.is_none());
 
-        let res = b
-            .post(server.url("/federation/github/confirm"))
-            .form(&fields(PASSWORD))
-            .send()
-            .await
-            .unwrap();
+        let res = b.post(server.url("/federation/github/confirm")).form(&fields(PASSWORD)).send().await.unwrap();
         assert_eq!(res.status(), 303);
         let stop = follow(&b, &server.base, &server.url(&location(&res))).await;
         let tokens = tokens_after(&b, &server, stop, (&client_id, &secret), &verifier).await;
@@ -323,11 +272,7 @@ async fn an_unverified_github_email_neither_links_nor_reveals_the_account() {
         server.user(&username, PASSWORD).await;
         let gh_id = 9_000_000 + rand_id();
         let mut person = github_user(gh_id, &unique("gh-eve-"), &format!("{username}@example.com"));
-        person.emails = vec![GithubEmail {
-            email: format!("{username}@example.com"),
-            primary: true,
-            verified: false,
-        }];
+        person.emails = vec![GithubEmail { email: format!("{username}@example.com"), primary: true, verified: false }];
         gh.sign_in_as(person);
         let b = browser();
         let (url, html) = via_github(&b, &server, &gh, None).await.page();
@@ -336,10 +281,7 @@ async fn an_unverified_github_email_neither_links_nor_reveals_the_account() {
         let identity = linked_identity(&server, gh_id).await.expect("a new account was linked");
         let user = server.state.store.get_user(&identity.user_id).await.unwrap().unwrap();
         assert_ne!(user.username, username, "a separate account");
-        assert_eq!(
-            user.email,
-            format!("{gh_id}+{}@users.noreply.github.com", identity.login.to_lowercase())
-        );
+        assert_eq!(user.email, format!("{gh_id}+{}@users.noreply.github.com", identity.login.to_lowercase()));
         assert!(!user.email_verified);
     }
 }
@@ -360,22 +302,13 @@ async fn link_and_unlink_from_the_account_page_keeping_one_way_in() {
         let sub = server.user(&username, PASSWORD).await;
         let gh_login = unique("bob-gh-");
         let gh_id = 10_000_000 + rand_id();
-        gh.sign_in_as(github_user(
-            gh_id,
-            &gh_login,
-            &(unique("bob-elsewhere-") + "@example.org"),
-        ));
+        gh.sign_in_as(github_user(gh_id, &gh_login, &(unique("bob-elsewhere-") + "@example.org")));
 
         let b = browser();
         let html = password_sign_in(&b, &server, &username).await;
         assert!(html.contains("Link GitHub"), "link button on the account page");
         let csrf = input_value(&html, "csrf").unwrap();
-        let res = b
-            .post(server.url("/account/github/link"))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res = b.post(server.url("/account/github/link")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
         let back = github_approves(&b, &server, &gh, res).await;
         let (url, html) = follow(&b, &server.base, &back).await.page();
         assert!(url.contains("/account?done=github-linked"), "{url}");
@@ -390,9 +323,7 @@ async fn link_and_unlink_from_the_account_page_keeping_one_way_in() {
 
         // Unlink: the account has a password, so it may.
         let csrf = input_value(&html, "csrf").unwrap();
-        let (url, html) = submit(&b2, &server.base, "/account/github/unlink", &[("csrf", &csrf)])
-            .await
-            .page();
+        let (url, html) = submit(&b2, &server.base, "/account/github/unlink", &[("csrf", &csrf)]).await.page();
         assert!(url.contains("done=github-unlinked"), "{url}");
         assert!(html.contains("no longer linked"));
         assert!(server.state.store.user_identities(&sub).await.unwrap().is_empty());
@@ -403,20 +334,14 @@ async fn link_and_unlink_from_the_account_page_keeping_one_way_in() {
         // An account made from GitHub has no password: GitHub is its only
         // way in and cannot be unlinked.
         let only_id = 11_000_000 + rand_id();
-        gh.sign_in_as(github_user(
-            only_id,
-            &unique("only-"),
-            &(unique("only-") + "@example.net"),
-        ));
+        gh.sign_in_as(github_user(only_id, &unique("only-"), &(unique("only-") + "@example.net")));
         let b3 = browser();
         let (url, html) = via_github(&b3, &server, &gh, None).await.page();
         assert!(url.ends_with("/account"), "{url}");
         assert!(html.contains("It is your only way to sign in"));
         assert!(!html.contains("Unlink GitHub"));
         let csrf = input_value(&html, "csrf").unwrap();
-        let (url, html) = submit(&b3, &server.base, "/account/github/unlink", &[("csrf", &csrf)])
-            .await
-            .page();
+        let (url, html) = submit(&b3, &server.base, "/account/github/unlink", &[("csrf", &csrf)]).await.page();
         assert!(url.contains("done=github-last-method"), "{url}");
         assert!(html.contains("cannot be unlinked"));
         let only = linked_identity(&server, only_id).await.expect("still linked");
@@ -426,35 +351,16 @@ async fn link_and_unlink_from_the_account_page_keeping_one_way_in() {
         // Bob may not take over that GitHub identity: it is linked elsewhere.
         let html = password_sign_in(&b, &server, &username).await;
         let csrf = input_value(&html, "csrf").unwrap();
-        let res = b
-            .post(server.url("/account/github/link"))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res = b.post(server.url("/account/github/link")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
         let back = github_approves(&b, &server, &gh, res).await;
         let res = b.get(&back).send().await.unwrap();
         assert_eq!(res.status(), 409);
-        assert!(
-            res.text()
-                .await
-                .unwrap()
-                .contains("already linked to a different account")
-        );
+        assert!(res.text().await.unwrap().contains("already linked to a different account"));
         let still = linked_identity(&server, only_id).await.unwrap();
         assert_eq!(still.user_id, only.user_id, "{backend:?}");
-        assert!(has_event(
-            &audit_events(&server, Some(&sub)).await,
-            "federation.link",
-            "refused"
-        ));
+        assert!(has_event(&audit_events(&server, Some(&sub)).await, "federation.link", "refused"));
         // A form without the right CSRF token starts nothing.
-        let res = b
-            .post(server.url("/account/github/link"))
-            .form(&[("csrf", "forged")])
-            .send()
-            .await
-            .unwrap();
+        let res = b.post(server.url("/account/github/link")).form(&[("csrf", "forged")]).send().await.unwrap();
         assert_eq!(res.status(), 403);
     }
 }
@@ -463,11 +369,7 @@ async fn link_and_unlink_from_the_account_page_keeping_one_way_in() {
 async fn sign_in_can_be_limited_to_organization_members() {
     for backend in backends() {
         let (server, gh) = setup(backend, &[("LATCHKEY_GITHUB_ALLOWED_ORGS", "acme-corp, other")]).await;
-        let outsider = github_user(
-            12_000_000 + rand_id(),
-            &unique("out-"),
-            &(unique("out-") + "@example.com"),
-        );
+        let outsider = github_user(12_000_000 + rand_id(), &unique("out-"), &(unique("out-") + "@example.com"));
         gh.sign_in_as(outsider.clone());
         let b = browser();
         let back = to_callback(&b, &server, &gh, None).await;
@@ -476,21 +378,10 @@ async fn sign_in_can_be_limited_to_organization_members() {
         assert_eq!(res.status(), 403);
         let body = res.text().await.unwrap();
         assert!(body.contains("may not sign in here"), "{body}");
-        assert!(
-            linked_identity(&server, outsider.id).await.is_none(),
-            "no account for an outsider"
-        );
-        assert!(has_event(
-            &audit_events(&server, None).await,
-            "federation.link",
-            "refused"
-        ));
+        assert!(linked_identity(&server, outsider.id).await.is_none(), "no account for an outsider");
+        assert!(has_event(&audit_events(&server, None).await, "federation.link", "refused"));
 
-        let mut member = github_user(
-            13_000_000 + rand_id(),
-            &unique("in-"),
-            &(unique("in-") + "@example.com"),
-        );
+        let mut member = github_user(13_000_000 + rand_id(), &unique("in-"), &(unique("in-") + "@example.com"));
         member.orgs = vec!["Acme-Corp".into()];
         gh.sign_in_as(member);
         let (url, _) = via_github(&browser(), &server, &gh, None).await.page();
@@ -503,21 +394,13 @@ async fn upstream_failures_end_on_a_clear_page_with_a_way_back() {
     for backend in backends() {
         let (server, gh) = setup(backend, &[]).await;
         let (client_id, _) = server.confidential(REDIRECT).await;
-        gh.sign_in_as(github_user(
-            14_000_000 + rand_id(),
-            &unique("f-"),
-            &(unique("f-") + "@example.com"),
-        ));
+        gh.sign_in_as(github_user(14_000_000 + rand_id(), &unique("f-"), &(unique("f-") + "@example.com")));
         let cases: Vec<(Mode, u16, &str)> = vec![
             (Mode::Deny, 200, "You chose not to continue with GitHub"),
             (Mode::BadVerificationCode, 502, "bad_verification_code"),
             (Mode::ExchangeStatus(503), 502, "GitHub sign-in failed"),
             (Mode::RateLimited, 503, "GitHub is limiting requests"),
-            (
-                Mode::Slow(std::time::Duration::from_secs(4)),
-                504,
-                "GitHub took too long",
-            ),
+            (Mode::Slow(std::time::Duration::from_secs(4)), 504, "GitHub took too long"),
         ];
         for (mode, status, words) in cases {
             gh.set_mode(mode.clone());
@@ -537,9 +420,7 @@ async fn upstream_failures_end_on_a_clear_page_with_a_way_back() {
                 "{mode:?}: a way back to the sign-in page"
             );
             // The app's request is still alive: the person can sign in another way.
-            let (url, _) = follow(&b, &server.base, &server.url(&format!("/login?request={request}")))
-                .await
-                .page();
+            let (url, _) = follow(&b, &server.base, &server.url(&format!("/login?request={request}"))).await.page();
             assert!(url.contains(&request));
         }
         gh.set_mode(Mode::Normal);
@@ -550,11 +431,7 @@ async fn upstream_failures_end_on_a_clear_page_with_a_way_back() {
 async fn the_state_is_single_use_and_bound_to_the_browser_that_started() {
     for backend in backends() {
         let (server, gh) = setup(backend, &[]).await;
-        gh.sign_in_as(github_user(
-            15_000_000 + rand_id(),
-            &unique("s-"),
-            &(unique("s-") + "@example.com"),
-        ));
+        gh.sign_in_as(github_user(15_000_000 + rand_id(), &unique("s-"), &(unique("s-") + "@example.com")));
 
         // A callback URL carried to another browser (login CSRF) is refused.
         let victim = browser();
@@ -575,11 +452,7 @@ async fn the_state_is_single_use_and_bound_to_the_browser_that_started() {
 
         // A state we never issued, or none at all.
         for query in ["?code=abc&state=made-up", "?code=abc", ""] {
-            let res = b
-                .get(server.url(&format!("/federation/github/callback{query}")))
-                .send()
-                .await
-                .unwrap();
+            let res = b.get(server.url(&format!("/federation/github/callback{query}"))).send().await.unwrap();
             assert_eq!(res.status(), 400, "{query}");
         }
     }
@@ -591,11 +464,7 @@ async fn without_github_configured_there_is_no_button_and_no_route() {
         let server = TestServer::spawn(backend).await;
         let (_, html) = follow(&browser(), &server.base, &server.url("/login")).await.page();
         assert!(!html.contains("Continue with GitHub"));
-        let res = browser()
-            .get(server.url("/federation/github/start"))
-            .send()
-            .await
-            .unwrap();
+        let res = browser().get(server.url("/federation/github/start")).send().await.unwrap();
         assert_eq!(res.status(), 404);
     }
 }
@@ -621,11 +490,7 @@ async fn a_relying_party_signs_in_through_github() {
         .await;
         let (client_id, secret) = server.confidential(REDIRECT).await;
         let login = unique("Rp-");
-        gh.sign_in_as(github_user(
-            16_000_000 + rand_id(),
-            &login,
-            &(unique("rp-") + "@example.com"),
-        ));
+        gh.sign_in_as(github_user(16_000_000 + rand_id(), &login, &(unique("rp-") + "@example.com")));
 
         let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http())
             .await
@@ -651,10 +516,7 @@ async fn a_relying_party_signs_in_through_github() {
         let (url, consent_html) = via_github(&b, &server, &gh, Some(&request)).await.page();
         assert!(url.contains("/consent"), "{url}");
         let redirect = consent(&b, &server.base, &consent_html, "allow").await.left();
-        assert_eq!(
-            query_param(&redirect, "state").as_deref(),
-            Some(csrf_state.secret().as_str())
-        );
+        assert_eq!(query_param(&redirect, "state").as_deref(), Some(csrf_state.secret().as_str()));
         assert!(gh.requests().iter().any(|r| r.starts_with("GET /api/v3/user")));
 
         let tokens = client
@@ -665,20 +527,10 @@ async fn a_relying_party_signs_in_through_github() {
             .await
             .unwrap_or_else(|e| panic!("code exchange failed: {e:?}"));
         let id_token = tokens.id_token().expect("id_token");
-        let claims = id_token
-            .claims(&client.id_token_verifier(), &nonce)
-            .expect("ID token verifies");
-        let amr: Vec<String> = claims
-            .auth_method_refs()
-            .expect("amr")
-            .iter()
-            .map(|a| a.as_str().to_string())
-            .collect();
+        let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("ID token verifies");
+        let amr: Vec<String> = claims.auth_method_refs().expect("amr").iter().map(|a| a.as_str().to_string()).collect();
         assert_eq!(amr, ["fed", "github"]);
-        assert_eq!(
-            claims.preferred_username().map(|u| u.as_str()),
-            Some(login.to_lowercase().as_str())
-        );
+        assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some(login.to_lowercase().as_str()));
         let info: CoreUserInfoClaims = client
             .user_info(tokens.access_token().to_owned(), None)
             .expect("userinfo endpoint")
@@ -716,11 +568,7 @@ async fn github_sign_in_does_not_skip_two_step_verification() {
         let (url, step) = via_github(&b, &server, &gh, None).await.page();
         assert!(url.contains("/federation/github/callback"), "{url}");
         assert!(step.contains("Two-step verification"), "{step}");
-        assert_eq!(
-            b.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "not signed in yet"
-        );
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "not signed in yet");
         let csrf = input_value(&step, "csrf").unwrap();
         let id = input_value(&step, "step").unwrap();
         let code = totp::code_at(&secret, server.state.now());
@@ -732,15 +580,7 @@ async fn github_sign_in_does_not_skip_two_step_verification() {
             .unwrap();
         assert_eq!(res.status(), 303);
         assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
-        let sessions = server
-            .state
-            .store
-            .list_user_sessions(&user_id, server.state.now())
-            .await
-            .unwrap();
-        assert!(
-            sessions.iter().any(|s| s.amr == ["fed", "github", "otp", "mfa"]),
-            "{sessions:?}"
-        );
+        let sessions = server.state.store.list_user_sessions(&user_id, server.state.now()).await.unwrap();
+        assert!(sessions.iter().any(|s| s.amr == ["fed", "github", "otp", "mfa"]), "{sessions:?}");
     }
 }

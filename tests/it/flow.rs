@@ -13,11 +13,7 @@ const REDIRECT: &str = "https://app.example/callback";
 /// Runs the relying party's side for one sign-in. `signup` creates the
 /// account through the sign-up form; otherwise the account exists.
 pub(crate) async fn relying_party_signs_in(
-    server: &TestServer,
-    client_id: &str,
-    secret: Option<&str>,
-    username: &str,
-    signup: bool,
+    server: &TestServer, client_id: &str, secret: Option<&str>, username: &str, signup: bool,
 ) {
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http())
         .await
@@ -44,16 +40,9 @@ pub(crate) async fn relying_party_signs_in(
     let b = browser();
     let (login_url, login_html) = follow(&b, &server.base, auth_url.as_str()).await.page();
     assert!(login_url.contains("/login?request="), "{login_url}");
-    assert!(
-        login_html.contains("Test App") || login_html.contains("Test SPA"),
-        "client name shown"
-    );
+    assert!(login_html.contains("Test App") || login_html.contains("Test SPA"), "client name shown");
     let consent_stop = if signup {
-        let signup_link = format!(
-            "{}/signup?request={}",
-            server.base,
-            input_value(&login_html, "request").unwrap()
-        );
+        let signup_link = format!("{}/signup?request={}", server.base, input_value(&login_html, "request").unwrap());
         let (_, signup_html) = follow(&b, &server.base, &signup_link).await.page();
         let csrf = input_value(&signup_html, "csrf").unwrap();
         let request = input_value(&signup_html, "request").unwrap();
@@ -86,15 +75,8 @@ pub(crate) async fn relying_party_signs_in(
             .any(|e| e.event == "consent.grant" && e.outcome == "success" && e.client_id.as_deref() == Some(client_id)),
         "consent is audited"
     );
-    assert_eq!(
-        query_param(&redirect, "state").as_deref(),
-        Some(csrf_state.secret().as_str())
-    );
-    assert_eq!(
-        query_param(&redirect, "iss").as_deref(),
-        Some(server.base.as_str()),
-        "RFC 9207 iss"
-    );
+    assert_eq!(query_param(&redirect, "state").as_deref(), Some(csrf_state.secret().as_str()));
+    assert_eq!(query_param(&redirect, "iss").as_deref(), Some(server.base.as_str()), "RFC 9207 iss");
     let code = query_param(&redirect, "code").expect("code");
 
     let tokens = client
@@ -125,10 +107,7 @@ pub(crate) async fn relying_party_signs_in(
         .await
         .unwrap_or_else(|e| panic!("userinfo failed: {e:?}"));
     assert_eq!(info.subject(), claims.subject());
-    assert_eq!(
-        info.email().map(|e| e.as_str()),
-        Some(format!("{username}@example.com").as_str())
-    );
+    assert_eq!(info.email().map(|e| e.as_str()), Some(format!("{username}@example.com").as_str()));
     assert_eq!(info.email_verified(), Some(false));
 
     // Consent is remembered: the same request again goes straight back.
@@ -185,12 +164,8 @@ async fn code_minted_on_one_instance_redeems_on_another() {
         let body = json(res).await;
         // Both instances speak for one issuer with one key set: a token
         // issued by `b` is good at `a`.
-        let info = http()
-            .get(a.url("/userinfo"))
-            .bearer_auth(body["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let info =
+            http().get(a.url("/userinfo")).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(info.status(), 200);
         assert_eq!(json(info).await["preferred_username"], username.as_str());
     }

@@ -81,11 +81,7 @@ impl TestServer {
     }
 
     async fn spawn_on(
-        backend: Backend,
-        extra: &[(&str, &str)],
-        dir: Arc<tempfile::TempDir>,
-        database_url: &str,
-        issuer: Option<&str>,
+        backend: Backend, extra: &[(&str, &str)], dir: Arc<tempfile::TempDir>, database_url: &str, issuer: Option<&str>,
     ) -> Self {
         latchkey::install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -118,9 +114,7 @@ impl TestServer {
         pairs.extend_from_slice(extra);
         let config = Config::with(&pairs).expect("config");
         let clock = OffsetClock::default();
-        let app = App::build(config, Arc::new(clock.clone()) as Arc<dyn Clock>)
-            .await
-            .expect("app");
+        let app = App::build(config, Arc::new(clock.clone()) as Arc<dyn Clock>).await.expect("app");
         let state = app.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -151,9 +145,8 @@ impl TestServer {
     /// The messages in the dev outbox (no SMTP configured), oldest first.
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.dir.path().join("outbox");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
         files.sort();
         files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
     }
@@ -161,11 +154,7 @@ impl TestServer {
     /// Registers a client directly through the library, as the CLI does.
     pub async fn client(&self, spec: ClientSpec) -> (String, Option<String>) {
         let new = clients::build(spec, self.state.now()).expect("client spec");
-        self.state
-            .store
-            .create_client(&new.client)
-            .await
-            .expect("create client");
+        self.state.store.create_client(&new.client).await.expect("create client");
         (new.client.id, new.secret)
     }
 
@@ -211,12 +200,8 @@ impl TestServer {
     /// stays), with the same issuer on a new port. `extra` replaces or adds
     /// configuration.
     pub async fn restart(self, extra: &[(&str, &str)]) -> Self {
-        let (backend, dir, db, issuer) = (
-            self.backend,
-            self.dir.clone(),
-            self.database_url.clone(),
-            self.issuer.clone(),
-        );
+        let (backend, dir, db, issuer) =
+            (self.backend, self.dir.clone(), self.database_url.clone(), self.issuer.clone());
         let mut config = self.extra.clone();
         self.stop().await;
         for (k, v) in extra {
@@ -251,10 +236,7 @@ impl Drop for TestServer {
 pub async fn fresh_schema() -> String {
     use sqlx::Connection;
     let url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let schema = format!("lk_{now}_{}", unique("").to_lowercase());
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
     static SWEPT: std::sync::Once = std::sync::Once::new();
@@ -268,9 +250,8 @@ pub async fn fresh_schema() -> String {
         for (name,) in old {
             let born: u64 = name.split('_').nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
             if born + 3600 < now {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
-                    .execute(&mut conn)
-                    .await;
+                let _ =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE"))).execute(&mut conn).await;
             }
         }
     }
@@ -283,29 +264,17 @@ pub async fn fresh_schema() -> String {
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        latchkey::crypto::random_token(6)
-            .to_lowercase()
-            .replace(['-', '_'], "x")
-    )
+    format!("{prefix}{}", latchkey::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x"))
 }
 
 /// A browser: cookies kept, redirects not followed (tests read Location).
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 /// An HTTP client without cookies, for protocol calls.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 /// The value of `<input name=NAME value=...>` in a page.
@@ -379,11 +348,7 @@ pub async fn follow(b: &reqwest::Client, base: &str, start: &str) -> Stop {
             return Stop::Left(loc);
         }
         let status = res.status().as_u16();
-        return Stop::Page {
-            url,
-            status,
-            body: res.text().await.expect("body"),
-        };
+        return Stop::Page { url, status, body: res.text().await.expect("body") };
     }
     panic!("redirect loop from {start}");
 }
@@ -414,20 +379,13 @@ pub async fn submit(b: &reqwest::Client, base: &str, path: &str, fields: &[(&str
         return Stop::Left(loc);
     }
     let status = res.status().as_u16();
-    Stop::Page {
-        url: path.to_string(),
-        status,
-        body: res.text().await.expect("body"),
-    }
+    Stop::Page { url: path.to_string(), status, body: res.text().await.expect("body") }
 }
 
 /// Query parameter `name` of a URL.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    parsed
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// Signs in on a login page reached at `login_html`, then follows.
@@ -445,13 +403,7 @@ pub async fn sign_in(b: &reqwest::Client, base: &str, login_html: &str, username
 pub async fn consent(b: &reqwest::Client, base: &str, consent_html: &str, decision: &str) -> Stop {
     let csrf = input_value(consent_html, "csrf").expect("csrf field");
     let request = input_value(consent_html, "request").expect("request field");
-    submit(
-        b,
-        base,
-        "/consent",
-        &[("csrf", &csrf), ("request", &request), ("decision", decision)],
-    )
-    .await
+    submit(b, base, "/consent", &[("csrf", &csrf), ("request", &request), ("decision", decision)]).await
 }
 
 pub const PASSWORD: &str = "violet-Harbor-93";
@@ -466,12 +418,7 @@ pub fn pkce() -> (String, String) {
 /// Runs sign-in and consent for a fresh authorization request and returns
 /// the code. The user must exist.
 pub async fn get_code(
-    server: &TestServer,
-    b: &reqwest::Client,
-    client_id: &str,
-    redirect: &str,
-    challenge: Option<&str>,
-    username: &str,
+    server: &TestServer, b: &reqwest::Client, client_id: &str, redirect: &str, challenge: Option<&str>, username: &str,
 ) -> String {
     let mut url = url::Url::parse(&server.url("/authorize")).expect("url");
     url.query_pairs_mut()
@@ -482,9 +429,7 @@ pub async fn get_code(
         .append_pair("state", "st-1")
         .append_pair("nonce", "n-1");
     if let Some(c) = challenge {
-        url.query_pairs_mut()
-            .append_pair("code_challenge", c)
-            .append_pair("code_challenge_method", "S256");
+        url.query_pairs_mut().append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
     }
     let mut stop = follow(b, &server.base, url.as_str()).await;
     for _ in 0..3 {
@@ -507,18 +452,9 @@ pub async fn get_code(
 
 /// Redeems a code at the token endpoint with client_secret_basic.
 pub async fn redeem(
-    server: &TestServer,
-    client_id: &str,
-    secret: Option<&str>,
-    code: &str,
-    redirect: &str,
-    verifier: Option<&str>,
+    server: &TestServer, client_id: &str, secret: Option<&str>, code: &str, redirect: &str, verifier: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect),
-    ];
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect)];
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }
@@ -549,9 +485,7 @@ impl Proxy {
 
     /// A proxy on a given port: to bring a cut one back where clients look.
     pub async fn start_on(port: u16, target: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind proxy");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let held = conns.clone();
@@ -600,10 +534,7 @@ pub fn via_port(url: &str, port: u16) -> String {
 pub fn link_in_email(raw: &str, base: &str) -> Option<String> {
     let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let start = text.find(base)?;
-    let end = text[start..]
-        .find(|c: char| c.is_whitespace())
-        .map(|i| start + i)
-        .unwrap_or(text.len());
+    let end = text[start..].find(|c: char| c.is_whitespace()).map(|i| start + i).unwrap_or(text.len());
     Some(text[start..end].to_string())
 }
 
@@ -627,16 +558,7 @@ impl RedisProcess {
 
     async fn start_on(port: u16) -> Option<Self> {
         let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();

@@ -59,26 +59,15 @@ async fn a_developer_registers_an_spa_and_a_relying_party_signs_in_through_it() 
             &b,
             &server.base,
             "/signup",
-            &[
-                ("csrf", &csrf),
-                ("username", &username),
-                ("email", &email),
-                ("password", PASSWORD),
-            ],
+            &[("csrf", &csrf), ("username", &username), ("email", &email), ("password", PASSWORD)],
         )
         .await
         .page();
         assert!(url.ends_with("/account"), "{url}");
-        let (status, page) = register(
-            &server,
-            &b,
-            &[("name", "Test SPA"), ("app_type", "spa"), ("redirect_uris", REDIRECT)],
-        )
-        .await;
+        let (status, page) =
+            register(&server, &b, &[("name", "Test SPA"), ("app_type", "spa"), ("redirect_uris", REDIRECT)]).await;
         assert_eq!(status, 200, "{backend:?}: {page}");
-        let client_id = between(&page, "<code id=\"client-id\">", "</code>")
-            .unwrap()
-            .to_string();
+        let client_id = between(&page, "<code id=\"client-id\">", "</code>").unwrap().to_string();
         assert!(!page.contains("client-secret"), "an SPA has no secret");
         assert!(page.contains("code_challenge_method=S256"), "quick start with PKCE");
         let (_, list) = follow(&b, &server.base, &server.url("/developer/apps")).await.page();
@@ -87,28 +76,14 @@ async fn a_developer_registers_an_spa_and_a_relying_party_signs_in_through_it() 
         crate::flow::relying_party_signs_in(&server, &client_id, None, &username, false).await;
 
         // Bad metadata is refused with a clear message, nothing registered.
-        let (status, page) = register(
-            &server,
-            &b,
-            &[
-                ("name", "Bad"),
-                ("app_type", "web"),
-                ("redirect_uris", "http://app.example/cb"),
-            ],
-        )
-        .await;
+        let (status, page) =
+            register(&server, &b, &[("name", "Bad"), ("app_type", "web"), ("redirect_uris", "http://app.example/cb")])
+                .await;
         assert_eq!(status, 422);
         assert!(page.contains("must use https"), "{page}");
-        let (status, page) = register(
-            &server,
-            &b,
-            &[
-                ("name", "Bad"),
-                ("app_type", "spa"),
-                ("redirect_uris", "com.example.app:/cb"),
-            ],
-        )
-        .await;
+        let (status, page) =
+            register(&server, &b, &[("name", "Bad"), ("app_type", "spa"), ("redirect_uris", "com.example.app:/cb")])
+                .await;
         assert_eq!(status, 422);
         assert!(page.contains("custom schemes are for native apps only"));
     }
@@ -119,22 +94,11 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
     for backend in backends() {
         let server = TestServer::spawn_with(backend, &[("LATCHKEY_SECRET_ROTATION_OVERLAP", "3600")]).await;
         let (b, _, _) = signed_in(&server).await;
-        let (_, page) = register(
-            &server,
-            &b,
-            &[
-                ("name", "Web"),
-                ("app_type", "web"),
-                ("redirect_uris", "https://web.example/cb"),
-            ],
-        )
-        .await;
-        let id = between(&page, "<code id=\"client-id\">", "</code>")
-            .unwrap()
-            .to_string();
-        let first = between(&page, "<code id=\"client-secret\">", "</code>")
-            .unwrap()
-            .to_string();
+        let (_, page) =
+            register(&server, &b, &[("name", "Web"), ("app_type", "web"), ("redirect_uris", "https://web.example/cb")])
+                .await;
+        let id = between(&page, "<code id=\"client-id\">", "</code>").unwrap().to_string();
+        let first = between(&page, "<code id=\"client-secret\">", "</code>").unwrap().to_string();
         assert_eq!(introspect_status(&server, &id, &first).await, 200);
         let csrf = input_value(&page, "csrf").unwrap();
         let res = b
@@ -144,36 +108,20 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
             .await
             .unwrap();
         let page = res.text().await.unwrap();
-        let second = between(&page, "<code id=\"client-secret\">", "</code>")
-            .unwrap()
-            .to_string();
+        let second = between(&page, "<code id=\"client-secret\">", "</code>").unwrap().to_string();
         assert_ne!(first, second);
         assert!(page.contains("works until"));
-        assert_eq!(
-            introspect_status(&server, &id, &first).await,
-            200,
-            "old secret during the overlap"
-        );
+        assert_eq!(introspect_status(&server, &id, &first).await, 200, "old secret during the overlap");
         assert_eq!(introspect_status(&server, &id, &second).await, 200);
         server.clock.advance(3601);
-        assert_eq!(
-            introspect_status(&server, &id, &first).await,
-            401,
-            "old secret after the overlap"
-        );
+        assert_eq!(introspect_status(&server, &id, &first).await, 401, "old secret after the overlap");
         assert_eq!(introspect_status(&server, &id, &second).await, 200);
 
         // Someone else can neither see nor delete it.
         let (stranger, _, _) = signed_in(&server).await;
-        let res = stranger
-            .get(server.url(&format!("/developer/apps/{id}")))
-            .send()
-            .await
-            .unwrap();
+        let res = stranger.get(server.url(&format!("/developer/apps/{id}"))).send().await.unwrap();
         assert_eq!(res.status(), 404);
-        let (_, own) = follow(&stranger, &server.base, &server.url("/developer/apps"))
-            .await
-            .page();
+        let (_, own) = follow(&stranger, &server.base, &server.url("/developer/apps")).await.page();
         let csrf = input_value(&own, "csrf").unwrap_or_default();
         let res = stranger
             .post(server.url(&format!("/developer/apps/{id}/delete")))
@@ -185,9 +133,7 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
         assert!(server.state.store.get_client(&id).await.unwrap().is_some());
 
         // The owner deletes it.
-        let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}")))
-            .await
-            .page();
+        let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}"))).await.page();
         let csrf = input_value(&page, "csrf").unwrap();
         let res = b
             .post(server.url(&format!("/developer/apps/{id}/delete")))
@@ -220,10 +166,7 @@ async fn tokens_with_scope(server: &TestServer, client: (&str, &str), username: 
     };
     let code = query_param(&left, "code").unwrap();
     let body = json(redeem(server, client.0, Some(client.1), &code, REDIRECT, None).await).await;
-    (
-        body["access_token"].as_str().unwrap().to_string(),
-        body["refresh_token"].as_str().unwrap().to_string(),
-    )
+    (body["access_token"].as_str().unwrap().to_string(), body["refresh_token"].as_str().unwrap().to_string())
 }
 
 #[tokio::test]
@@ -241,47 +184,21 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
         let console_secret = console_secret.unwrap();
         let admin_name = unique("boss");
         let admin_id = server.user(&admin_name, PASSWORD).await;
-        server
-            .state
-            .store
-            .set_user_role(&admin_id, latchkey::store::Role::Admin, server.state.now())
-            .await
-            .unwrap();
+        server.state.store.set_user_role(&admin_id, latchkey::store::Role::Admin, server.state.now()).await.unwrap();
         let (plain_browser, plain_name, plain_id) = signed_in(&server).await;
 
         // A non-admin: 403 on every admin page and form, and no admin scope.
-        assert_eq!(
-            plain_browser.get(server.url("/admin")).send().await.unwrap().status(),
-            403
-        );
-        let (_, account) = follow(&plain_browser, &server.base, &server.url("/account"))
-            .await
-            .page();
+        assert_eq!(plain_browser.get(server.url("/admin")).send().await.unwrap().status(), 403);
+        let (_, account) = follow(&plain_browser, &server.base, &server.url("/account")).await.page();
         assert!(!account.contains("href=\"&#x2f;admin\"") && !account.contains("href=\"/admin\""));
         let csrf = input_value(&account, "csrf").unwrap();
-        for path in [
-            format!("/admin/users/{admin_id}/disable"),
-            format!("/admin/clients/{console}/delete"),
-        ] {
-            let res = plain_browser
-                .post(server.url(&path))
-                .form(&[("csrf", csrf.as_str())])
-                .send()
-                .await
-                .unwrap();
+        for path in [format!("/admin/users/{admin_id}/disable"), format!("/admin/clients/{console}/delete")] {
+            let res = plain_browser.post(server.url(&path)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
             assert_eq!(res.status(), 403, "{backend:?} {path}");
         }
         let (plain_token, plain_refresh) =
             tokens_with_scope(&server, (&console, &console_secret), &plain_name, "openid admin").await;
-        let info = json(
-            http()
-                .get(server.url("/userinfo"))
-                .bearer_auth(&plain_token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let info = json(http().get(server.url("/userinfo")).bearer_auth(&plain_token).send().await.unwrap()).await;
         assert_eq!(info["sub"], plain_id.as_str());
         for (method, path) in [
             ("GET", "/admin/api/users".to_string()),
@@ -310,44 +227,14 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
         // The admin's token carries the scope and the roles claim.
         let (admin_token, _) =
             tokens_with_scope(&server, (&console, &console_secret), &admin_name, "openid roles admin").await;
-        let info = json(
-            http()
-                .get(server.url("/userinfo"))
-                .bearer_auth(&admin_token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let info = json(http().get(server.url("/userinfo")).bearer_auth(&admin_token).send().await.unwrap()).await;
         assert_eq!(info["roles"], serde_json::json!(["admin"]), "{backend:?}");
-        let users = json(
-            http()
-                .get(server.url("/admin/api/users"))
-                .bearer_auth(&admin_token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert!(
-            users["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|u| u["id"] == plain_id.as_str())
-        );
+        let users =
+            json(http().get(server.url("/admin/api/users")).bearer_auth(&admin_token).send().await.unwrap()).await;
+        assert!(users["users"].as_array().unwrap().iter().any(|u| u["id"] == plain_id.as_str()));
 
         // Disabling a person ends their access at once.
-        assert_eq!(
-            http()
-                .get(server.url("/userinfo"))
-                .bearer_auth(&plain_token)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(http().get(server.url("/userinfo")).bearer_auth(&plain_token).send().await.unwrap().status(), 200);
         let res = http()
             .post(server.url(&format!("/admin/api/users/{plain_id}/disable")))
             .bearer_auth(&admin_token)
@@ -356,35 +243,19 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
             .unwrap();
         assert_eq!(res.status(), 200, "{backend:?}");
         assert_eq!(
-            http()
-                .get(server.url("/userinfo"))
-                .bearer_auth(&plain_token)
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            http().get(server.url("/userinfo")).bearer_auth(&plain_token).send().await.unwrap().status(),
             401,
             "a disabled account's live access token is refused"
         );
-        assert_eq!(
-            plain_browser.get(server.url("/account")).send().await.unwrap().status(),
-            303
-        );
+        assert_eq!(plain_browser.get(server.url("/account")).send().await.unwrap().status(), 303);
         let refreshed = http()
             .post(server.url("/token"))
             .basic_auth(&console, Some(&console_secret))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", plain_refresh.as_str()),
-            ])
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", plain_refresh.as_str())])
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            json(refreshed).await["error"],
-            "invalid_grant",
-            "{backend:?}: refresh token dead"
-        );
+        assert_eq!(json(refreshed).await["error"], "invalid_grant", "{backend:?}: refresh token dead");
         assert_eq!(
             sign_in_status(&server, &plain_name).await,
             200,
@@ -414,20 +285,10 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
             .unwrap();
         assert_eq!(res.status(), 204);
         assert!(server.state.store.get_client(&console).await.unwrap().is_none());
-        let events: Vec<String> = server
-            .state
-            .store
-            .list_audit(Some(&admin_id), 50)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event)
-            .collect();
+        let events: Vec<String> =
+            server.state.store.list_audit(Some(&admin_id), 50).await.unwrap().into_iter().map(|e| e.event).collect();
         for expected in ["admin.user_disable", "admin.user_enable", "admin.client_delete"] {
-            assert!(
-                events.iter().any(|e| e == expected),
-                "{backend:?}: {expected} in {events:?}"
-            );
+            assert!(events.iter().any(|e| e == expected), "{backend:?}: {expected} in {events:?}");
         }
     }
 }
@@ -457,14 +318,7 @@ async fn register_json(server: &TestServer, token: Option<&str>, body: serde_jso
 async fn dynamic_registration_and_its_management() {
     for backend in backends() {
         let server = TestServer::spawn_with(backend, &[("LATCHKEY_REGISTRATION_OPEN", "true")]).await;
-        let discovery = json(
-            http()
-                .get(server.url("/.well-known/openid-configuration"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let discovery = json(http().get(server.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
         assert_eq!(discovery["registration_endpoint"], server.url("/register"));
 
         let res = register_json(
@@ -489,31 +343,15 @@ async fn dynamic_registration_and_its_management() {
         assert_eq!(doc["registration_client_uri"], server.url(&format!("/register/{id}")));
         assert_eq!(doc["client_secret_expires_at"], 0);
         assert_eq!(doc["client_uri"], "https://app.example");
-        assert_eq!(
-            introspect_status(&server, &id, &secret).await,
-            200,
-            "the client authenticates"
-        );
+        assert_eq!(introspect_status(&server, &id, &secret).await, 200, "the client authenticates");
 
         // Each invalid case gets its RFC 7591 code.
         for (body, code) in [
             (serde_json::json!({"client_name": "x"}), "invalid_redirect_uri"),
-            (
-                serde_json::json!({"redirect_uris": ["http://app.example/cb"]}),
-                "invalid_redirect_uri",
-            ),
-            (
-                serde_json::json!({"redirect_uris": ["https://app.example/cb#f"]}),
-                "invalid_redirect_uri",
-            ),
-            (
-                serde_json::json!({"redirect_uris": ["com.example.app:/cb"]}),
-                "invalid_redirect_uri",
-            ),
-            (
-                serde_json::json!({"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}),
-                "invalid_client_metadata",
-            ),
+            (serde_json::json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri"),
+            (serde_json::json!({"redirect_uris": ["https://app.example/cb#f"]}), "invalid_redirect_uri"),
+            (serde_json::json!({"redirect_uris": ["com.example.app:/cb"]}), "invalid_redirect_uri"),
+            (serde_json::json!({"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}), "invalid_client_metadata"),
             (
                 serde_json::json!({"redirect_uris": [REDIRECT], "response_types": ["id_token"]}),
                 "invalid_client_metadata",
@@ -522,14 +360,8 @@ async fn dynamic_registration_and_its_management() {
                 serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
                 "invalid_client_metadata",
             ),
-            (
-                serde_json::json!({"redirect_uris": [REDIRECT], "scope": "openid admin"}),
-                "invalid_client_metadata",
-            ),
-            (
-                serde_json::json!({"redirect_uris": "not a list"}),
-                "invalid_client_metadata",
-            ),
+            (serde_json::json!({"redirect_uris": [REDIRECT], "scope": "openid admin"}), "invalid_client_metadata"),
+            (serde_json::json!({"redirect_uris": "not a list"}), "invalid_client_metadata"),
         ] {
             let res = register_json(&server, None, body.clone()).await;
             assert_eq!(res.status(), 400, "{body}");
@@ -539,10 +371,7 @@ async fn dynamic_registration_and_its_management() {
         // RFC 7592: read, update, delete with the registration access token.
         let uri = server.url(&format!("/register/{id}"));
         assert_eq!(http().get(&uri).send().await.unwrap().status(), 401);
-        assert_eq!(
-            http().get(&uri).bearer_auth("wrong").send().await.unwrap().status(),
-            401
-        );
+        assert_eq!(http().get(&uri).bearer_auth("wrong").send().await.unwrap().status(), 401);
         let read = json(http().get(&uri).bearer_auth(&rat).send().await.unwrap()).await;
         assert_eq!(read["client_name"], "Registered App");
         assert!(read.get("client_secret").is_none(), "secrets are kept as hashes only");
@@ -567,15 +396,8 @@ async fn dynamic_registration_and_its_management() {
             .await
             .unwrap();
         assert_eq!(json(bad).await["error"], "invalid_redirect_uri");
-        assert_eq!(
-            introspect_status(&server, &id, &secret).await,
-            200,
-            "the secret survives updates"
-        );
-        assert_eq!(
-            http().delete(&uri).bearer_auth(&rat).send().await.unwrap().status(),
-            204
-        );
+        assert_eq!(introspect_status(&server, &id, &secret).await, 200, "the secret survives updates");
+        assert_eq!(http().delete(&uri).bearer_auth(&rat).send().await.unwrap().status(), 204);
         assert_eq!(http().get(&uri).bearer_auth(&rat).send().await.unwrap().status(), 401);
         assert_eq!(introspect_status(&server, &id, &secret).await, 401);
     }
@@ -586,15 +408,8 @@ async fn closed_registration_needs_a_single_use_initial_access_token() {
     for backend in backends() {
         let server = TestServer::spawn(backend).await;
         let body = serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
-        assert_eq!(
-            register_json(&server, None, body.clone()).await.status(),
-            401,
-            "closed by default"
-        );
-        assert_eq!(
-            register_json(&server, Some("made-up"), body.clone()).await.status(),
-            401
-        );
+        assert_eq!(register_json(&server, None, body.clone()).await.status(), 401, "closed by default");
+        assert_eq!(register_json(&server, Some("made-up"), body.clone()).await.status(), 401);
         // Minted as the CLI does.
         let token = latchkey::crypto::random_token(32);
         let now = server.state.now();
@@ -609,11 +424,7 @@ async fn closed_registration_needs_a_single_use_initial_access_token() {
         let doc = json(res).await;
         assert!(doc.get("client_secret").is_none(), "a public client has no secret");
         assert_eq!(doc["token_endpoint_auth_method"], "none");
-        assert_eq!(
-            register_json(&server, Some(&token), body).await.status(),
-            401,
-            "single use"
-        );
+        assert_eq!(register_json(&server, Some(&token), body).await.status(), 401, "single use");
     }
 }
 
@@ -637,11 +448,7 @@ async fn the_openapi_document_matches_the_routes() {
             {
                 continue;
             }
-            let path = current
-                .as_deref()
-                .unwrap()
-                .replace("{id}", "someone")
-                .replace("{action}", "disable");
+            let path = current.as_deref().unwrap().replace("{id}", "someone").replace("{action}", "disable");
             let req = match method {
                 "get" => http().get(server.url(&path)),
                 "post" => http().post(server.url(&path)),
@@ -695,10 +502,8 @@ async fn changing_the_email_needs_the_new_address_confirmed_and_tells_the_old_on
                 .any(|m| m.contains(&format!("To: {username}@example.com")) && m.contains("email address changed")),
             "{backend:?}: the old address is told"
         );
-        let verify = outbox
-            .iter()
-            .find(|m| m.contains(&format!("To: {new_email}")))
-            .expect("a link to the new address");
+        let verify =
+            outbox.iter().find(|m| m.contains(&format!("To: {new_email}"))).expect("a link to the new address");
         let link = link_in_email(verify, &server.base).unwrap();
         assert_eq!(b.get(&link).send().await.unwrap().status(), 200);
         assert!(server.state.store.get_user(&sub).await.unwrap().unwrap().email_verified);
@@ -716,21 +521,13 @@ async fn the_portal_sets_how_an_app_authenticates() {
         let (status, page) = register(
             &server,
             &b,
-            &[
-                ("name", "Billing"),
-                ("app_type", "machine"),
-                ("auth_method", "client_secret_post"),
-            ],
+            &[("name", "Billing"), ("app_type", "machine"), ("auth_method", "client_secret_post")],
         )
         .await;
         assert_eq!(status, 200, "{page}");
         assert!(page.contains("(client_secret_post)"), "the app page says how");
-        let id = between(&page, "<code id=\"client-id\">", "</code>")
-            .unwrap()
-            .to_string();
-        let secret = between(&page, "<code id=\"client-secret\">", "</code>")
-            .unwrap()
-            .to_string();
+        let id = between(&page, "<code id=\"client-id\">", "</code>").unwrap().to_string();
+        let secret = between(&page, "<code id=\"client-secret\">", "</code>").unwrap().to_string();
         let by_post = || {
             http()
                 .post(server.url("/token"))
@@ -751,18 +548,12 @@ async fn the_portal_sets_how_an_app_authenticates() {
         assert_eq!(by_post().await.unwrap().status(), 200, "{backend:?}");
         assert_eq!(by_basic().await.unwrap().status(), 401, "{backend:?}");
         // Switched to Basic on the edit form.
-        let (_, form) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}/edit")))
-            .await
-            .page();
+        let (_, form) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}/edit"))).await.page();
         assert!(form.contains("name=\"auth_method\""));
         let csrf = input_value(&form, "csrf").unwrap();
         let res = b
             .post(server.url(&format!("/developer/apps/{id}")))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("name", "Billing"),
-                ("auth_method", "client_secret_basic"),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("name", "Billing"), ("auth_method", "client_secret_basic")])
             .send()
             .await
             .unwrap();
@@ -774,12 +565,7 @@ async fn the_portal_sets_how_an_app_authenticates() {
         let (status, page) = register(
             &server,
             &b,
-            &[
-                ("name", "SPA"),
-                ("app_type", "spa"),
-                ("redirect_uris", REDIRECT),
-                ("auth_method", "client_secret_post"),
-            ],
+            &[("name", "SPA"), ("app_type", "spa"), ("redirect_uris", REDIRECT), ("auth_method", "client_secret_post")],
         )
         .await;
         assert_eq!(status, 200, "{page}");

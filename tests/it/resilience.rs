@@ -76,11 +76,7 @@ async fn slow_clients_are_cut_off() {
     for backend in backends() {
         let server = TestServer::spawn_with(
             backend,
-            &[
-                ("LATCHKEY_HEADER_READ_TIMEOUT", "1"),
-                ("LATCHKEY_BODY_TIMEOUT", "1"),
-                ("LATCHKEY_IDLE_TIMEOUT", "1"),
-            ],
+            &[("LATCHKEY_HEADER_READ_TIMEOUT", "1"), ("LATCHKEY_BODY_TIMEOUT", "1"), ("LATCHKEY_IDLE_TIMEOUT", "1")],
         )
         .await;
         // Headers never finished.
@@ -106,9 +102,7 @@ async fn slow_clients_are_cut_off() {
 
         // A connection left idle after a request.
         let mut idle = TcpStream::connect(addr(&server)).await.unwrap();
-        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(4)).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
         assert!(closed, "{backend:?}: an idle keep-alive connection stayed open");
@@ -130,10 +124,7 @@ async fn a_stop_lets_requests_in_flight_finish() {
                 ..Default::default()
             })
             .await;
-        let body = format!(
-            "grant_type=client_credentials&client_id={id}&client_secret={}",
-            secret.unwrap()
-        );
+        let body = format!("grant_type=client_credentials&client_id={id}&client_secret={}", secret.unwrap());
         let (head, tail) = body.split_at(10);
         let mut conn = TcpStream::connect(addr(&server)).await.unwrap();
         conn.write_all(
@@ -149,10 +140,7 @@ async fn a_stop_lets_requests_in_flight_finish() {
         let at = addr(&server);
         let stopping = tokio::spawn(server.stop());
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            TcpStream::connect(&at).await.is_err(),
-            "{backend:?}: still accepting while stopping"
-        );
+        assert!(TcpStream::connect(&at).await.is_err(), "{backend:?}: still accepting while stopping");
         assert!(!stopping.is_finished(), "{backend:?}: stopped with a request in flight");
         conn.write_all(tail.as_bytes()).await.unwrap();
         let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
@@ -175,10 +163,7 @@ async fn refresh_grant(server: &TestServer) -> (String, String, String) {
 }
 
 async fn refresh_once(
-    server: &TestServer,
-    id: &str,
-    secret: &str,
-    token: &str,
+    server: &TestServer, id: &str, secret: &str, token: &str,
 ) -> (u16, Option<String>, serde_json::Value) {
     let res = http()
         .post(server.url("/token"))
@@ -188,10 +173,7 @@ async fn refresh_once(
         .await
         .unwrap();
     let status = res.status().as_u16();
-    let retry = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
+    let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
     (status, retry, json(res).await)
 }
 
@@ -202,11 +184,7 @@ async fn expect_outage(server: &TestServer, id: &str, secret: &str, refresh_toke
     let started = Instant::now();
     let (status, retry, body) = refresh_once(server, id, secret, refresh_token).await;
     let took = started.elapsed();
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("temporarily_unavailable")),
-        "{part}: {body}"
-    );
+    assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{part}: {body}");
     assert!(retry.is_some(), "{part}: Retry-After");
     assert!(took < Duration::from_secs(1), "{part}: /token took {took:?}");
     eprintln!("{part} down: /token answered 503 in {took:?}");
@@ -217,19 +195,11 @@ async fn expect_outage(server: &TestServer, id: &str, secret: &str, refresh_toke
     let started = Instant::now();
     let res = b
         .post(server.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "someone"),
-            ("password", "a long passphrase"),
-        ])
+        .form(&[("csrf", csrf.as_str()), ("username", "someone"), ("password", "a long passphrase")])
         .send()
         .await
         .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{part}: sign-in took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "{part}: sign-in took {:?}", started.elapsed());
     assert_eq!(res.status(), 503, "{part}");
     assert!(res.headers().contains_key("retry-after"));
     let page = res.text().await.unwrap();
@@ -237,17 +207,10 @@ async fn expect_outage(server: &TestServer, id: &str, secret: &str, refresh_toke
 
     let started = Instant::now();
     let res = http().get(server.url("/healthz")).send().await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{part}: /healthz took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "{part}: /healthz took {:?}", started.elapsed());
     assert_eq!(res.status(), 503);
     let health = json(res).await;
-    assert!(
-        health["failing"].as_array().unwrap().iter().any(|f| f == "database"),
-        "{health}"
-    );
+    assert!(health["failing"].as_array().unwrap().iter().any(|f| f == "database"), "{health}");
 }
 
 /// Recovery: within a few seconds of the backend's return, all answers.
@@ -258,10 +221,7 @@ async fn expect_recovery(server: &TestServer, id: &str, secret: &str, refresh_to
         if status == 200 {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{part}: no recovery: {status} {body}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{part}: no recovery: {status} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(http().get(server.url("/healthz")).send().await.unwrap().status(), 200);
@@ -298,11 +258,7 @@ async fn sqlite_locked_answers_503_fast_and_recovers() {
     let started = Instant::now();
     let (status, retry, body) = refresh_once(&server, &id, &secret, &refresh_token).await;
     let took = started.elapsed();
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("temporarily_unavailable")),
-        "{body}"
-    );
+    assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
     assert!(retry.is_some());
     assert!(took < Duration::from_secs(1), "/token took {took:?}");
     eprintln!("SQLite locked: /token answered 503 in {took:?}");
@@ -348,11 +304,7 @@ async fn redis_down_answers_503_fast_where_needed_and_recovers() {
     assert!(took < Duration::from_secs(1), "/authorize took {took:?}");
     // The client is proven, so the error goes back to it (RFC 6749 §4.1.2.1).
     let loc = location(&res);
-    assert_eq!(
-        query_param(&loc, "error").as_deref(),
-        Some("temporarily_unavailable"),
-        "{loc}"
-    );
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("temporarily_unavailable"), "{loc}");
     eprintln!("Redis down: /authorize answered in {took:?}");
     let cc = http()
         .post(server.url("/token"))

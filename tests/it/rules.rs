@@ -45,11 +45,7 @@ async fn unknown_client_and_unregistered_redirect_get_a_page_not_a_redirect() {
         let res = b
             .get(authorize_url(
                 &server,
-                &[
-                    ("response_type", "code"),
-                    ("client_id", "nope"),
-                    ("redirect_uri", REDIRECT),
-                ],
+                &[("response_type", "code"), ("client_id", "nope"), ("redirect_uri", REDIRECT)],
             ))
             .send()
             .await
@@ -73,18 +69,11 @@ async fn unknown_client_and_unregistered_redirect_get_a_page_not_a_redirect() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert!(res.headers().get("location").is_none());
         let res = b
-            .get(authorize_url(
-                &server,
-                &[("response_type", "code"), ("client_id", &id), ("scope", "openid")],
-            ))
+            .get(authorize_url(&server, &[("response_type", "code"), ("client_id", &id), ("scope", "openid")]))
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::BAD_REQUEST,
-            "OIDC requests must name redirect_uri"
-        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "OIDC requests must name redirect_uri");
     }
 }
 
@@ -95,15 +84,9 @@ async fn later_errors_redirect_with_state_and_iss() {
         let public = server.public(REDIRECT).await;
         let (_, challenge) = pkce();
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-            (
-                vec![("response_type", "token"), ("client_id", &id)],
-                "unsupported_response_type",
-            ),
+            (vec![("response_type", "token"), ("client_id", &id)], "unsupported_response_type"),
             (vec![("client_id", &id)], "invalid_request"),
-            (
-                vec![("response_type", "code"), ("client_id", &public)],
-                "invalid_request",
-            ),
+            (vec![("response_type", "code"), ("client_id", &public)], "invalid_request"),
             (
                 vec![
                     ("response_type", "code"),
@@ -113,53 +96,15 @@ async fn later_errors_redirect_with_state_and_iss() {
                 ],
                 "invalid_request",
             ),
+            (vec![("response_type", "code"), ("client_id", &id), ("code_challenge", &challenge)], "invalid_request"),
+            (vec![("response_type", "code"), ("client_id", &id), ("scope", "admin")], "invalid_scope"),
+            (vec![("response_type", "code"), ("client_id", &id), ("prompt", "none login")], "invalid_request"),
+            (vec![("response_type", "code"), ("client_id", &id), ("max_age", "-1")], "invalid_request"),
+            (vec![("response_type", "code"), ("client_id", &id), ("request", "eyJ")], "request_not_supported"),
+            (vec![("response_type", "code"), ("client_id", &id), ("response_mode", "fragment")], "invalid_request"),
+            (vec![("response_type", "code"), ("client_id", &id), ("id_token_hint", "not.a.jwt")], "invalid_request"),
             (
-                vec![
-                    ("response_type", "code"),
-                    ("client_id", &id),
-                    ("code_challenge", &challenge),
-                ],
-                "invalid_request",
-            ),
-            (
-                vec![("response_type", "code"), ("client_id", &id), ("scope", "admin")],
-                "invalid_scope",
-            ),
-            (
-                vec![("response_type", "code"), ("client_id", &id), ("prompt", "none login")],
-                "invalid_request",
-            ),
-            (
-                vec![("response_type", "code"), ("client_id", &id), ("max_age", "-1")],
-                "invalid_request",
-            ),
-            (
-                vec![("response_type", "code"), ("client_id", &id), ("request", "eyJ")],
-                "request_not_supported",
-            ),
-            (
-                vec![
-                    ("response_type", "code"),
-                    ("client_id", &id),
-                    ("response_mode", "fragment"),
-                ],
-                "invalid_request",
-            ),
-            (
-                vec![
-                    ("response_type", "code"),
-                    ("client_id", &id),
-                    ("id_token_hint", "not.a.jwt"),
-                ],
-                "invalid_request",
-            ),
-            (
-                vec![
-                    ("response_type", "code"),
-                    ("client_id", &id),
-                    ("prompt", "none"),
-                    ("scope", "openid"),
-                ],
+                vec![("response_type", "code"), ("client_id", &id), ("prompt", "none"), ("scope", "openid")],
                 "login_required",
             ),
         ];
@@ -181,14 +126,7 @@ async fn repeated_parameters_are_refused() {
         let (server, id, secret, _) = setup(backend).await;
         let url = format!(
             "{}&client_id={id}",
-            authorize_url(
-                &server,
-                &[
-                    ("response_type", "code"),
-                    ("client_id", &id),
-                    ("redirect_uri", REDIRECT)
-                ]
-            )
+            authorize_url(&server, &[("response_type", "code"), ("client_id", &id), ("redirect_uri", REDIRECT)])
         );
         let res = browser().get(url).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -262,28 +200,13 @@ async fn replayed_code_fails_and_revokes_what_it_issued() {
         assert_eq!(first.status(), 200);
         assert_eq!(first.headers()["cache-control"], "no-store");
         let access = json(first).await["access_token"].as_str().unwrap().to_string();
-        let ok = http()
-            .get(server.url("/userinfo"))
-            .bearer_auth(&access)
-            .send()
-            .await
-            .unwrap();
+        let ok = http().get(server.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
         assert_eq!(ok.status(), 200);
         let replay = redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await;
         token_error(replay, 400, "invalid_grant").await;
-        let revoked = http()
-            .get(server.url("/userinfo"))
-            .bearer_auth(&access)
-            .send()
-            .await
-            .unwrap();
+        let revoked = http().get(server.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
         assert_eq!(revoked.status(), 401);
-        assert!(
-            revoked.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .contains("error=\"invalid_token\"")
-        );
+        assert!(revoked.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
     }
 }
 
@@ -304,29 +227,15 @@ async fn pkce_rules_at_the_token_endpoint() {
         .await;
         // Missing verifier.
         let code = get_code(&server, &b, &id, REDIRECT, Some(&challenge), &username).await;
-        token_error(
-            redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        token_error(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await, 400, "invalid_grant").await;
         // A verifier where no challenge was sent (downgrade).
         let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
         let (verifier, _) = pkce();
-        token_error(
-            redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        token_error(redeem(&server, &id, Some(&secret), &code, REDIRECT, Some(&verifier)).await, 400, "invalid_grant")
+            .await;
         // No PKCE at all is allowed for a confidential client.
         let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-        assert_eq!(
-            redeem(&server, &id, Some(&secret), &code, REDIRECT, None)
-                .await
-                .status(),
-            200
-        );
+        assert_eq!(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await.status(), 200);
     }
 }
 
@@ -355,12 +264,7 @@ async fn client_authentication_failures_are_401_with_a_challenge() {
         let res = redeem(&server, &id, None, &code, REDIRECT, None).await;
         token_error(res, 401, "invalid_client").await;
         // Unknown client.
-        token_error(
-            redeem(&server, "ghost", Some(&secret), &code, REDIRECT, None).await,
-            401,
-            "invalid_client",
-        )
-        .await;
+        token_error(redeem(&server, "ghost", Some(&secret), &code, REDIRECT, None).await, 401, "invalid_client").await;
     }
 }
 
@@ -371,12 +275,8 @@ async fn codes_are_bound_to_client_redirect_and_time() {
         let (other_id, other_secret) = server.confidential(REDIRECT).await;
         let b = browser();
         let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
-        token_error(
-            redeem(&server, &other_id, Some(&other_secret), &code, REDIRECT, None).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        token_error(redeem(&server, &other_id, Some(&other_secret), &code, REDIRECT, None).await, 400, "invalid_grant")
+            .await;
         let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
         token_error(
             redeem(&server, &id, Some(&secret), &code, "https://app.example/other", None).await,
@@ -386,12 +286,7 @@ async fn codes_are_bound_to_client_redirect_and_time() {
         .await;
         let code = get_code(&server, &b, &id, REDIRECT, None, &username).await;
         server.clock.advance(61);
-        token_error(
-            redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        token_error(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await, 400, "invalid_grant").await;
     }
 }
 
@@ -458,21 +353,11 @@ async fn userinfo_refuses_bad_tokens() {
             assert_eq!(json(res).await["error"], "invalid_token");
         }
         // POST with the token in the body works (RFC 6750 §2.2).
-        let res = http()
-            .post(server.url("/userinfo"))
-            .form(&[("access_token", access)])
-            .send()
-            .await
-            .unwrap();
+        let res = http().post(server.url("/userinfo")).form(&[("access_token", access)]).send().await.unwrap();
         assert_eq!(res.status(), 200);
         // And it expires with the clock.
         server.clock.advance(901);
-        let res = http()
-            .get(server.url("/userinfo"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
+        let res = http().get(server.url("/userinfo")).bearer_auth(access).send().await.unwrap();
         assert_eq!(res.status(), 401);
     }
 }
@@ -490,11 +375,7 @@ async fn forms_without_csrf_are_refused() {
             .await
             .unwrap();
         assert_eq!(res.status(), 403);
-        assert!(
-            res.headers()
-                .get("set-cookie")
-                .is_none_or(|c| !c.to_str().unwrap().contains("latchkey_session="))
-        );
+        assert!(res.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().contains("latchkey_session=")));
         // A fresh client has no CSRF cookie at all.
         let res = browser()
             .post(server.url("/login"))
@@ -510,12 +391,7 @@ async fn forms_without_csrf_are_refused() {
         // Consent without CSRF.
         let start = authorize_url(
             &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", &id),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid"),
-            ],
+            &[("response_type", "code"), ("client_id", &id), ("redirect_uri", REDIRECT), ("scope", "openid")],
         );
         let (_, login) = follow(&b, &server.base, &start).await.page();
         let (_, consent_page) = sign_in(&b, &server.base, &login, &username, PASSWORD).await.page();
@@ -541,11 +417,7 @@ async fn sign_in_never_says_whether_an_account_exists() {
         for user in [username.as_str(), "nobody-here"] {
             let res = b
                 .post(server.url("/login"))
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("username", user),
-                    ("password", "wrong-password-1"),
-                ])
+                .form(&[("csrf", csrf.as_str()), ("username", user), ("password", "wrong-password-1")])
                 .send()
                 .await
                 .unwrap();
@@ -568,12 +440,7 @@ async fn sign_up_explains_each_problem_and_keeps_values() {
         let csrf = input_value(&page, "csrf").unwrap();
         let res = b
             .post(server.url("/signup"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", "x"),
-                ("email", "not-an-email"),
-                ("password", "password1"),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("username", "x"), ("email", "not-an-email"), ("password", "password1")])
             .send()
             .await
             .unwrap();
@@ -596,10 +463,7 @@ async fn sign_up_explains_each_problem_and_keeps_values() {
             .unwrap();
         let html = res.text().await.unwrap();
         assert!(html.contains("Use at least 8 characters."));
-        assert!(
-            !html.contains("This username is taken."),
-            "no lookup until the form is valid"
-        );
+        assert!(!html.contains("This username is taken."), "no lookup until the form is valid");
         let res = b
             .post(server.url("/signup"))
             .form(&[
@@ -622,12 +486,7 @@ async fn pages_forbid_framing_and_cookies_are_locked_down() {
         let b = browser();
         let res = b.get(server.url("/login")).send().await.unwrap();
         let h = res.headers();
-        assert!(
-            h["content-security-policy"]
-                .to_str()
-                .unwrap()
-                .contains("frame-ancestors 'none'")
-        );
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
         assert!(!h["content-security-policy"].to_str().unwrap().contains("unsafe-inline"));
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["cache-control"], "no-store");
@@ -637,11 +496,7 @@ async fn pages_forbid_framing_and_cookies_are_locked_down() {
         for _ in 0..2 {
             let res = b
                 .post(server.url("/login"))
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("username", username.as_str()),
-                    ("password", PASSWORD),
-                ])
+                .form(&[("csrf", csrf.as_str()), ("username", username.as_str()), ("password", PASSWORD)])
                 .send()
                 .await
                 .unwrap();
@@ -653,10 +508,7 @@ async fn pages_forbid_framing_and_cookies_are_locked_down() {
                 .map(|v| v.to_str().unwrap().to_string())
                 .find(|c| c.starts_with("latchkey_session="))
                 .expect("session cookie");
-            assert!(
-                cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-                "{cookie}"
-            );
+            assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
             session_ids.push(cookie.split(';').next().unwrap().to_string());
         }
         assert_ne!(session_ids[0], session_ids[1], "a new session id at every sign-in");
@@ -721,18 +573,10 @@ async fn logout_without_hint_asks_first() {
         // Still signed in.
         assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 200);
         let csrf = input_value(&page, "csrf").unwrap();
-        let res = b
-            .post(server.url("/logout"))
-            .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
-            .send()
-            .await
-            .unwrap();
+        let res =
+            b.post(server.url("/logout")).form(&[("csrf", csrf.as_str()), ("confirm", "yes")]).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        assert_eq!(
-            b.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "signed out"
-        );
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "signed out");
     }
 }
 
@@ -806,10 +650,7 @@ async fn only_a_native_apps_loopback_redirect_may_change_port() {
         let res = redeem(&server, &native, None, &code, redirect, Some(&verifier)).await;
         assert_eq!(res.status(), 200);
         let body = json(res).await;
-        assert!(
-            body["refresh_token"].is_null(),
-            "a public client gets a refresh token only with offline_access"
-        );
+        assert!(body["refresh_token"].is_null(), "a public client gets a refresh token only with offline_access");
         // RFC 9700 §4.1.3: a web app or SPA on loopback gets exact matching.
         for app_type in ["spa", "web"] {
             let client = server
@@ -848,12 +689,7 @@ async fn userinfo_by_post_without_a_body() {
         let code = get_code(&server, &browser(), &id, REDIRECT, None, &username).await;
         let body = json(redeem(&server, &id, Some(&secret), &code, REDIRECT, None).await).await;
         let access = body["access_token"].as_str().unwrap();
-        let res = http()
-            .post(server.url("/userinfo"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
+        let res = http().post(server.url("/userinfo")).bearer_auth(access).send().await.unwrap();
         assert_eq!(res.status(), 200, "{backend:?}");
         assert!(json(res).await["sub"].is_string());
         // A body of another type is still refused.
@@ -892,29 +728,17 @@ async fn a_spa_revokes_from_its_origin() {
             .await
             .unwrap();
         assert_eq!(preflight.status(), 204);
-        assert_eq!(
-            preflight.headers()["access-control-allow-origin"],
-            "https://spa.example"
-        );
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "https://spa.example");
         let res = http()
             .post(server.url("/revoke"))
             .header("origin", "https://spa.example")
-            .form(&[
-                ("token", access),
-                ("client_id", client.as_str()),
-                ("token_type_hint", "access_token"),
-            ])
+            .form(&[("token", access), ("client_id", client.as_str()), ("token_type_hint", "access_token")])
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{backend:?}");
         assert_eq!(res.headers()["access-control-allow-origin"], "https://spa.example");
-        let info = http()
-            .get(server.url("/userinfo"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
+        let info = http().get(server.url("/userinfo")).bearer_auth(access).send().await.unwrap();
         assert_eq!(info.status(), 401, "{backend:?}: revoked");
         // Another origin gets no CORS grant.
         let res = http()
@@ -934,10 +758,9 @@ async fn a_spa_revokes_from_its_origin() {
 async fn a_client_authenticates_only_as_registered() {
     for backend in backends() {
         let server = TestServer::spawn(backend).await;
-        for (method, other) in [
-            ("client_secret_basic", "client_secret_post"),
-            ("client_secret_post", "client_secret_basic"),
-        ] {
+        for (method, other) in
+            [("client_secret_basic", "client_secret_post"), ("client_secret_post", "client_secret_basic")]
+        {
             let (id, secret) = server
                 .client(ClientSpec {
                     name: "Worker".into(),

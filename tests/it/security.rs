@@ -3,18 +3,12 @@
 
 use crate::helpers::*;
 
-const LIMITS: &[(&str, &str)] = &[
-    ("LATCHKEY_LOCKOUT_THRESHOLD", "3"),
-    ("LATCHKEY_LOCKOUT_DURATION", "600"),
-    ("LATCHKEY_THROTTLE_DELAY_MS", "0"),
-];
+const LIMITS: &[(&str, &str)] =
+    &[("LATCHKEY_LOCKOUT_THRESHOLD", "3"), ("LATCHKEY_LOCKOUT_DURATION", "600"), ("LATCHKEY_THROTTLE_DELAY_MS", "0")];
 
 /// Posts the sign-in form once; returns status, Retry-After and the page.
 async fn attempt(
-    server: &TestServer,
-    b: &reqwest::Client,
-    login: &str,
-    password: &str,
+    server: &TestServer, b: &reqwest::Client, login: &str, password: &str,
 ) -> (u16, Option<String>, String) {
     let (_, html) = follow(b, &server.base, &server.url("/login")).await.page();
     let csrf = input_value(&html, "csrf").expect("csrf");
@@ -25,10 +19,7 @@ async fn attempt(
         .await
         .unwrap();
     let status = res.status().as_u16();
-    let retry = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
+    let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
     (status, retry, res.text().await.unwrap())
 }
 
@@ -67,11 +58,7 @@ async fn an_account_locks_after_repeated_failures_and_unlocks_with_time() {
         for _ in 0..4 {
             answers.push(attempt(&server, &other, &unknown, "wrong-password-1").await);
         }
-        assert_eq!(
-            answers.iter().map(|a| a.0).collect::<Vec<_>>(),
-            [200, 200, 429, 429],
-            "{backend:?}"
-        );
+        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [200, 200, 429, 429], "{backend:?}");
         assert_eq!(
             without_csrf(&answers[3].2).replace(&unknown, "LOGIN"),
             without_csrf(&locked_html).replace(&username, "LOGIN"),
@@ -92,11 +79,7 @@ async fn an_account_locks_after_repeated_failures_and_unlocks_with_time() {
             .into_iter()
             .map(|e| (e.event, e.outcome))
             .collect();
-        for expected in [
-            ("sign_in", "failure"),
-            ("sign_in.lockout", "locked"),
-            ("sign_in", "success"),
-        ] {
+        for expected in [("sign_in", "failure"), ("sign_in.lockout", "locked"), ("sign_in", "success")] {
             assert!(
                 events.iter().any(|(e, o)| e == expected.0 && o == expected.1),
                 "{backend:?}: missing {expected:?} in {events:?}"
@@ -117,10 +100,7 @@ async fn instances_sharing_redis_share_the_counts() {
     let browser_a = browser();
     let browser_b = browser();
     assert_eq!(attempt(&a, &browser_a, &username, "wrong-password-1").await.0, 200);
-    assert_eq!(
-        attempt(&b_server, &browser_b, &username, "wrong-password-1").await.0,
-        200
-    );
+    assert_eq!(attempt(&b_server, &browser_b, &username, "wrong-password-1").await.0, 200);
     assert_eq!(
         attempt(&a, &browser_a, &username, "wrong-password-1").await.0,
         429,
@@ -161,12 +141,8 @@ async fn the_token_endpoint_throttles_failed_client_authentication() {
 async fn ask_reset(server: &TestServer, b: &reqwest::Client, email: &str) -> (u16, String) {
     let (_, html) = follow(b, &server.base, &server.url("/password/forgot")).await.page();
     let csrf = input_value(&html, "csrf").expect("csrf");
-    let res = b
-        .post(server.url("/password/forgot"))
-        .form(&[("csrf", csrf.as_str()), ("email", email)])
-        .send()
-        .await
-        .unwrap();
+    let res =
+        b.post(server.url("/password/forgot")).form(&[("csrf", csrf.as_str()), ("email", email)]).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
@@ -183,11 +159,7 @@ async fn use_reset_link(b: &reqwest::Client, link: &str, password: &str) -> (u16
     let url = url::Url::parse(link).unwrap();
     let res = b
         .post(format!("{}://{}/password/reset", url.scheme(), url.authority()))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("token", token.as_str()),
-            ("password", password),
-        ])
+        .form(&[("csrf", csrf.as_str()), ("token", token.as_str()), ("password", password)])
         .send()
         .await
         .unwrap();
@@ -240,11 +212,7 @@ async fn a_reset_link_by_smtp_is_single_use_expires_and_lifts_a_lock() {
         let (status, _) = use_reset_link(&b, &link, "another-Fresh-88").await;
         assert_eq!(status, 400, "single use");
 
-        assert_eq!(
-            signed_in.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "every session ended"
-        );
+        assert_eq!(signed_in.get(server.url("/account")).send().await.unwrap().status(), 303, "every session ended");
         assert_eq!(
             attempt(&server, &guesser, &username, PASSWORD).await.0,
             200,
@@ -259,15 +227,8 @@ async fn a_reset_link_by_smtp_is_single_use_expires_and_lifts_a_lock() {
         server.clock.advance(30 * 60 + 1);
         assert_eq!(use_reset_link(&b, &late, "too-Late-for-this-9").await.0, 400);
 
-        let events: Vec<String> = server
-            .state
-            .store
-            .list_audit(Some(&sub), 50)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event)
-            .collect();
+        let events: Vec<String> =
+            server.state.store.list_audit(Some(&sub), 50).await.unwrap().into_iter().map(|e| e.event).collect();
         assert!(events.iter().any(|e| e == "password.reset_requested"));
         assert!(events.iter().any(|e| e == "password.reset"));
     }
@@ -284,22 +245,13 @@ async fn sign_up_sends_a_verification_link_and_operators_can_require_it() {
         let email = format!("{username}@example.com");
         let res = b
             .post(server.url("/signup"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", &username),
-                ("email", &email),
-                ("password", PASSWORD),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("username", &username), ("email", &email), ("password", PASSWORD)])
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 403);
         assert!(res.text().await.unwrap().contains("Confirm your email first"));
-        assert_eq!(
-            b.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "no session yet"
-        );
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "no session yet");
         // Signing in before verifying is refused the same way.
         assert_eq!(attempt(&server, &browser(), &username, PASSWORD).await.0, 403);
 
@@ -322,11 +274,7 @@ async fn sign_up_sends_a_verification_link_and_operators_can_require_it() {
         assert_eq!(b.get(&link).send().await.unwrap().status(), 400, "single use");
         let user = server.state.store.find_user_by_login(&username).await.unwrap().unwrap();
         assert!(user.email_verified);
-        assert_eq!(
-            attempt(&server, &browser(), &username, PASSWORD).await.0,
-            303,
-            "now signs in"
-        );
+        assert_eq!(attempt(&server, &browser(), &username, PASSWORD).await.0, 303, "now signs in");
     }
 }
 
@@ -407,11 +355,8 @@ async fn totp_enrolment_sign_in_backup_codes_replay_and_acr() {
         assert_eq!(res.status(), 200);
         let codes_page = res.text().await.unwrap();
         let list = between(&codes_page, "<ul class=\"codes\">", "</ul>").expect("backup codes");
-        let backup: Vec<String> = list
-            .split("<code>")
-            .skip(1)
-            .map(|c| c.split("</code>").next().unwrap().to_string())
-            .collect();
+        let backup: Vec<String> =
+            list.split("<code>").skip(1).map(|c| c.split("</code>").next().unwrap().to_string()).collect();
         assert_eq!(backup.len(), 10, "{backend:?}");
         let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
         assert!(account.contains("10 backup codes left"));
@@ -462,24 +407,10 @@ async fn totp_enrolment_sign_in_backup_codes_replay_and_acr() {
         };
         let code = query_param(&left, "code").expect("code");
         let tokens = json(
-            redeem(
-                &server,
-                &client_id,
-                Some(&client_secret),
-                &code,
-                "https://app.example/cb",
-                Some(&verifier),
-            )
-            .await,
+            redeem(&server, &client_id, Some(&client_secret), &code, "https://app.example/cb", Some(&verifier)).await,
         )
         .await;
-        let payload = tokens["id_token"]
-            .as_str()
-            .unwrap()
-            .split('.')
-            .nth(1)
-            .unwrap()
-            .to_string();
+        let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
         let claims: serde_json::Value =
             serde_json::from_slice(&latchkey::crypto::b64url_decode(&payload).unwrap()).unwrap();
         assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{backend:?}");

@@ -69,11 +69,7 @@ async fn session(stream: tokio::net::TcpStream, bag: Arc<Mutex<Mailbag>>) -> std
         match verb.as_str() {
             // No STARTTLS: lettre then sends in clear, which it only does for
             // `?tls=none` or a loopback host.
-            "EHLO" => {
-                write
-                    .write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n")
-                    .await?
-            }
+            "EHLO" => write.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n").await?,
             "HELO" => write.write_all(b"250 sink.test\r\n").await?,
             "AUTH" => {
                 let mut args = command.split_whitespace().skip(1);
@@ -122,11 +118,7 @@ async fn session(stream: tokio::net::TcpStream, bag: Arc<Mutex<Mailbag>>) -> std
                     // RFC 5321 §4.5.2: a leading dot was doubled by the sender.
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
-                bag.lock().unwrap().messages.push(Received {
-                    from: from.clone(),
-                    to: std::mem::take(&mut to),
-                    data,
-                });
+                bag.lock().unwrap().messages.push(Received { from: from.clone(), to: std::mem::take(&mut to), data });
                 write.write_all(b"250 OK: queued\r\n").await?;
             }
             "RSET" => {
@@ -222,10 +214,7 @@ async fn mailer_delivers_to_the_smtp_sink() {
         assert!(head.split("\r\n").any(|l| l == field), "{field} missing in {data}");
     }
     assert!(head.contains("\r\nDate: ") || head.starts_with("Date: "), "{data}");
-    assert!(
-        head.contains("Message-ID: <") && head.contains("@latchkey.test>"),
-        "{data}"
-    );
+    assert!(head.contains("Message-ID: <") && head.contains("@latchkey.test>"), "{data}");
     assert!(body.contains("Hello from the test."), "{body}");
     assert!(body.contains("\n.leading dot"), "dot-stuffing undone: {body}");
     assert!(sink.logins().is_empty(), "no credentials in the URL, no AUTH");
@@ -242,17 +231,10 @@ async fn mailer_delivers_to_the_smtp_sink() {
     .unwrap();
     assert!(!mailer.describe().contains("p%40ss"), "{}", mailer.describe());
     mailer
-        .send(&Email {
-            to: "grace@example.com".into(),
-            subject: "Second".into(),
-            text: "Again.".into(),
-        })
+        .send(&Email { to: "grace@example.com".into(), subject: "Second".into(), text: "Again.".into() })
         .await
         .unwrap();
     let got = sink.wait_for(2).await;
     assert_eq!(got[1].to, ["grace@example.com"]);
-    assert_eq!(
-        sink.logins(),
-        [("relay@latchkey.test".to_string(), "p@ss:word".to_string())]
-    );
+    assert_eq!(sink.logins(), [("relay@latchkey.test".to_string(), "p@ss:word".to_string())]);
 }

@@ -36,34 +36,17 @@ async fn grant(server: &TestServer, id: &str, secret: &str, username: &str) -> G
 }
 
 async fn use_refresh(
-    server: &TestServer,
-    id: &str,
-    secret: &str,
-    token: &str,
-    scope: Option<&str>,
+    server: &TestServer, id: &str, secret: &str, token: &str, scope: Option<&str>,
 ) -> reqwest::Response {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     if let Some(s) = scope {
         form.push(("scope", s));
     }
-    http()
-        .post(server.url("/token"))
-        .basic_auth(id, Some(secret))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    http().post(server.url("/token")).basic_auth(id, Some(secret)).form(&form).send().await.unwrap()
 }
 
 async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
-    http()
-        .get(server.url("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    http().get(server.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
 
 async fn introspect(server: &TestServer, id: &str, secret: &str, token: &str) -> Value {
@@ -80,13 +63,7 @@ async fn introspect(server: &TestServer, id: &str, secret: &str, token: &str) ->
 }
 
 async fn revoke(server: &TestServer, id: &str, secret: &str, token: &str) -> reqwest::Response {
-    http()
-        .post(server.url("/revoke"))
-        .basic_auth(id, Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
+    http().post(server.url("/revoke")).basic_auth(id, Some(secret)).form(&[("token", token)]).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -157,19 +134,8 @@ async fn refresh_scope_narrows_never_widens_and_tokens_expire() {
     for backend in backends() {
         let (server, id, secret, username) = setup(&[("LATCHKEY_REFRESH_TOKEN_IDLE_TTL", "100")], backend).await;
         let g = grant(&server, &id, &secret, &username).await;
-        let res = use_refresh(
-            &server,
-            &id,
-            &secret,
-            &g.refresh,
-            Some("openid profile email offline_access"),
-        )
-        .await;
-        assert_eq!(
-            json(res).await["error"],
-            "invalid_scope",
-            "offline_access was never granted to this request"
-        );
+        let res = use_refresh(&server, &id, &secret, &g.refresh, Some("openid profile email offline_access")).await;
+        assert_eq!(json(res).await["error"], "invalid_scope", "offline_access was never granted to this request");
         let body = json(use_refresh(&server, &id, &secret, &g.refresh, Some("openid")).await).await;
         assert_eq!(body["scope"], "openid");
         let info = json(
@@ -198,11 +164,7 @@ async fn refresh_tokens_are_bound_to_their_client() {
         let g = grant(&server, &id, &secret, &username).await;
         let res = use_refresh(&server, &other, &other_secret, &g.refresh, None).await;
         assert_eq!(json(res).await["error"], "invalid_grant");
-        assert_eq!(
-            use_refresh(&server, &id, &secret, &g.refresh, None).await.status(),
-            200,
-            "the owner still can"
-        );
+        assert_eq!(use_refresh(&server, &id, &secret, &g.refresh, None).await.status(), 200, "the owner still can");
     }
 }
 
@@ -230,23 +192,14 @@ async fn public_clients_get_refresh_tokens_only_with_offline_access() {
             ("code_challenge_method", "S256"),
         ]);
         let (consent_url, page) = follow(&b, &server.base, url.as_str()).await.page();
-        assert!(
-            consent_url.contains("/consent"),
-            "offline_access is a new scope: ask again"
-        );
+        assert!(consent_url.contains("/consent"), "offline_access is a new scope: ask again");
         assert!(page.contains("Stay signed in"));
         let code = query_param(&consent(&b, &server.base, &page, "allow").await.left(), "code").unwrap();
         let body = json(redeem(&server, &client, None, &code, REDIRECT, Some(&verifier)).await).await;
-        let refresh = body["refresh_token"]
-            .as_str()
-            .expect("refresh token with offline_access");
+        let refresh = body["refresh_token"].as_str().expect("refresh token with offline_access");
         let res = http()
             .post(server.url("/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", client.as_str()),
-            ])
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", client.as_str())])
             .send()
             .await
             .unwrap();
@@ -344,30 +297,19 @@ async fn revocation() {
         assert_eq!(res.status(), 400);
         assert_eq!(json(res).await["error"], "unauthorized_client");
         // Without client authentication: 401.
-        let res = http()
-            .post(server.url("/revoke"))
-            .form(&[("token", g.access.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res = http().post(server.url("/revoke")).form(&[("token", g.access.as_str())]).send().await.unwrap();
         assert_eq!(res.status(), 401);
         // The access token: refused by userinfo and introspection before it expires.
         assert_eq!(userinfo_status(&server, &g.access).await, 200);
         assert_eq!(revoke(&server, &id, &secret, &g.access).await.status(), 200);
         assert_eq!(userinfo_status(&server, &g.access).await, 401);
-        assert_eq!(
-            introspect(&server, &id, &secret, &g.access).await,
-            serde_json::json!({"active": false})
-        );
+        assert_eq!(introspect(&server, &id, &secret, &g.access).await, serde_json::json!({"active": false}));
         // The refresh token: it and every access token of the grant.
         let fresh = json(use_refresh(&server, &id, &secret, &g.refresh, None).await).await;
         let fresh_refresh = fresh["refresh_token"].as_str().unwrap();
         let fresh_access = fresh["access_token"].as_str().unwrap();
         assert_eq!(revoke(&server, &id, &secret, fresh_refresh).await.status(), 200);
-        assert_eq!(
-            json(use_refresh(&server, &id, &secret, fresh_refresh, None).await).await["error"],
-            "invalid_grant"
-        );
+        assert_eq!(json(use_refresh(&server, &id, &secret, fresh_refresh, None).await).await["error"], "invalid_grant");
         assert_eq!(userinfo_status(&server, fresh_access).await, 401);
     }
 }
@@ -379,23 +321,8 @@ async fn introspection_answers() {
         let (other, other_secret) = server.confidential(REDIRECT).await;
         let g = grant(&server, &id, &secret, &username).await;
         let info = introspect(&server, &other, &other_secret, &g.access).await;
-        assert_eq!(
-            info["active"], true,
-            "a resource server may introspect any access token"
-        );
-        for field in [
-            "scope",
-            "client_id",
-            "sub",
-            "username",
-            "exp",
-            "iat",
-            "nbf",
-            "aud",
-            "iss",
-            "jti",
-            "token_type",
-        ] {
+        assert_eq!(info["active"], true, "a resource server may introspect any access token");
+        for field in ["scope", "client_id", "sub", "username", "exp", "iat", "nbf", "aud", "iss", "jti", "token_type"] {
             assert!(info.get(field).is_some(), "{field} missing: {info}");
         }
         assert_eq!(info["username"], username.as_str());
@@ -404,11 +331,7 @@ async fn introspection_answers() {
         assert_eq!(refresh["active"], true);
         assert_eq!(refresh["token_type"], "refresh_token");
         let inactive = serde_json::json!({"active": false});
-        assert_eq!(
-            introspect(&server, &other, &other_secret, &g.refresh).await,
-            inactive,
-            "not the holder"
-        );
+        assert_eq!(introspect(&server, &other, &other_secret, &g.refresh).await, inactive, "not the holder");
         assert_eq!(
             introspect(&server, &id, &secret, &g.id_token).await,
             inactive,
@@ -443,12 +366,8 @@ async fn no_token_passes_for_another_kind() {
             assert_eq!(json(res).await["error"], "invalid_grant");
         }
         // A token from another issuer, signed with our own key.
-        let mut claims: AccessClaims = server
-            .state
-            .keys
-            .verify(&g.access, Some("at+jwt"), &server.issuer)
-            .await
-            .unwrap();
+        let mut claims: AccessClaims =
+            server.state.keys.verify(&g.access, Some("at+jwt"), &server.issuer).await.unwrap();
         claims.iss = "https://elsewhere.example".into();
         let foreign = server.state.keys.sign("at+jwt", &claims).unwrap();
         assert_eq!(userinfo_status(&server, &foreign).await, 401);
@@ -462,11 +381,8 @@ async fn no_token_passes_for_another_kind() {
         assert_eq!(userinfo_status(&server, &og.access).await, 401);
         // An access token that is really an ID token re-typed is still refused:
         // the typ header is signed.
-        let tampered = g.id_token.replacen(
-            g.id_token.split('.').next().unwrap(),
-            g.access.split('.').next().unwrap(),
-            1,
-        );
+        let tampered =
+            g.id_token.replacen(g.id_token.split('.').next().unwrap(), g.access.split('.').next().unwrap(), 1);
         assert_eq!(userinfo_status(&server, &tampered).await, 401);
     }
 }
@@ -489,27 +405,12 @@ async fn signing_out_everywhere_ends_sessions_and_grants() {
         let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
         assert!(account.contains("2 devices"), "{account}");
         let csrf = input_value(&account, "csrf").unwrap();
-        let res = b
-            .post(server.url("/account/sign-out-everywhere"))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res =
+            b.post(server.url("/account/sign-out-everywhere")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        assert_eq!(
-            other.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "other session ended"
-        );
-        assert_eq!(
-            b.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "this one too"
-        );
-        assert_eq!(
-            json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"],
-            "invalid_grant"
-        );
+        assert_eq!(other.get(server.url("/account")).send().await.unwrap().status(), 303, "other session ended");
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "this one too");
+        assert_eq!(json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"], "invalid_grant");
         assert_eq!(userinfo_status(&server, access).await, 401);
     }
 }
@@ -532,53 +433,28 @@ async fn changing_the_password_ends_other_sessions_and_grants() {
         let csrf = input_value(&account, "csrf").unwrap();
         let change = |current: &'static str, new: &'static str| {
             b.post(server.url("/account/password"))
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("current_password", current),
-                    ("new_password", new),
-                ])
+                .form(&[("csrf", csrf.as_str()), ("current_password", current), ("new_password", new)])
                 .send()
         };
         let res = change("not-my-password", "a-Brand-new-one-42").await.unwrap();
         assert!(location(&res).ends_with("done=password-wrong"), "{backend:?}");
         let res = change(PASSWORD, "password").await.unwrap();
-        assert!(
-            location(&res).ends_with("done=password-weak"),
-            "common password refused"
-        );
-        assert_eq!(
-            other.get(server.url("/account")).send().await.unwrap().status(),
-            200,
-            "nothing ended yet"
-        );
+        assert!(location(&res).ends_with("done=password-weak"), "common password refused");
+        assert_eq!(other.get(server.url("/account")).send().await.unwrap().status(), 200, "nothing ended yet");
 
         let res = change(PASSWORD, "a-Brand-new-one-42").await.unwrap();
         assert!(location(&res).ends_with("done=password-changed"), "{backend:?}");
-        let (_, page) = follow(&b, &server.base, &server.url("/account?done=password-changed"))
-            .await
-            .page();
-        assert!(
-            page.contains("Your password is changed"),
-            "this browser stays signed in"
-        );
-        assert_eq!(
-            other.get(server.url("/account")).send().await.unwrap().status(),
-            303,
-            "the other session ended"
-        );
-        assert_eq!(
-            json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"],
-            "invalid_grant"
-        );
+        let (_, page) = follow(&b, &server.base, &server.url("/account?done=password-changed")).await.page();
+        assert!(page.contains("Your password is changed"), "this browser stays signed in");
+        assert_eq!(other.get(server.url("/account")).send().await.unwrap().status(), 303, "the other session ended");
+        assert_eq!(json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"], "invalid_grant");
         assert_eq!(userinfo_status(&server, access).await, 401);
 
         let fresh = browser();
         let (_, login) = follow(&fresh, &server.base, &server.url("/login")).await.page();
         let (_, html) = sign_in(&fresh, &server.base, &login, &username, PASSWORD).await.page();
         assert!(html.contains("Incorrect username or password."), "old password refused");
-        let (url, _) = sign_in(&fresh, &server.base, &html, &username, "a-Brand-new-one-42")
-            .await
-            .page();
+        let (url, _) = sign_in(&fresh, &server.base, &html, &username, "a-Brand-new-one-42").await.page();
         assert!(url.ends_with("/account"), "new password works: {url}");
         let user = server.state.store.find_user_by_login(&username).await.unwrap().unwrap();
         let events: Vec<(String, String)> = server
@@ -590,10 +466,7 @@ async fn changing_the_password_ends_other_sessions_and_grants() {
             .into_iter()
             .map(|e| (e.event, e.outcome))
             .collect();
-        assert!(
-            events.contains(&("password.change".into(), "success".into())),
-            "{events:?}"
-        );
+        assert!(events.contains(&("password.change".into(), "success".into())), "{events:?}");
         assert!(events.contains(&("password.change".into(), "failure".into())));
         assert!(page.contains("Password changed"), "shown in recent activity");
     }
@@ -613,10 +486,7 @@ async fn revoking_a_connected_app_and_ending_one_session_from_the_account_page()
         let _ = sign_in(&other, &server.base, &login, &username, PASSWORD).await;
 
         let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
-        assert!(
-            account.contains("Connected apps") && account.contains("Test App"),
-            "{backend:?}"
-        );
+        assert!(account.contains("Connected apps") && account.contains("Test App"), "{backend:?}");
         assert!(account.contains("this device"));
         let csrf = input_value(&account, "csrf").unwrap();
         let res = b
@@ -671,12 +541,7 @@ async fn access_tokens_in_es256_and_eddsa() {
             assert_eq!(userinfo_status(&server, &g.access).await, 200);
             assert_eq!(introspect(&server, &id, &secret, &g.access).await["active"], true);
             let jwks = json(http().get(server.url("/jwks.json")).send().await.unwrap()).await;
-            let algs: Vec<&str> = jwks["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| k["alg"].as_str().unwrap())
-                .collect();
+            let algs: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
             assert!(algs.contains(&alg) && algs.contains(&"RS256"), "{algs:?}");
             // A token re-labelled with another algorithm is refused.
             let mut parts: Vec<String> = g.access.split('.').map(str::to_string).collect();
@@ -684,9 +549,7 @@ async fn access_tokens_in_es256_and_eddsa() {
             h["alg"] = "RS256".into();
             parts[0] = latchkey::crypto::b64url(&serde_json::to_vec(&h).unwrap());
             assert_eq!(userinfo_status(&server, &parts.join(".")).await, 401);
-            let rotated = latchkey::keys::rotate(&*server.state.store, server.state.now(), 0)
-                .await
-                .unwrap();
+            let rotated = latchkey::keys::rotate(&*server.state.store, server.state.now(), 0).await.unwrap();
             let mut rotated_algs: Vec<&str> = rotated.iter().map(|k| k.alg.as_str()).collect();
             rotated_algs.sort();
             let mut want = vec!["RS256", alg];

@@ -76,10 +76,7 @@ fn unusable() -> OAuthError {
 }
 
 pub async fn redeem(
-    p: Provider<'_>,
-    client: &Client,
-    params: &Params,
-    now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
     let record: CodeRecord = match p.store.consume_one_time(PURPOSE, &token_hash(code), now).await? {
@@ -87,10 +84,7 @@ pub async fn redeem(
         Consumed::Replayed { grant_id } => {
             // The code may have been stolen: everything issued from it goes.
             if let Some(grant_id) = grant_id {
-                let ended = p
-                    .store
-                    .revoke_grants(GrantsOf::Grant(&grant_id), RevokeReason::CodeReplay, now)
-                    .await?;
+                let ended = p.store.revoke_grants(GrantsOf::Grant(&grant_id), RevokeReason::CodeReplay, now).await?;
                 tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; grant revoked");
                 if !ended.is_empty() {
                     audit::record(
@@ -113,16 +107,12 @@ pub async fn redeem(
     };
 
     if !constant_time_eq(record.client_id.as_bytes(), client.id.as_bytes()) {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        ));
+        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
     }
     match params.get("redirect_uri") {
         Some(uri) if uri == record.redirect_uri => {}
         Some(_) => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
         }
         None if record.redirect_uri_sent => {
             return Err(OAuthError::invalid_request(
@@ -134,18 +124,14 @@ pub async fn redeem(
     match (&record.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             if !pkce::verify(verifier, challenge) {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier does not match the code_challenge",
-                ));
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
         // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade
         // attempt and MUST be refused.
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent but no code_challenge was used",
-            ));
+            return Err(OAuthError::invalid_grant("code_verifier sent but no code_challenge was used"));
         }
         (None, None) => {}
     }
@@ -171,22 +157,11 @@ pub async fn redeem(
             now,
         )
     });
-    let grant_expires_at = refresh
-        .as_ref()
-        .map_or(now, |(_, row)| row.family_expires_at)
-        .max(now + p.config.access_token_ttl);
+    let grant_expires_at =
+        refresh.as_ref().map_or(now, |(_, row)| row.family_expires_at).max(now + p.config.access_token_ttl);
     // The grant must still be live when the tokens are born: a replay that
     // revoked it since the code was taken wins.
-    if !p
-        .store
-        .issue_from_grant(
-            &record.grant_id,
-            now,
-            grant_expires_at,
-            refresh.as_ref().map(|(_, row)| row),
-        )
-        .await?
-    {
+    if !p.store.issue_from_grant(&record.grant_id, now, grant_expires_at, refresh.as_ref().map(|(_, row)| row)).await? {
         return Err(OAuthError::invalid_grant("the authorization has been revoked"));
     }
     let (access_token, _claims) = tokens::issue_access_token(

@@ -11,23 +11,12 @@ use crate::oauth::tokens::{self, AccessGrant, TokenResponse};
 use crate::store::Client;
 
 pub async fn grant(
-    p: Provider<'_>,
-    client: &Client,
-    params: &Params,
-    now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     if client.public {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "client credentials are for confidential clients",
-        ));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "client credentials are for confidential clients"));
     }
-    let allowed: Vec<String> = client
-        .scopes
-        .iter()
-        .filter(|s| !scopes::is_user_scope(s))
-        .cloned()
-        .collect();
+    let allowed: Vec<String> = client.scopes.iter().filter(|s| !scopes::is_user_scope(s)).cloned().collect();
     let granted = match params.get("scope") {
         Some(raw) => {
             let mut asked: Vec<String> = Vec::new();

@@ -20,10 +20,7 @@ fn invalid() -> OAuthError {
 }
 
 pub async fn refresh(
-    p: Provider<'_>,
-    client: &Client,
-    params: &Params,
-    now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
     let hash = token_hash(presented);
@@ -60,12 +57,7 @@ pub async fn refresh(
     if now >= row.expires_at || now >= row.family_expires_at {
         return Err(invalid());
     }
-    let user = p
-        .store
-        .get_user(&row.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(invalid)?;
+    let user = p.store.get_user(&row.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
 
     let (successor, successor_row) = refresh::mint(
         p,
@@ -83,11 +75,7 @@ pub async fn refresh(
     let sealed =
         refresh::seal(presented, &successor).ok_or_else(|| OAuthError::server("sealing the successor failed"))?;
     let grant_expires_at = row.family_expires_at.max(now + p.config.access_token_ttl);
-    match p
-        .store
-        .rotate_refresh_token(&hash, now, &sealed, &successor_row, grant_expires_at)
-        .await?
-    {
+    match p.store.rotate_refresh_token(&hash, now, &sealed, &successor_row, grant_expires_at).await? {
         Rotation::Rotated => {}
         // Another request rotated this token a moment ago: treat as reuse,
         // which the grace window turns into the same successor.
@@ -103,12 +91,7 @@ pub async fn refresh(
 
 /// A token that was already rotated was presented again.
 async fn reused(
-    p: Provider<'_>,
-    client: &Client,
-    row: &RefreshToken,
-    presented: &str,
-    scopes: &[String],
-    now: Timestamp,
+    p: Provider<'_>, client: &Client, row: &RefreshToken, presented: &str, scopes: &[String], now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let grace = p.config.refresh_token_grace;
     let within_grace = grace > 0 && row.used_at.is_some_and(|at| now - at <= grace);
@@ -118,12 +101,7 @@ async fn reused(
             let value = refresh::unseal(presented, sealed);
             if let (Some(successor), Some(value)) = (successor, value) {
                 if successor.used_at.is_none() && successor.revoked_at.is_none() {
-                    let user = p
-                        .store
-                        .get_user(&row.user_id)
-                        .await?
-                        .filter(|u| !u.disabled)
-                        .ok_or_else(invalid)?;
+                    let user = p.store.get_user(&row.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
                     // A new access token is issued: only while the grant lives.
                     let expires_at = row.family_expires_at.max(now + p.config.access_token_ttl);
                     if !p.store.issue_from_grant(&row.grant_id, now, expires_at, None).await? {
@@ -137,9 +115,7 @@ async fn reused(
     }
     // RFC 9700 §4.14.2: a rotated refresh token used again means one of two
     // parties holds a stolen token; revoke the whole family.
-    p.store
-        .revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::RefreshTokenReuse, now)
-        .await?;
+    p.store.revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::RefreshTokenReuse, now).await?;
     audit::record(
         p.store,
         now,
@@ -157,13 +133,8 @@ async fn reused(
 }
 
 fn respond(
-    p: Provider<'_>,
-    client: &Client,
-    user: &crate::store::User,
-    row: &RefreshToken,
-    scopes: &[String],
-    refresh_token: String,
-    now: Timestamp,
+    p: Provider<'_>, client: &Client, user: &crate::store::User, row: &RefreshToken, scopes: &[String],
+    refresh_token: String, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let (access_token, _) = tokens::issue_access_token(
         p,

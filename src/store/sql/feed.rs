@@ -19,15 +19,9 @@ fn from_row(kind: &str, key: String, until: Option<i64>) -> Option<Change> {
     Some(match kind {
         "client" => Change::Client(key),
         "user" => Change::User(key),
-        "grant" => Change::Grant {
-            id: key,
-            until: until.unwrap_or(0),
-        },
+        "grant" => Change::Grant { id: key, until: until.unwrap_or(0) },
         "grants" => Change::Grants(key),
-        "jti" => Change::AccessToken {
-            jti: key,
-            until: until.unwrap_or(0),
-        },
+        "jti" => Change::AccessToken { jti: key, until: until.unwrap_or(0) },
         "keys" => Change::Keys,
         _ => return None,
     })
@@ -49,34 +43,23 @@ impl SqlStore {
     /// limited to those named by a feed filter (all when None).
     async fn revoked_grants(&self, filter: Option<&str>, now: Timestamp) -> StoreResult<Vec<(String, i64)>> {
         let window = self.options.access_token_window;
-        let (clause, a, b) = match filter.and_then(|f| f.split_once(':')) {
-            None => ("", String::new(), String::new()),
-            Some(("grant", id)) => ("AND id = $2", id.to_string(), String::new()),
-            Some(("user", id)) => ("AND user_id = $2", id.to_string(), String::new()),
-            Some(("client", id)) => ("AND client_id = $2", id.to_string(), String::new()),
+        let (clause, named): (&str, Vec<&str>) = match filter.and_then(|f| f.split_once(':')) {
+            None => ("", vec![]),
+            Some(("grant", id)) => ("AND id = $2", vec![id]),
+            Some(("user", id)) => ("AND user_id = $2", vec![id]),
+            Some(("client", id)) => ("AND client_id = $2", vec![id]),
             Some(("user_client", pair)) => {
                 let (user, client) = pair.split_once(' ').unwrap_or((pair, ""));
-                (
-                    "AND user_id = $2 AND client_id = $3",
-                    user.to_string(),
-                    client.to_string(),
-                )
+                ("AND user_id = $2 AND client_id = $3", vec![user, client])
             }
             Some(_) => return Ok(Vec::new()),
         };
         let sql = format!(
             "SELECT id, last_issued_at FROM grants WHERE revoked_at IS NOT NULL AND last_issued_at > $1 {clause}"
         );
-        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(now - window);
-            if !a.is_empty() {
-                q = q.bind(&a);
-            }
-            if !b.is_empty() {
-                q = q.bind(&b);
-            }
-            q.fetch_all(pool).await?
-        });
+        let mut values = vec![Arg::from(now - window)];
+        values.extend(named.into_iter().map(Arg::from));
+        let rows: Vec<(String, i64)> = self.fetch_all(sqlx::AssertSqlSafe(sql), &values).await?;
         Ok(rows.into_iter().map(|(id, at)| (id, at + window)).collect())
     }
 }
@@ -84,12 +67,8 @@ impl SqlStore {
 #[async_trait]
 impl ChangeFeed for SqlStore {
     async fn catch_up(&self, since_ms: i64, now: Timestamp) -> StoreResult<usize> {
-        let rows: Vec<(i64, String, String, Option<i64>, i64)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT seq, kind, key, until, at_ms FROM changes WHERE at_ms > $1 ORDER BY seq")
-                .bind(since_ms)
-                .fetch_all(pool)
-                .await?
-        });
+        let sql = "SELECT seq, kind, key, until, at_ms FROM changes WHERE at_ms > $1 ORDER BY seq";
+        let rows: Vec<(i64, String, String, Option<i64>, i64)> = self.fetch_all(sql, args![since_ms]).await?;
         let mut applied = 0;
         for (seq, kind, key, until, at_ms) in rows {
             if self.mirror.seen(seq) {
@@ -114,12 +93,8 @@ impl ChangeFeed for SqlStore {
 
     async fn reload_revocations(&self, now: Timestamp) -> StoreResult<()> {
         let grants = self.revoked_grants(None, now).await?;
-        let jtis: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at >= $1")
-                .bind(now)
-                .fetch_all(pool)
-                .await?
-        });
+        let sql = "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at >= $1";
+        let jtis: Vec<(String, i64)> = self.fetch_all(sql, args![now]).await?;
         self.mirror.merge_revocations(grants, jtis);
         self.mirror.prune(now);
         let (grants, jtis) = self.mirror.sizes();
@@ -136,44 +111,21 @@ impl ChangeFeed for SqlStore {
     }
 
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM changes WHERE at_ms < $1")
-                .bind(before_ms)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.execute("DELETE FROM changes WHERE at_ms < $1", args![before_ms]).await
     }
 }
 
 #[async_trait]
 impl RevocationStore for SqlStore {
     async fn revoke_access_token(
-        &self,
-        jti: &str,
-        client_id: &str,
-        at: Timestamp,
-        expires_at: Timestamp,
+        &self, jti: &str, client_id: &str, at: Timestamp, expires_at: Timestamp,
     ) -> StoreResult<()> {
-        let change = Change::AccessToken {
-            jti: jti.to_string(),
-            until: expires_at,
-        };
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING")
-                .bind(jti)
-                .bind(client_id)
-                .bind(at)
-                .bind(expires_at)
-                .execute(&mut *tx)
-                .await?;
-            log_change!(tx, &change);
-            tx.commit().await?;
-        });
-        self.mirror.apply_local(&change);
-        Ok(())
+        let sql = "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING";
+        let mut tx = self.begin().await?;
+        tx.execute(sql, args![jti, client_id, at, expires_at]).await?;
+        let change = Change::AccessToken { jti: jti.to_string(), until: expires_at };
+        tx.log(change).await?;
+        tx.commit().await
     }
 
     fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>, now: Timestamp) -> bool {
@@ -181,41 +133,23 @@ impl RevocationStore for SqlStore {
     }
 
     async fn delete_expired_access_token_revocations(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.execute("DELETE FROM revoked_access_tokens WHERE expires_at < $1", args![now]).await
     }
 }
 
 #[async_trait]
 impl LockoutStore for SqlStore {
     async fn lock(&self, key: &str, until: Timestamp) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query("INSERT INTO lockouts (key, until) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET until = CASE WHEN lockouts.until > excluded.until THEN lockouts.until ELSE excluded.until END")
-                .bind(key)
-                .bind(until)
-                .execute(pool)
-                .await?;
-        });
+        let sql = "INSERT INTO lockouts (key, until) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET until = CASE WHEN lockouts.until > excluded.until THEN lockouts.until ELSE excluded.until END";
+        self.execute(sql, args![key, until]).await?;
         Ok(())
     }
 
     async fn locked_until(&self, keys: &[String], now: Timestamp) -> StoreResult<Option<Timestamp>> {
         let mut latest: Option<Timestamp> = None;
         for key in keys {
-            let row: Option<(i64,)> = on_pool!(self, pool => {
-                sqlx::query_as("SELECT until FROM lockouts WHERE key = $1 AND until > $2")
-                    .bind(key)
-                    .bind(now)
-                    .fetch_optional(pool)
-                    .await?
-            });
-            if let Some((until,)) = row {
+            let sql = "SELECT until FROM lockouts WHERE key = $1 AND until > $2";
+            if let Some((until,)) = self.fetch_optional::<(i64,)>(sql, args![key, now]).await? {
                 latest = Some(latest.map_or(until, |l| l.max(until)));
             }
         }
@@ -223,17 +157,12 @@ impl LockoutStore for SqlStore {
     }
 
     async fn unlock(&self, key: &str) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM lockouts WHERE key = $1").bind(key).execute(pool).await?;
-        });
+        self.execute("DELETE FROM lockouts WHERE key = $1", args![key]).await?;
         Ok(())
     }
 
     async fn delete_expired_lockouts(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM lockouts WHERE until <= $1").bind(now).execute(pool).await?.rows_affected()
-        });
-        Ok(n)
+        self.execute("DELETE FROM lockouts WHERE until <= $1", args![now]).await
     }
 }
 

@@ -8,8 +8,6 @@
 //! issuance comes first and the revocation (which refuses every refresh
 //! token of the grant through the join below) ends what it issued.
 
-use sqlx::FromRow;
-
 use super::*;
 
 #[derive(FromRow)]
@@ -54,114 +52,73 @@ impl TryFrom<RefreshRow> for RefreshToken {
 
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id_hash, grant_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
-/// Binds a refresh token to [`INSERT_REFRESH`].
-macro_rules! bind_refresh {
-    ($q:expr, $t:expr) => {
-        $q.bind(&$t.id_hash)
-            .bind(&$t.grant_id)
-            .bind(&$t.client_id)
-            .bind(&$t.user_id)
-            .bind(to_json(&$t.scopes))
-            .bind($t.auth_time)
-            .bind(to_json(&$t.amr))
-            .bind($t.created_at)
-            .bind($t.expires_at)
-            .bind($t.family_expires_at)
-            .bind($t.used_at)
-            .bind(&$t.successor_hash)
-            .bind(&$t.successor_sealed)
-            .bind($t.revoked_at)
-    };
+/// A refresh token's fields in the order of [`INSERT_REFRESH`].
+fn refresh_args(t: &RefreshToken) -> Vec<Arg<'_>> {
+    args![
+        &t.id_hash,
+        &t.grant_id,
+        &t.client_id,
+        &t.user_id,
+        to_json(&t.scopes),
+        t.auth_time,
+        to_json(&t.amr),
+        t.created_at,
+        t.expires_at,
+        t.family_expires_at,
+        t.used_at,
+        &t.successor_hash,
+        &t.successor_sealed,
+        t.revoked_at
+    ]
+    .to_vec()
 }
 
-/// Takes the grant for issuing at `$now` (see the module comment); evaluates
-/// to whether it is live. `$expires_at` only ever extends the grant.
-macro_rules! take_grant {
-    ($tx:expr, $grant_id:expr, $now:expr, $expires_at:expr) => {
-        sqlx::query("UPDATE grants SET last_issued_at = $1, expires_at = CASE WHEN expires_at < $2 THEN $2 ELSE expires_at END WHERE id = $3 AND revoked_at IS NULL")
-            .bind($now)
-            .bind($expires_at)
-            .bind($grant_id)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected()
-            == 1
-    };
-}
+impl Tx<'_> {
+    /// Takes the grant for issuing at `now` (see the module comment): true
+    /// when it is live. `expires_at` only ever extends the grant.
+    async fn take_grant(&mut self, grant_id: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<bool> {
+        let sql = "UPDATE grants SET last_issued_at = $1, expires_at = CASE WHEN expires_at < $2 THEN $2 ELSE expires_at END WHERE id = $3 AND revoked_at IS NULL";
+        Ok(self.execute(sql, args![now, expires_at, grant_id]).await? == 1)
+    }
 
-/// Inserts a [`OneTimeToken`] inside the transaction `$tx`.
-macro_rules! insert_one_time {
-    ($tx:expr, $t:expr) => {
-        sqlx::query("INSERT INTO one_time_tokens (token_hash, purpose, grant_id, data, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
-            .bind(&$t.token_hash)
-            .bind(&$t.purpose)
-            .bind(&$t.grant_id)
-            .bind(&$t.data)
-            .bind($t.created_at)
-            .bind($t.expires_at)
-            .execute(&mut *$tx)
-            .await
-            .map_err(|e| unique_violation(e, "single-use value"))?
-    };
+    async fn insert_one_time(&mut self, t: &OneTimeToken) -> StoreResult<()> {
+        let sql = "INSERT INTO one_time_tokens (token_hash, purpose, grant_id, data, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)";
+        let values = args![&t.token_hash, &t.purpose, &t.grant_id, &t.data, t.created_at, t.expires_at];
+        self.execute(sql, values).await.map_err(conflict("single-use value"))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl RefreshTokenStore for SqlStore {
     async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>> {
         // A token is as revoked as its grant.
-        let row: Option<RefreshRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1")
-                .bind(id_hash)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = "SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1";
+        let row: Option<RefreshRow> = self.fetch_optional(sql, args![id_hash]).await?;
         row.map(RefreshToken::try_from).transpose()
     }
 
     async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        used_at: Timestamp,
-        successor_sealed: &[u8],
-        new: &RefreshToken,
+        &self, old_hash: &str, used_at: Timestamp, successor_sealed: &[u8], new: &RefreshToken,
         grant_expires_at: Timestamp,
     ) -> StoreResult<Rotation> {
-        let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if !take_grant!(tx, &new.grant_id, used_at, grant_expires_at) {
-                tx.rollback().await?;
-                Rotation::GrantRevoked
-            } else {
-                let n = sqlx::query("UPDATE refresh_tokens SET used_at = $1, successor_hash = $2, successor_sealed = $3 WHERE id_hash = $4 AND used_at IS NULL AND revoked_at IS NULL")
-                    .bind(used_at)
-                    .bind(&new.id_hash)
-                    .bind(successor_sealed)
-                    .bind(old_hash)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 1 {
-                    bind_refresh!(sqlx::query(INSERT_REFRESH), new).execute(&mut *tx).await?;
-                    tx.commit().await?;
-                    Rotation::Rotated
-                } else {
-                    tx.rollback().await?;
-                    Rotation::AlreadyUsed
-                }
-            }
-        });
-        Ok(outcome)
+        // Dropping the transaction without committing rolls it back.
+        let mut tx = self.begin().await?;
+        if !tx.take_grant(&new.grant_id, used_at, grant_expires_at).await? {
+            return Ok(Rotation::GrantRevoked);
+        }
+        let sql = "UPDATE refresh_tokens SET used_at = $1, successor_hash = $2, successor_sealed = $3 WHERE id_hash = $4 AND used_at IS NULL AND revoked_at IS NULL";
+        if tx.execute(sql, args![used_at, &new.id_hash, successor_sealed, old_hash]).await? != 1 {
+            return Ok(Rotation::AlreadyUsed);
+        }
+        tx.execute(INSERT_REFRESH, &refresh_args(new)).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated)
     }
 
     async fn delete_expired_refresh_tokens(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1 OR family_expires_at <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        let sql = "DELETE FROM refresh_tokens WHERE expires_at <= $1 OR family_expires_at <= $1";
+        self.execute(sql, args![now]).await
     }
 }
 
@@ -181,10 +138,7 @@ struct GrantRow {
 impl SqlStore {
     /// One attempt at [`GrantStore::revoke_grants`].
     async fn revoke_grants_once(
-        &self,
-        which: GrantsOf<'_>,
-        reason: RevokeReason,
-        at: Timestamp,
+        &self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp,
     ) -> StoreResult<Vec<(String, i64)>> {
         let (filter, a, b) = match which {
             GrantsOf::Grant(id) => ("id = $3", id, None),
@@ -197,27 +151,20 @@ impl SqlStore {
         let sql = format!(
             "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE {filter} AND revoked_at IS NULL RETURNING id, last_issued_at"
         );
-        let window = self.options.access_token_window;
-        let ended: Vec<(String, i64)> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(at).bind(reason.as_str()).bind(a);
-            if let Some(b) = b {
-                q = q.bind(b);
-            }
-            let ended: Vec<(String, i64)> = q.fetch_all(&mut *tx).await?;
-            if !ended.is_empty() {
-                let change = match which {
-                    GrantsOf::Grant(id) => Change::Grant {
-                        id: id.to_string(),
-                        until: ended[0].1 + window,
-                    },
-                    other => Change::Grants(super::feed::grants_filter(other)),
-                };
-                log_change!(tx, &change);
-            }
-            tx.commit().await?;
-            ended
-        });
+        let mut values = args![at, reason.as_str(), a].to_vec();
+        values.extend(b.map(Arg::from));
+        let mut tx = self.begin().await?;
+        let ended: Vec<(String, i64)> = tx.fetch_all(sqlx::AssertSqlSafe(sql), &values).await?;
+        if !ended.is_empty() {
+            let change = match which {
+                GrantsOf::Grant(id) => {
+                    Change::Grant { id: id.to_string(), until: ended[0].1 + self.options.access_token_window }
+                }
+                other => Change::Grants(super::feed::grants_filter(other)),
+            };
+            tx.log(change).await?;
+        }
+        tx.commit().await?;
         Ok(ended)
     }
 }
@@ -225,34 +172,27 @@ impl SqlStore {
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn create_grant(&self, g: &Grant, code: &OneTimeToken) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO grants (id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                .bind(&g.id)
-                .bind(&g.client_id)
-                .bind(&g.user_id)
-                .bind(to_json(&g.scopes))
-                .bind(g.created_at)
-                .bind(g.last_issued_at)
-                .bind(g.expires_at)
-                .bind(g.revoked_at)
-                .bind(&g.revoked_reason)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| unique_violation(e, "grant"))?;
-            insert_one_time!(tx, code);
-            tx.commit().await?;
-        });
-        Ok(())
+        let sql = "INSERT INTO grants (id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let values = args![
+            &g.id,
+            &g.client_id,
+            &g.user_id,
+            to_json(&g.scopes),
+            g.created_at,
+            g.last_issued_at,
+            g.expires_at,
+            g.revoked_at,
+            &g.revoked_reason
+        ];
+        let mut tx = self.begin().await?;
+        tx.execute(sql, values).await.map_err(conflict("grant"))?;
+        tx.insert_one_time(code).await?;
+        tx.commit().await
     }
 
     async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
-        let row: Option<GrantRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason FROM grants WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = "SELECT id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason FROM grants WHERE id = $1";
+        let row: Option<GrantRow> = self.fetch_optional(sql, args![id]).await?;
         row.map(|r| {
             Ok(Grant {
                 scopes: from_json(&r.scopes, "grants.scopes")?,
@@ -270,33 +210,21 @@ impl GrantStore for SqlStore {
     }
 
     async fn issue_from_grant(
-        &self,
-        grant_id: &str,
-        now: Timestamp,
-        expires_at: Timestamp,
-        refresh: Option<&RefreshToken>,
+        &self, grant_id: &str, now: Timestamp, expires_at: Timestamp, refresh: Option<&RefreshToken>,
     ) -> StoreResult<bool> {
-        let live = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if take_grant!(tx, grant_id, now, expires_at) {
-                if let Some(t) = refresh {
-                    bind_refresh!(sqlx::query(INSERT_REFRESH), t).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                true
-            } else {
-                tx.rollback().await?;
-                false
-            }
-        });
-        Ok(live)
+        let mut tx = self.begin().await?;
+        if !tx.take_grant(grant_id, now, expires_at).await? {
+            return Ok(false);
+        }
+        if let Some(t) = refresh {
+            tx.execute(INSERT_REFRESH, &refresh_args(t)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn revoke_grants(
-        &self,
-        which: GrantsOf<'_>,
-        reason: RevokeReason,
-        at: Timestamp,
+        &self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp,
     ) -> StoreResult<Vec<String>> {
         // Two bulk revocations over the same rows in different orders can
         // deadlock on PostgreSQL; it aborts one, which simply tries again.
@@ -319,68 +247,38 @@ impl GrantStore for SqlStore {
                 self.mirror.revoke_grant(id, last_issued_at + window);
             }
         }
-        if !ended.is_empty() {
-            self.mirror.apply_local(&Change::Grants(String::new()));
-        }
         Ok(ended.into_iter().map(|(id, _)| id).collect())
     }
 
     async fn delete_expired_grants(&self, before: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM grants WHERE expires_at < $1")
-                .bind(before)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.execute("DELETE FROM grants WHERE expires_at < $1", args![before]).await
     }
 }
 
 #[async_trait]
 impl OneTimeStore for SqlStore {
     async fn insert_one_time(&self, t: &OneTimeToken) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            insert_one_time!(tx, t);
-            tx.commit().await?;
-        });
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.insert_one_time(t).await?;
+        tx.commit().await
     }
 
     async fn peek_one_time(&self, purpose: &str, token_hash: &str, now: Timestamp) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT data FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3")
-                .bind(token_hash)
-                .bind(purpose)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = "SELECT data FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3";
+        let row: Option<(String,)> = self.fetch_optional(sql, args![token_hash, purpose, now]).await?;
         Ok(row.map(|(d,)| d))
     }
 
     async fn consume_one_time(&self, purpose: &str, token_hash: &str, now: Timestamp) -> StoreResult<Consumed> {
         // One UPDATE decides: only one caller can move used_at from NULL.
-        let taken: Option<(String, Option<String>)> = on_pool!(self, pool => {
-            sqlx::query_as("UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 RETURNING data, grant_id")
-                .bind(now)
-                .bind(token_hash)
-                .bind(purpose)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 RETURNING data, grant_id";
+        let taken: Option<(String, Option<String>)> = self.fetch_optional(sql, args![now, token_hash, purpose]).await?;
         if let Some((data, grant_id)) = taken {
             return Ok(Consumed::Fresh { data, grant_id });
         }
         // Not taken: used before (a replay), or unknown, or expired unused.
-        let row: Option<(Option<i64>, Option<String>)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT used_at, grant_id FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2")
-                .bind(token_hash)
-                .bind(purpose)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = "SELECT used_at, grant_id FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2";
+        let row: Option<(Option<i64>, Option<String>)> = self.fetch_optional(sql, args![token_hash, purpose]).await?;
         Ok(match row {
             Some((Some(_), grant_id)) => Consumed::Replayed { grant_id },
             _ => Consumed::Missing,
@@ -388,13 +286,6 @@ impl OneTimeStore for SqlStore {
     }
 
     async fn delete_expired_one_time(&self, before: Timestamp) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM one_time_tokens WHERE expires_at < $1")
-                .bind(before)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.execute("DELETE FROM one_time_tokens WHERE expires_at < $1", args![before]).await
     }
 }
