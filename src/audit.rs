@@ -2,7 +2,7 @@
 //! table and emitted as structured log lines (target `audit`). Writing an
 //! event never fails the request that caused it; a failed write is logged.
 
-use crate::store::{AuditEvent, Store};
+use crate::store::{AuditEvent, ClientId, Store};
 
 /// What happened, to whom, through which client, from where.
 #[derive(Debug, Default)]
@@ -89,7 +89,7 @@ impl<'a> Event<'a> {
         self
     }
 
-    pub fn client(mut self, client_id: &'a str) -> Self {
+    pub fn client(mut self, client_id: &'a ClientId) -> Self {
         self.client_id = Some(client_id);
         self
     }

@@ -13,11 +13,11 @@ use serde_json::json;
 use crate::accounts::password::PasswordHasherPool;
 use crate::accounts::users::{self, AccountError, NewAccount};
 use crate::app::{self, App};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::Config;
 use crate::keys;
 use crate::oauth::clients::{self, ClientSpec};
-use crate::store::Role;
+use crate::store::{ClientId, Role, Store, User};
 
 #[derive(Debug, Parser)]
 #[command(name = "latchkey", version, about = "An OAuth 2.0 / OpenID Connect provider")]
@@ -107,12 +107,12 @@ pub enum ClientsCommand {
         json: bool,
     },
     Show {
-        id: String,
+        id: ClientId,
         #[arg(long)]
         json: bool,
     },
     Delete {
-        id: String,
+        id: ClientId,
         #[arg(long)]
         json: bool,
     },
@@ -125,6 +125,14 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A user named by id, username or email.
+#[derive(Debug, Args)]
+pub struct NamedUser {
+    user: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -180,17 +188,9 @@ pub enum UsersCommand {
     },
     /// Disable an account: its sessions and grants end at once. The user
     /// is named by id, username or email.
-    Disable {
-        user: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Disable(NamedUser),
     /// Enable a disabled account again (its old tokens stay ended).
-    Enable {
-        user: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Enable(NamedUser),
     /// Set a user's role (`user` or `admin`); the user is named by id,
     /// username or email.
     SetRole {
@@ -230,7 +230,7 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
 }
 
 /// A user named by id, username or email.
-async fn find_user(store: &dyn crate::store::Store, name: &str) -> Result<Option<crate::store::User>, CliError> {
+async fn find_user(store: &dyn Store, name: &str) -> Result<Option<User>, CliError> {
     Ok(match store.get_user(name).await? {
         Some(u) => Some(u),
         None => store.find_user_by_login(name).await?,
@@ -460,10 +460,6 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
 
 async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
     let store = app::open_store(&config).await?;
-    let cmd_kind = match &cmd {
-        UsersCommand::Disable { .. } => UserToggle::Disable,
-        _ => UserToggle::Enable,
-    };
     match cmd {
         UsersCommand::Create { username, email, name, password_stdin, json } => {
             let password = if password_stdin {
@@ -524,25 +520,24 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
             }
             Ok(())
         }
-        UsersCommand::Disable { user, json } | UsersCommand::Enable { user, json } => {
-            let disable = matches!(cmd_kind, UserToggle::Disable);
-            let u = find_user(&*store, &user).await?.ok_or_else(|| CliError(format!("no user `{user}`")))?;
-            // The same rule as the admin page: disabling ends every session
-            // and grant, on every instance within a second.
-            users::set_disabled(&*store, &u.id, disable, audit::Actor::cli(), clock.now()).await?;
-            if json {
-                println!("{}", json!({ "id": u.id, "username": u.username, "disabled": disable }));
-            } else if disable {
-                println!("{} is disabled: every session and token has ended", u.username);
-            } else {
-                println!("{} is enabled again", u.username);
-            }
-            Ok(())
-        }
+        UsersCommand::Disable(named) => set_disabled(&*store, named, true, clock.now()).await,
+        UsersCommand::Enable(named) => set_disabled(&*store, named, false, clock.now()).await,
     }
 }
 
-enum UserToggle {
-    Disable,
-    Enable,
+async fn set_disabled(
+    store: &dyn Store, NamedUser { user, json }: NamedUser, disable: bool, now: Timestamp,
+) -> CliResult {
+    let u = find_user(store, &user).await?.ok_or_else(|| CliError(format!("no user `{user}`")))?;
+    // The same rule as the admin page: disabling ends every session
+    // and grant, on every instance within a second.
+    users::set_disabled(store, &u.id, disable, audit::Actor::cli(), now).await?;
+    if json {
+        println!("{}", json!({ "id": u.id, "username": u.username, "disabled": disable }));
+    } else if disable {
+        println!("{} is disabled: every session and token has ended", u.username);
+    } else {
+        println!("{} is enabled again", u.username);
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
 use crate::config::Brand;
+use crate::store::ClientId;
 
 #[derive(Debug, thiserror::Error)]
 #[error("template {name}: {source}")]
@@ -239,7 +240,7 @@ pub struct AccountPage {
 /// An app the person has allowed.
 #[derive(Debug, Serialize)]
 pub struct AppLine {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub scopes: Vec<String>,
     pub since: String,
@@ -276,7 +277,7 @@ pub struct AdminUserLine {
 
 #[derive(Debug, Serialize)]
 pub struct AdminClientLine {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     pub public: bool,
     /// Registered by a person in the portal (not by an operator).
@@ -300,7 +301,7 @@ impl Page for AdminPage {
 
 #[derive(Debug, Serialize)]
 pub struct AppSummary {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     pub type_label: String,
     pub created: String,
@@ -358,7 +359,7 @@ impl Page for AppFormPage {
 
 #[derive(Debug, Serialize)]
 pub struct AppDetail {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     pub type_label: String,
     pub public: bool,

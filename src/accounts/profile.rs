@@ -6,7 +6,7 @@ use super::users::{self, AccountError, normalize_email};
 use super::{Accounts, password, recovery, sessions};
 use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
-use crate::store::{GrantsOf, RevokeReason, Session, StoreError, User};
+use crate::store::{ClientId, GrantsOf, RevokeReason, Session, StoreError, User};
 
 /// How a password change went.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub async fn sign_out_everywhere(
 /// Revokes an app: its consent goes, and every grant the person gave it
 /// ends (access tokens included, with or without a refresh token).
 pub async fn revoke_app(
-    a: Accounts<'_>, user: &User, client_id: &str, origin: Origin<'_>, now: Timestamp,
+    a: Accounts<'_>, user: &User, client_id: &ClientId, origin: Origin<'_>, now: Timestamp,
 ) -> Result<(), AccountError> {
     let removed = a.store.delete_consent(&user.id, client_id).await?;
     let which = GrantsOf::UserClient { user_id: &user.id, client_id };

@@ -13,7 +13,11 @@ use crate::email::Email;
 use crate::http::routes;
 use crate::store::{RevokeReason, User};
 
-fn send_later(a: Accounts<'_>, email: Email) {
+/// Mails the account's current address without waiting for the mail
+/// server: the person's request does not hang on it, and a failure is
+/// logged (the message can be asked for again).
+fn send_later(a: Accounts<'_>, user: &User, subject: String, text: String) {
+    let email = Email { to: user.email.clone(), subject, text };
     let mailer = a.mailer.clone();
     tokio::spawn(async move {
         if let Err(e) = mailer.send(&email).await {
@@ -29,15 +33,13 @@ pub async fn send_verification(a: Accounts<'_>, user: &User, now: Timestamp) -> 
     let brand = &a.config.brand.name;
     send_later(
         a,
-        Email {
-            to: user.email.clone(),
-            subject: format!("Confirm your email for {brand}"),
-            text: format!(
-                "Hello {},\n\nConfirm that this address is yours by opening this link within 24 hours:\n\n{link}\n\n\
-                 If you did not create a {brand} account, ignore this message.\n",
-                user.username
-            ),
-        },
+        user,
+        format!("Confirm your email for {brand}"),
+        format!(
+            "Hello {},\n\nConfirm that this address is yours by opening this link within 24 hours:\n\n{link}\n\n\
+             If you did not create a {brand} account, ignore this message.\n",
+            user.username
+        ),
     );
     Ok(())
 }
@@ -60,15 +62,13 @@ pub fn notify_email_change(a: Accounts<'_>, user: &User, new_email: &str) {
     let brand = &a.config.brand.name;
     send_later(
         a,
-        Email {
-            to: user.email.clone(),
-            subject: format!("Your {brand} email address changed"),
-            text: format!(
-                "Hello {},\n\nThe email address of your {brand} account was changed to {new_email}.\n\n\
-                 If you did not do this, reset your password and sign out everywhere.\n",
-                user.username
-            ),
-        },
+        user,
+        format!("Your {brand} email address changed"),
+        format!(
+            "Hello {},\n\nThe email address of your {brand} account was changed to {new_email}.\n\n\
+             If you did not do this, reset your password and sign out everywhere.\n",
+            user.username
+        ),
     );
 }
 
@@ -104,16 +104,14 @@ pub async fn request_reset(
         let brand = &a.config.brand.name;
         send_later(
             a,
-            Email {
-                to: user.email.clone(),
-                subject: format!("Reset your {brand} password"),
-                text: format!(
-                    "Hello {},\n\nSomeone asked to reset the password of your {brand} account. If it was you, \
-                     open this link within 30 minutes to choose a new password:\n\n{link}\n\n\
-                     The link works once. If it was not you, ignore this message: your password stays as it is.\n",
-                    user.username
-                ),
-            },
+            &user,
+            format!("Reset your {brand} password"),
+            format!(
+                "Hello {},\n\nSomeone asked to reset the password of your {brand} account. If it was you, \
+                 open this link within 30 minutes to choose a new password:\n\n{link}\n\n\
+                 The link works once. If it was not you, ignore this message: your password stays as it is.\n",
+                user.username
+            ),
         );
         audit::record(a.store, now, origin.event("password.reset_requested", "success", Some(&user.id))).await;
     }

@@ -41,37 +41,36 @@ pub fn is_live(session: &Session, now: Timestamp, lifetimes: Lifetimes) -> bool 
     now < session.expires_at && now - session.last_seen_at < lifetimes.idle
 }
 
+/// Tell-tale User-Agent fragments, most specific first: Edge's says Chrome
+/// and Safari too, Chrome's says Safari.
+const BROWSERS: &[(&str, &str)] =
+    &[("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Chromium/", "Chrome"), ("Safari/", "Safari")];
+/// Android's says Linux; an iPad's may say Mac OS X.
+const SYSTEMS: &[(&str, &str)] = &[
+    ("iPhone", "iOS"),
+    ("iPad", "iOS"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
+];
+
+fn first_match(ua: &str, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    table.iter().find(|(fragment, _)| ua.contains(fragment)).map(|(_, name)| *name)
+}
+
 /// "Firefox on Linux": enough of a User-Agent for a person to recognise
 /// their device in a list.
 pub fn describe_device(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent else {
         return "Unknown device".into();
     };
-    let browser = if ua.contains("Edg/") {
-        "Edge"
-    } else if ua.contains("Firefox/") {
-        "Firefox"
-    } else if ua.contains("Chrome/") || ua.contains("Chromium/") {
-        "Chrome"
-    } else if ua.contains("Safari/") {
-        "Safari"
-    } else {
-        return ua.split('/').next().unwrap_or("Unknown").chars().take(40).collect();
-    };
-    let os = if ua.contains("iPhone") || ua.contains("iPad") {
-        "iOS"
-    } else if ua.contains("Android") {
-        "Android"
-    } else if ua.contains("Windows") {
-        "Windows"
-    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
-        "macOS"
-    } else if ua.contains("Linux") {
-        "Linux"
-    } else {
-        return browser.into();
-    };
-    format!("{browser} on {os}")
+    match (first_match(ua, BROWSERS), first_match(ua, SYSTEMS)) {
+        (Some(browser), Some(os)) => format!("{browser} on {os}"),
+        (Some(browser), None) => browser.into(),
+        (None, _) => ua.split('/').next().unwrap_or("Unknown").chars().take(40).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +85,9 @@ mod tests {
         assert_eq!(describe_device(Some(iphone)), "Safari on iOS");
         let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0";
         assert_eq!(describe_device(Some(edge)), "Edge on Windows");
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36";
+        assert_eq!(describe_device(Some(android)), "Chrome on Android");
+        assert_eq!(describe_device(Some("Mozilla/5.0 (Unknown) Firefox/128.0")), "Firefox");
         assert_eq!(describe_device(Some("curl/8.5.0")), "curl");
         assert_eq!(describe_device(None), "Unknown device");
     }

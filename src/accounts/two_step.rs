@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::Accounts;
 use super::throttle::Kind;
 use super::totp;
-use super::users::AccountError;
+use super::users::{self, AccountError};
 use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
-use crate::crypto::{constant_time_eq, random_token};
+use crate::crypto::random_token;
 use crate::ephemeral::kinds::{SECOND_STEP, TOTP_ENROLMENT};
 use crate::store::{TotpRecord, User};
 
@@ -56,17 +56,14 @@ pub enum StepOutcome {
 pub async fn submit(
     a: Accounts<'_>, id: &str, binding: Option<&str>, code: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<StepOutcome, AccountError> {
-    let Some(pending) = SECOND_STEP.get(a.ephemeral, id).await? else {
+    let Some(pending) = SECOND_STEP.get_bound(a.ephemeral, id, binding).await? else {
         return Ok(StepOutcome::Expired);
     };
-    if !binding.is_some_and(|b| constant_time_eq(b.as_bytes(), pending.binding.as_bytes())) {
-        return Ok(StepOutcome::Expired);
-    }
     let throttle = a.throttle();
     if let Some(wait) = throttle.locked(Kind::SecondFactor, &pending.user_id, origin.ip, now).await? {
         return Ok(StepOutcome::Locked(wait));
     }
-    let Some(user) = a.store.get_user(&pending.user_id).await?.filter(|u| !u.disabled) else {
+    let Some(user) = users::enabled(a.store, &pending.user_id).await? else {
         return Ok(StepOutcome::Expired);
     };
     let Some(used) = check_code(a, &user, code.trim(), now).await? else {

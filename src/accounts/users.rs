@@ -177,6 +177,12 @@ pub async fn authenticate_found(
     Ok(Some(user))
 }
 
+/// The account, while it may still act: a disabled account's tokens and
+/// sessions mean nothing, even in the moment before their revocation lands.
+pub async fn enabled(store: &dyn Store, user_id: &str) -> StoreResult<Option<User>> {
+    Ok(store.get_user(user_id).await?.filter(|u| !u.disabled))
+}
+
 /// Ends every browser session of the account and every grant (its refresh
 /// and access tokens), for `reason`. Returns the numbers of sessions and
 /// grants ended.

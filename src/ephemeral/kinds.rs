@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Ephemeral, EphemeralResult};
 use crate::accounts::two_step::PendingStep;
-use crate::crypto::token_hash;
+use crate::crypto::{constant_time_eq, token_hash};
 use crate::federation::{PendingProof, RoundTrip};
 use crate::oauth::authorize::AuthorizationRequest;
 
@@ -79,6 +79,43 @@ impl<T: Serialize + DeserializeOwned> Kind<T> {
 
     pub async fn delete(&self, eph: &dyn Ephemeral, id: &str) -> EphemeralResult<()> {
         eph.delete(&self.key(id)).await
+    }
+}
+
+/// A step of a sign-in started in one browser, which only that browser may
+/// continue: its binding is that browser's CSRF cookie.
+pub trait BrowserBound {
+    fn binding(&self) -> &str;
+}
+
+impl<T: Serialize + DeserializeOwned + BrowserBound> Kind<T> {
+    /// The value under `id`, when `binding` (the presenting browser's CSRF
+    /// cookie; None when it has none) is the one it was started by.
+    pub async fn get_bound(&self, eph: &dyn Ephemeral, id: &str, binding: Option<&str>) -> EphemeralResult<Option<T>> {
+        Ok(self.get(eph, id).await?.filter(|v| same_browser(v, binding)))
+    }
+}
+
+/// Compared in constant time: the binding is a secret of the browser.
+pub fn same_browser(value: &impl BrowserBound, binding: Option<&str>) -> bool {
+    binding.is_some_and(|b| constant_time_eq(b.as_bytes(), value.binding().as_bytes()))
+}
+
+impl BrowserBound for PendingStep {
+    fn binding(&self) -> &str {
+        &self.binding
+    }
+}
+
+impl BrowserBound for PendingProof {
+    fn binding(&self) -> &str {
+        &self.binding
+    }
+}
+
+impl BrowserBound for RoundTrip {
+    fn binding(&self) -> &str {
+        &self.binding
     }
 }
 

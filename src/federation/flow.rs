@@ -7,11 +7,11 @@ use super::github::{GithubClient, GithubProfile, UpstreamError};
 use super::linking::{self, Outcome, Purpose, Refusal};
 use super::{PROOF_ATTEMPTS, PendingProof, RoundTrip};
 use crate::accounts::Accounts;
-use crate::accounts::users::AccountError;
+use crate::accounts::users::{self, AccountError};
 use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
-use crate::crypto::{constant_time_eq, random_token};
-use crate::ephemeral::kinds::{GITHUB_PROOF, GITHUB_ROUND_TRIP};
+use crate::crypto::random_token;
+use crate::ephemeral::kinds::{GITHUB_PROOF, GITHUB_ROUND_TRIP, same_browser};
 use crate::http::routes;
 use crate::store::User;
 
@@ -83,7 +83,7 @@ pub async fn callback(
     let Some(trip) = GITHUB_ROUND_TRIP.take(a.ephemeral, state).await? else {
         return Ok(Callback::Invalid);
     };
-    if !binding.is_some_and(|b| constant_time_eq(b.as_bytes(), trip.binding.as_bytes())) {
+    if !same_browser(&trip, binding) {
         tracing::warn!(ip = ?origin.ip, "GitHub callback from a browser that did not start it");
         return Ok(Callback::Invalid);
     }
@@ -187,10 +187,7 @@ pub async fn confirm_proof(
     a: Accounts<'_>, id: &str, binding: Option<&str>, password: &str, origin: Origin<'_>, now: Timestamp,
 ) -> Result<Proof, AccountError> {
     // Read first: a form submitted from another browser must not void it.
-    let Some(pending) = GITHUB_PROOF.get(a.ephemeral, id).await? else {
-        return Ok(Proof::Expired);
-    };
-    if !binding.is_some_and(|b| constant_time_eq(b.as_bytes(), pending.binding.as_bytes())) {
+    if GITHUB_PROOF.get_bound(a.ephemeral, id, binding).await?.is_none() {
         return Ok(Proof::Expired);
     }
     // Then taken while checked, so two submissions cannot race past the
@@ -198,7 +195,7 @@ pub async fn confirm_proof(
     let Some(mut pending) = GITHUB_PROOF.take(a.ephemeral, id).await? else {
         return Ok(Proof::Expired);
     };
-    let Some(user) = a.store.get_user(&pending.user_id).await?.filter(|u| !u.disabled) else {
+    let Some(user) = users::enabled(a.store, &pending.user_id).await? else {
         return Ok(Proof::Expired);
     };
     let verified = a.hasher.verify(password, user.password_hash.as_deref()).await;

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
 use crate::federation::{github, linking};
-use crate::store::Role;
+use crate::store::{ClientId, Role};
 use crate::templates::{AccountPage, ActivityLine, AppLine, SessionLine, SignedOutPage, UserLine};
 
 /// GET /: the account page, or the sign-in page.
@@ -188,8 +188,8 @@ pub async fn update_profile(
 pub async fn revoke_app(
     State(state): State<AppState>, me: SignedIn, Form(params): Form,
 ) -> Result<Response, PageError> {
-    let client_id = params.get("client_id").unwrap_or("");
-    profile::revoke_app(state.accounts(), &me.user, client_id, me.browser.origin(), state.now()).await?;
+    let client_id = ClientId::from(params.get("client_id").unwrap_or(""));
+    profile::revoke_app(state.accounts(), &me.user, &client_id, me.browser.origin(), state.now()).await?;
     Ok(back_to_account("app-revoked"))
 }
 

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::audit::{Actor, Origin, Via};
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::{clients, scopes, tokens};
-use crate::store::{Role, User};
+use crate::store::{ClientId, Role, User};
 use crate::templates::{AdminClientLine, AdminPage, AdminUserLine};
 
 fn page_actor(admin: &Admin) -> Actor<'_> {
@@ -89,7 +89,7 @@ pub async fn user_action(
 
 /// POST /admin/clients/{id}/delete
 pub async fn client_delete(
-    State(state): State<AppState>, admin: Admin, Path(id): Path<String>, Form(_): Form,
+    State(state): State<AppState>, admin: Admin, Path(id): Path<ClientId>, Form(_): Form,
 ) -> Result<Response, PageError> {
     clients::delete(&*state.store, &id, page_actor(&admin), state.now()).await?;
     Ok(see_other(&format!("{}?done=deleted", routes::ADMIN)))
@@ -154,7 +154,7 @@ pub async fn api_clients(State(state): State<AppState>, bearer: Bearer) -> Resul
 
 /// DELETE /admin/api/clients/{id}
 pub async fn api_client_delete(
-    State(state): State<AppState>, Path(id): Path<String>, bearer: Bearer,
+    State(state): State<AppState>, Path(id): Path<ClientId>, bearer: Bearer,
 ) -> Result<impl IntoResponse, OAuthError> {
     let me = api_admin(&state, &bearer).await?;
     match clients::delete(&*state.store, &id, api_actor(&me), state.now()).await? {

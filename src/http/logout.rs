@@ -11,6 +11,7 @@ use super::routes;
 use crate::app::AppState;
 use crate::error::PageError;
 use crate::oauth::params::Params;
+use crate::store::ClientId;
 use crate::templates::{HiddenField, LogoutPage, SignedOutPage, UserLine};
 
 /// GET /logout
@@ -57,8 +58,8 @@ async fn end_session(
     let hint_sub = hint.as_ref().and_then(|h| h.get("sub")).and_then(|s| s.as_str()).map(str::to_string);
     let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
         (Some(a), Some(b)) if a != b => return Err(bad("The app's client_id does not match its ID token.")),
-        (Some(a), _) => Some(a.to_string()),
-        (None, b) => b.map(str::to_string),
+        (Some(a), _) => Some(ClientId::from(a)),
+        (None, b) => b.map(ClientId::from),
     };
     let client = match &client_id {
         Some(id) => Some(
@@ -112,7 +113,11 @@ async fn end_session(
     // Logout §2: the OP SHOULD ask the End-User whether to log out).
     let mut hidden = Vec::new();
     for name in ["client_id", "post_logout_redirect_uri", "state"] {
-        let value = if name == "client_id" { client_id.clone() } else { params.get(name).map(str::to_string) };
+        let value = if name == "client_id" {
+            client_id.as_ref().map(ClientId::to_string)
+        } else {
+            params.get(name).map(str::to_string)
+        };
         if let Some(value) = value {
             hidden.push(HiddenField { name: name.into(), value });
         }

@@ -15,7 +15,7 @@ use crate::audit::{Actor, Via};
 use crate::error::PageError;
 use crate::oauth::clients::{self, APP_TYPES, ClientSpec};
 use crate::oauth::params::Params;
-use crate::store::{Client, Role, User};
+use crate::store::{Client, ClientId, Role, User};
 use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, TypeOption};
 
 fn not_found() -> PageError {
@@ -25,7 +25,7 @@ fn not_found() -> PageError {
 
 /// The app `id`, if this person owns it or is an admin; otherwise "not
 /// found", so ids of others' apps reveal nothing.
-async fn owned(state: &AppState, user: &User, id: &str) -> Result<Client, PageError> {
+async fn owned(state: &AppState, user: &User, id: &ClientId) -> Result<Client, PageError> {
     let client = state.store.get_client(id).await?.ok_or_else(not_found)?;
     if client.owner_id.as_deref() == Some(user.id.as_str()) || user.role == Role::Admin {
         Ok(client)
@@ -186,14 +186,16 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
 }
 
 /// GET /developer/apps/{id}
-pub async fn show(State(state): State<AppState>, me: SignedIn, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn show(
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>,
+) -> Result<Response, PageError> {
     let client = owned(&state, &me.user, &id).await?;
     Ok(app_page(&state, &me.browser, &client, None, None))
 }
 
 /// GET /developer/apps/{id}/edit
 pub async fn edit_form(
-    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>,
 ) -> Result<Response, PageError> {
     let c = owned(&state, &me.user, &id).await?;
     let values = AppFormValues {
@@ -211,9 +213,9 @@ pub async fn edit_form(
 /// POST /developer/apps/{id}: name, homepage, logo, URIs and how it sends
 /// its secret. The type stays (it decides whether the app holds a secret).
 pub async fn update(
-    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>, Form(params): Form,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>, Form(params): Form,
 ) -> Result<Response, PageError> {
-    let mut client = owned(&state, &me.user, &id).await?;
+    let client = owned(&state, &me.user, &id).await?;
     let mut values = form_values(&params);
     values.app_type = client.app_type.clone().unwrap_or_else(|| "web".into());
     let spec = ClientSpec {
@@ -229,27 +231,20 @@ pub async fn update(
         token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
         ..Default::default()
     };
-    // Validated by the same rules as a new registration.
-    let checked = match clients::build(spec, state.now()) {
-        Ok(n) => n.client,
+    let client = match clients::revise(&client, spec) {
+        Ok(c) => c,
         Err(message) => {
             let page = form_page(&me.browser, Some(&client.id), values, Some(message));
             return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
-    client.name = checked.name;
-    client.redirect_uris = checked.redirect_uris;
-    client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
-    client.homepage = checked.homepage;
-    client.logo_url = checked.logo_url;
-    client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
     clients::save(&*state.store, &client, actor(&me), state.now()).await?;
     Ok(app_page(&state, &me.browser, &client, None, Some("Saved.")))
 }
 
 /// POST /developer/apps/{id}/rotate-secret
 pub async fn rotate(
-    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>, Form(_): Form,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>, Form(_): Form,
 ) -> Result<Response, PageError> {
     let mut client = owned(&state, &me.user, &id).await?;
     let overlap = state.config.secret_rotation_overlap;
@@ -269,7 +264,7 @@ pub async fn rotate(
 
 /// POST /developer/apps/{id}/delete
 pub async fn delete(
-    State(state): State<AppState>, me: SignedIn, Path(id): Path<String>, Form(_): Form,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>, Form(_): Form,
 ) -> Result<Response, PageError> {
     let client = owned(&state, &me.user, &id).await?;
     clients::delete(&*state.store, &client.id, actor(&me), state.now()).await?;

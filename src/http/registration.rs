@@ -16,7 +16,7 @@ use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::clients;
 use crate::oauth::registration::{self, MetadataError};
-use crate::store::Client;
+use crate::store::{Client, ClientId};
 
 fn metadata_error(e: MetadataError) -> OAuthError {
     let code = match e {
@@ -74,7 +74,7 @@ pub async fn register(
 /// The client named in the path, if the registration access token is its
 /// own. Anything else is `invalid_token` (RFC 7592 §2: no hint whether the
 /// client exists).
-async fn managed(state: &AppState, token: Option<String>, id: &str) -> Result<Client, OAuthError> {
+async fn managed(state: &AppState, token: Option<String>, id: &ClientId) -> Result<Client, OAuthError> {
     let invalid = || OAuthError::invalid_token("the registration access token is not valid for this client");
     let token = token.ok_or_else(invalid)?;
     let client = state.store.get_client(id).await?.ok_or_else(invalid)?;
@@ -87,7 +87,7 @@ async fn managed(state: &AppState, token: Option<String>, id: &str) -> Result<Cl
 
 /// GET /register/{client_id}
 pub async fn read(
-    State(state): State<AppState>, BearerHeader(token): BearerHeader, Path(id): Path<String>,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, Path(id): Path<ClientId>,
 ) -> Result<impl IntoResponse, OAuthError> {
     let client = managed(&state, token, &id).await?;
     Ok(NoStore(registration::document(&client, &client_uri(&state, &id))))
@@ -96,10 +96,10 @@ pub async fn read(
 /// PUT /register/{client_id}: replaces the metadata (RFC 7592 §2.2). The
 /// client stays public or confidential; its id and secret stay.
 pub async fn update(
-    State(state): State<AppState>, BearerHeader(token): BearerHeader, headers: HeaderMap, Path(id): Path<String>,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, headers: HeaderMap, Path(id): Path<ClientId>,
     body: Bytes,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let mut client = managed(&state, token, &id).await?;
+    let client = managed(&state, token, &id).await?;
     let metadata = json_body(&headers, &body)?;
     if metadata.client_id.as_deref() != Some(id.as_str()) {
         return Err(OAuthError::invalid_request("client_id in the body must be this client's id"));
@@ -111,23 +111,14 @@ pub async fn update(
             "token_endpoint_auth_method cannot switch between none and a secret; register a new client",
         ));
     }
-    let checked = registration::build(spec, state.now()).map_err(metadata_error)?.client;
-    client.name = checked.name;
-    client.redirect_uris = checked.redirect_uris;
-    client.post_logout_redirect_uris = checked.post_logout_redirect_uris;
-    client.grant_types = checked.grant_types;
-    client.scopes = checked.scopes;
-    client.homepage = checked.homepage;
-    client.logo_url = checked.logo_url;
-    client.app_type = checked.app_type;
-    client.token_endpoint_auth_method = checked.token_endpoint_auth_method;
+    let client = registration::revise(&client, spec).map_err(metadata_error)?;
     clients::save(&*state.store, &client, ACTOR, state.now()).await?;
     Ok(NoStore(registration::document(&client, &client_uri(&state, &id))))
 }
 
 /// DELETE /register/{client_id}: the client, its tokens and consents go.
 pub async fn delete(
-    State(state): State<AppState>, BearerHeader(token): BearerHeader, Path(id): Path<String>,
+    State(state): State<AppState>, BearerHeader(token): BearerHeader, Path(id): Path<ClientId>,
 ) -> Result<impl IntoResponse, OAuthError> {
     let client = managed(&state, token, &id).await?;
     clients::delete(&*state.store, &client.id, ACTOR, state.now()).await?;

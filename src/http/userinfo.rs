@@ -4,6 +4,7 @@ use axum::extract::State;
 use serde_json::{Map, Value};
 
 use super::extract::{Bearer, NoStore};
+use crate::accounts::users;
 use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::scopes;
@@ -22,11 +23,8 @@ pub async fn userinfo(
     if state.store.get_client(&claims.client_id).await?.is_none() {
         return Err(OAuthError::invalid_token("the client of this token is gone"));
     }
-    let user = state
-        .store
-        .get_user(&claims.sub)
+    let user = users::enabled(&*state.store, &claims.sub)
         .await?
-        .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::invalid_token("the account behind this token is gone"))?;
     Ok(NoStore(tokens::user_claims(&user, &granted)))
 }

@@ -9,7 +9,7 @@ use super::{pkce, redirect_uri, scopes};
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::Provider;
-use crate::store::{Client, Session};
+use crate::store::{Client, ClientId, Session};
 
 /// How long a pending authorization request waits for the person to sign
 /// in and consent.
@@ -27,7 +27,7 @@ pub struct Prompt {
 /// person signs in and consents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_name: String,
     pub skip_consent: bool,
     pub redirect_uri: String,
@@ -118,11 +118,11 @@ pub async fn validate(
 ) -> Result<(AuthorizationRequest, Client), Rejection> {
     // Step one: prove the client and the redirect URI. Until then every
     // error is a page, so we never redirect to an unchecked address.
-    let Some(client_id) = params.get("client_id") else {
+    let Some(client_id) = params.get("client_id").map(ClientId::from) else {
         return Err(page("This link is missing information", "The app did not say who it is (client_id is missing)."));
     };
     let client =
-        p.store.get_client(client_id).await.map_err(PageError::from)?.ok_or_else(|| {
+        p.store.get_client(&client_id).await.map_err(PageError::from)?.ok_or_else(|| {
             page("Unknown application", "The app that sent you here is not registered with this server.")
         })?;
     let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {

@@ -9,14 +9,14 @@ use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::Provider;
-use crate::store::Client;
+use crate::store::{Client, ClientId};
 
 /// What the client presented.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Credentials {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
-    None { id: String },
+    Basic { id: ClientId, secret: String },
+    Post { id: ClientId, secret: String },
+    None { id: ClientId },
 }
 
 pub const METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
@@ -41,10 +41,10 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Credentia
             .split_once(':')
             .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true))?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-        let id = form_decode(id);
+        let id = ClientId::from(form_decode(id));
         let secret = form_decode(secret);
         if let Some(body_id) = params.get("client_id") {
-            if body_id != id {
+            if id != body_id {
                 return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
             }
         }
@@ -52,8 +52,8 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Credentia
     }
     let id = params
         .get("client_id")
-        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
-        .to_string();
+        .map(ClientId::from)
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
     Ok(match form_secret {
         Some(secret) => Credentials::Post { id, secret: secret.to_string() },
         None => Credentials::None { id },
@@ -102,7 +102,7 @@ impl Credentials {
         }
     }
 
-    pub fn client_id(&self) -> &str {
+    pub fn client_id(&self) -> &ClientId {
         match self {
             Credentials::Basic { id, .. } | Credentials::Post { id, .. } | Credentials::None { id } => id,
         }

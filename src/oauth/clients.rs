@@ -5,7 +5,7 @@ use super::scopes;
 use crate::audit::{self, Actor};
 use crate::clock::Timestamp;
 use crate::crypto::{random_token, token_hash};
-use crate::store::{Client, GrantsOf, RevokeReason, Store, StoreResult};
+use crate::store::{Client, ClientId, GrantsOf, RevokeReason, Store, StoreResult};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -161,7 +161,7 @@ pub async fn rotate(
 /// stops working on every instance; then the client goes, with its consents
 /// and refresh tokens. Returns the number of grants ended, or None when
 /// there was no such client.
-pub async fn delete(store: &dyn Store, id: &str, actor: Actor<'_>, now: Timestamp) -> StoreResult<Option<usize>> {
+pub async fn delete(store: &dyn Store, id: &ClientId, actor: Actor<'_>, now: Timestamp) -> StoreResult<Option<usize>> {
     let Some(client) = store.get_client(id).await? else {
         return Ok(None);
     };
@@ -171,6 +171,23 @@ pub async fn delete(store: &dyn Store, id: &str, actor: Actor<'_>, now: Timestam
     let detail = format!("{}, {} grants revoked", client.name, grants.len());
     audit::record(store, now, actor.event(event, detail).client(id)).await;
     Ok(Some(grants.len()))
+}
+
+/// A registered client with new metadata, checked by the same rules as a
+/// new registration. What makes it this client stays: its id, type,
+/// secrets, owner, consent setting and registration token.
+pub fn revise(client: &Client, spec: ClientSpec) -> Result<Client, String> {
+    let spec = ClientSpec { public: client.public, skip_consent: client.skip_consent, ..spec };
+    let checked = build(spec, client.created_at)?.client;
+    Ok(Client {
+        id: client.id.clone(),
+        secret_hash: client.secret_hash.clone(),
+        owner_id: client.owner_id.clone(),
+        old_secret_hash: client.old_secret_hash.clone(),
+        old_secret_expires_at: client.old_secret_expires_at,
+        registration_token_hash: client.registration_token_hash.clone(),
+        ..checked
+    })
 }
 
 pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
@@ -212,7 +229,7 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
     }
     let secret = (!spec.public).then(|| random_token(32));
     let client = Client {
-        id: random_token(16),
+        id: ClientId::generate(),
         secret_hash: secret.as_deref().map(token_hash),
         name,
         redirect_uris: spec.redirect_uris,

@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::ephemeral::EphemeralResult;
 use crate::ephemeral::kinds::PENDING_REQUEST;
 use crate::error::{ErrorCode, OAuthError};
-use crate::store::{Role, Session, StoreResult};
+use crate::store::{GrantId, Role, Session, StoreResult};
 
 /// A pending request, unless it is gone or older than its lifetime.
 pub async fn load_pending(p: Provider<'_>, id: &str, now: Timestamp) -> EphemeralResult<Option<AuthorizationRequest>> {
@@ -126,7 +126,7 @@ pub async fn issue_code(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         expires_at: now + CODE_TTL,
-        grant_id: uuid::Uuid::new_v4().to_string(),
+        grant_id: GrantId::generate(),
     };
     let code = authorization_code::mint(p, &record, now).await?;
     Ok(authorize::success_redirect(&req.redirect_uri, &code, req.state.as_deref(), &p.config.issuer))

@@ -11,7 +11,7 @@ use crate::crypto::{random_bytes, random_token, sha256, token_hash};
 use crate::oauth::Provider;
 use crate::oauth::clients::GRANT_REFRESH_TOKEN;
 use crate::oauth::scopes::OFFLINE_ACCESS;
-use crate::store::{Client, RefreshToken};
+use crate::store::{Client, ClientId, GrantId, RefreshToken};
 
 /// Whether an authorization with `scopes` gets a refresh token: the client
 /// must be allowed the grant, and a public client must also have been
@@ -23,8 +23,8 @@ pub fn should_issue(client: &Client, scopes: &[String]) -> bool {
 }
 
 pub struct NewRefresh<'a> {
-    pub grant_id: &'a str,
-    pub client_id: &'a str,
+    pub grant_id: &'a GrantId,
+    pub client_id: &'a ClientId,
     pub user_id: &'a str,
     pub scopes: &'a [String],
     pub auth_time: Timestamp,
@@ -37,8 +37,8 @@ pub fn mint(p: Provider<'_>, n: &NewRefresh<'_>, now: Timestamp) -> (String, Ref
     let value = random_token(32);
     let row = RefreshToken {
         id_hash: token_hash(&value),
-        grant_id: n.grant_id.to_string(),
-        client_id: n.client_id.to_string(),
+        grant_id: n.grant_id.clone(),
+        client_id: n.client_id.clone(),
         user_id: n.user_id.to_string(),
         scopes: n.scopes.to_vec(),
         auth_time: n.auth_time,

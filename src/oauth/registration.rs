@@ -150,6 +150,11 @@ pub fn build(spec: ClientSpec, now: i64) -> Result<clients::NewClient, MetadataE
     clients::build(spec, now).map_err(MetadataError::Metadata)
 }
 
+/// New metadata for a registered client (RFC 7592 §2.2).
+pub fn revise(client: &Client, spec: ClientSpec) -> Result<Client, MetadataError> {
+    clients::revise(client, spec).map_err(MetadataError::Metadata)
+}
+
 /// The registered metadata as the RFCs return it (no secrets here; the
 /// caller adds them when there are new ones to show).
 pub fn document(client: &Client, registration_client_uri: &str) -> Value {

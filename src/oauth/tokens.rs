@@ -9,7 +9,7 @@ use crate::crypto::{b64url, random_token, sha256};
 use crate::error::OAuthError;
 use crate::keys::KeyError;
 use crate::oauth::Provider;
-use crate::store::User;
+use crate::store::{ClientId, GrantId, User};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const ID_TOKEN_TYP: &str = "JWT";
@@ -24,12 +24,12 @@ pub struct AccessClaims {
     pub exp: Timestamp,
     pub iat: Timestamp,
     pub jti: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gid: Option<String>,
+    pub gid: Option<GrantId>,
 }
 
 impl AccessClaims {
@@ -59,10 +59,10 @@ pub fn access_audience(issuer: &str) -> String {
 
 pub struct AccessGrant<'a> {
     pub sub: &'a str,
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     pub scopes: &'a [String],
     pub auth_time: Option<Timestamp>,
-    pub grant_id: Option<&'a str>,
+    pub grant_id: Option<&'a GrantId>,
 }
 
 pub fn issue_access_token(
@@ -75,10 +75,10 @@ pub fn issue_access_token(
         exp: now + p.config.access_token_ttl,
         iat: now,
         jti: random_token(16),
-        client_id: g.client_id.to_string(),
+        client_id: g.client_id.clone(),
         scope: g.scopes.join(" "),
         auth_time: g.auth_time,
-        gid: g.grant_id.map(str::to_string),
+        gid: g.grant_id.cloned(),
     };
     let token = p.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
     Ok((token, claims))
@@ -117,7 +117,7 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
 
 pub struct IdTokenInput<'a> {
     pub user: &'a User,
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     pub nonce: Option<&'a str>,
     pub auth_time: Timestamp,
     pub amr: &'a [String],
@@ -157,7 +157,7 @@ pub async fn validate_access_token(p: Provider<'_>, token: &str, now: Timestamp)
     }
     // Revocations are held in memory, loaded from the database and kept
     // current by the change feed: no round trip on this path.
-    if p.store.access_token_revoked(&claims.jti, claims.gid.as_deref(), now) {
+    if p.store.access_token_revoked(&claims.jti, claims.gid.as_ref(), now) {
         return Err(OAuthError::invalid_token("the access token has been revoked"));
     }
     Ok(claims)

@@ -2,6 +2,7 @@
 //! runs the same portable SQL on SQLite and PostgreSQL.
 
 pub mod cache;
+pub mod ids;
 pub mod mirror;
 pub mod sql;
 #[cfg(test)]
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 
+pub use ids::{ClientId, GrantId};
 pub use sql::{SqlStore, StoreOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +97,7 @@ impl std::fmt::Debug for StoredKey {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Client {
-    pub id: String,
+    pub id: ClientId,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub name: String,
@@ -207,9 +209,9 @@ pub trait KeyStore: Send + Sync {
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> StoreResult<()>;
-    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
-    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
     /// Replaces every field of the client but its id and creation time.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
     async fn list_clients_by_owner(&self, owner_id: &str) -> StoreResult<Vec<Client>>;
@@ -290,12 +292,14 @@ pub trait SessionStore: Send + Sync {
 
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
-    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
+    async fn get_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<Vec<String>>>;
     /// Records (replacing) the scopes the user has granted the client.
-    async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()>;
+    async fn put_consent(
+        &self, user_id: &str, client_id: &ClientId, scopes: &[String], now: Timestamp,
+    ) -> StoreResult<()>;
     /// Every client the user has allowed: (client id, scopes, granted at).
-    async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(String, Vec<String>, Timestamp)>>;
-    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
+    async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, Vec<String>, Timestamp)>>;
+    async fn delete_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<bool>;
 }
 
 /// An account's TOTP enrolment.
@@ -330,8 +334,8 @@ pub trait MfaStore: Send + Sync {
 pub struct RefreshToken {
     pub id_hash: String,
     /// The grant it was issued under; shared by every rotation.
-    pub grant_id: String,
-    pub client_id: String,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
     pub user_id: String,
     pub scopes: Vec<String>,
     pub auth_time: Timestamp,
@@ -415,10 +419,10 @@ impl RevokeReason {
 /// Which grants to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantsOf<'a> {
-    Grant(&'a str),
+    Grant(&'a GrantId),
     User(&'a str),
-    UserClient { user_id: &'a str, client_id: &'a str },
-    Client(&'a str),
+    UserClient { user_id: &'a str, client_id: &'a ClientId },
+    Client(&'a ClientId),
 }
 
 /// One authorization: a person allowed a client some scopes, once. Codes,
@@ -426,8 +430,8 @@ pub enum GrantsOf<'a> {
 /// ends them all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub id: String,
-    pub client_id: String,
+    pub id: GrantId,
+    pub client_id: ClientId,
     pub user_id: String,
     pub scopes: Vec<String>,
     pub created_at: Timestamp,
@@ -448,7 +452,7 @@ pub struct OneTimeToken {
     /// another.
     pub purpose: String,
     /// For a code: the grant it belongs to.
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     /// JSON of what the value stands for.
     pub data: String,
     pub created_at: Timestamp,
@@ -459,9 +463,9 @@ pub struct OneTimeToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consumed {
     /// Unused and unexpired; now used. Only one caller ever gets this.
-    Fresh { data: String, grant_id: Option<String> },
+    Fresh { data: String, grant_id: Option<GrantId> },
     /// Used before: a replay.
-    Replayed { grant_id: Option<String> },
+    Replayed { grant_id: Option<GrantId> },
     /// Unknown or expired.
     Missing,
 }
@@ -470,20 +474,21 @@ pub enum Consumed {
 pub trait GrantStore: Send + Sync {
     /// Stores a new grant with its authorization code, together.
     async fn create_grant(&self, grant: &Grant, code: &OneTimeToken) -> StoreResult<()>;
-    async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    async fn get_grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     /// Records that tokens are issued from the grant at `now` (so its access
     /// tokens may live until `now` + their lifetime, and nothing past
     /// `expires_at`), storing `refresh` with it. The grant row is locked
     /// first, in the same transaction: a concurrent revocation either comes
     /// first (false, nothing stored) or waits and then ends what this stored.
     async fn issue_from_grant(
-        &self, grant_id: &str, now: Timestamp, expires_at: Timestamp, refresh: Option<&RefreshToken>,
+        &self, grant_id: &GrantId, now: Timestamp, expires_at: Timestamp, refresh: Option<&RefreshToken>,
     ) -> StoreResult<bool>;
     /// Ends grants, in one statement, with the reason; returns the ids of
     /// those that were live. Every instance refuses their access tokens
     /// within a second, and this one at once.
-    async fn revoke_grants(&self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp)
-    -> StoreResult<Vec<String>>;
+    async fn revoke_grants(
+        &self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp,
+    ) -> StoreResult<Vec<GrantId>>;
     /// Deletes grants nothing can be alive from any more.
     async fn delete_expired_grants(&self, before: Timestamp) -> StoreResult<u64>;
 }
@@ -507,10 +512,10 @@ pub trait OneTimeStore: Send + Sync {
 pub trait RevocationStore: Send + Sync {
     /// Revokes one access token (RFC 7009) until it expires.
     async fn revoke_access_token(
-        &self, jti: &str, client_id: &str, at: Timestamp, expires_at: Timestamp,
+        &self, jti: &str, client_id: &ClientId, at: Timestamp, expires_at: Timestamp,
     ) -> StoreResult<()>;
     /// Whether an access token with this `jti` (and grant) is revoked.
-    fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>, now: Timestamp) -> bool;
+    fn access_token_revoked(&self, jti: &str, grant_id: Option<&GrantId>, now: Timestamp) -> bool;
     async fn delete_expired_access_token_revocations(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
@@ -529,11 +534,11 @@ pub trait LockoutStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A client was created, edited or deleted.
-    Client(String),
+    Client(ClientId),
     /// An account was edited, disabled or deleted.
     User(String),
     /// A grant was revoked; its access tokens may live until the time given.
-    Grant { id: String, until: Timestamp },
+    Grant { id: GrantId, until: Timestamp },
     /// Grants were revoked in bulk (by user, client, or both): re-read them.
     Grants(String),
     /// An access token was revoked; it expires at the time given.

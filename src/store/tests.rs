@@ -44,7 +44,7 @@ fn user(tag: &str) -> User {
 
 fn client(tag: &str) -> Client {
     Client {
-        id: format!("c{tag}"),
+        id: format!("c{tag}").into(),
         secret_hash: Some("abc".into()),
         name: "App".into(),
         redirect_uris: vec![format!("https://{tag}.example/cb"), "http://127.0.0.1/cb".into()],
@@ -195,8 +195,8 @@ async fn keys_rotate_on_schedule_and_delete() {
 fn refresh(tag: &str, grant: &str, user: &str, client: &str, expires_at: i64) -> RefreshToken {
     RefreshToken {
         id_hash: format!("{tag}-{}", random_token(8)),
-        grant_id: grant.to_string(),
-        client_id: client.to_string(),
+        grant_id: grant.into(),
+        client_id: client.into(),
         user_id: user.to_string(),
         scopes: vec!["openid".into(), "offline_access".into()],
         auth_time: 1,
@@ -213,8 +213,8 @@ fn refresh(tag: &str, grant: &str, user: &str, client: &str, expires_at: i64) ->
 
 fn grant(user: &str, client: &str, now: i64) -> Grant {
     Grant {
-        id: random_token(12),
-        client_id: client.to_string(),
+        id: random_token(12).into(),
+        client_id: client.into(),
         user_id: user.to_string(),
         scopes: vec!["openid".into()],
         created_at: now,

@@ -338,10 +338,15 @@ async fn changes_reach_another_instance_within_a_second() {
 
         // Delete the client on a (as the CLI does): b refuses within 1 s.
         let started = Instant::now();
-        latchkey::oauth::clients::delete(&*a.state.store, &machine, latchkey::audit::Actor::cli(), a.state.now())
-            .await
-            .unwrap()
-            .unwrap();
+        latchkey::oauth::clients::delete(
+            &*a.state.store,
+            &machine.as_str().into(),
+            latchkey::audit::Actor::cli(),
+            a.state.now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(cc(&a).await.0, 401, "at once where it was made");
         loop {
             let (status, _) = cc(&b).await;
@@ -373,7 +378,7 @@ async fn changes_reach_another_instance_within_a_second() {
 
         // Rotate the web client's secret with no overlap, and drop its only
         // redirect URI: b follows within 1 s.
-        let mut client = a.state.store.get_client(&id).await.unwrap().unwrap();
+        let mut client = a.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
         let new_secret = latchkey::oauth::clients::rotate_secret(&mut client, a.state.now(), 0).unwrap();
         client.redirect_uris = vec!["https://app.example/elsewhere".into()];
         let started = Instant::now();

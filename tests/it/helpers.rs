@@ -155,7 +155,7 @@ impl TestServer {
     pub async fn client(&self, spec: ClientSpec) -> (String, Option<String>) {
         let new = clients::build(spec, self.state.now()).expect("client spec");
         self.state.store.create_client(&new.client).await.expect("create client");
-        (new.client.id, new.secret)
+        (new.client.id.into_string(), new.secret)
     }
 
     pub async fn confidential(&self, redirect: &str) -> (String, String) {

@@ -130,7 +130,7 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
             .await
             .unwrap();
         assert!(res.status().is_client_error());
-        assert!(server.state.store.get_client(&id).await.unwrap().is_some());
+        assert!(server.state.store.get_client(&id.as_str().into()).await.unwrap().is_some());
 
         // The owner deletes it.
         let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}"))).await.page();
@@ -142,7 +142,7 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
             .await
             .unwrap();
         assert!(location(&res).ends_with("done=deleted"));
-        assert!(server.state.store.get_client(&id).await.unwrap().is_none());
+        assert!(server.state.store.get_client(&id.as_str().into()).await.unwrap().is_none());
         assert_eq!(introspect_status(&server, &id, &second).await, 401);
     }
 }
@@ -284,7 +284,7 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
             .await
             .unwrap();
         assert_eq!(res.status(), 204);
-        assert!(server.state.store.get_client(&console).await.unwrap().is_none());
+        assert!(server.state.store.get_client(&console.as_str().into()).await.unwrap().is_none());
         let events: Vec<String> =
             server.state.store.list_audit(Some(&admin_id), 50).await.unwrap().into_iter().map(|e| e.event).collect();
         for expected in ["admin.user_disable", "admin.user_enable", "admin.client_delete"] {

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::users;
 use crate::audit;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
@@ -21,7 +22,7 @@ use crate::oauth::pkce;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
-use crate::store::{Client, Consumed, Grant, GrantsOf, OneTimeToken, RevokeReason};
+use crate::store::{Client, ClientId, Consumed, Grant, GrantId, GrantsOf, OneTimeToken, RevokeReason};
 
 /// RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s.
 pub const CODE_TTL: i64 = 60;
@@ -30,7 +31,7 @@ pub const PURPOSE: &str = "code";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeRecord {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub redirect_uri_sent: bool,
     pub user_id: String,
@@ -41,7 +42,7 @@ pub struct CodeRecord {
     pub amr: Vec<String>,
     pub expires_at: Timestamp,
     /// Names the authorization: every token issued from it carries this id.
-    pub grant_id: String,
+    pub grant_id: GrantId,
 }
 
 /// Stores a new grant with its code, and returns the code.
@@ -136,11 +137,8 @@ pub async fn redeem(
         (None, None) => {}
     }
 
-    let user = p
-        .store
-        .get_user(&record.user_id)
+    let user = users::enabled(p.store, &record.user_id)
         .await?
-        .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer available"))?;
     let refresh = refresh::should_issue(client, &record.scopes).then(|| {
         refresh::mint(

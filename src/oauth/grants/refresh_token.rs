@@ -4,6 +4,7 @@
 //! unless it comes within the grace window, when the same successor is
 //! returned (a client that lost the response must not be signed out).
 
+use crate::accounts::users;
 use crate::audit;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
@@ -57,7 +58,7 @@ pub async fn refresh(
     if now >= row.expires_at || now >= row.family_expires_at {
         return Err(invalid());
     }
-    let user = p.store.get_user(&row.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+    let user = users::enabled(p.store, &row.user_id).await?.ok_or_else(invalid)?;
 
     let (successor, successor_row) = refresh::mint(
         p,
@@ -101,7 +102,7 @@ async fn reused(
             let value = refresh::unseal(presented, sealed);
             if let (Some(successor), Some(value)) = (successor, value) {
                 if successor.used_at.is_none() && successor.revoked_at.is_none() {
-                    let user = p.store.get_user(&row.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+                    let user = users::enabled(p.store, &row.user_id).await?.ok_or_else(invalid)?;
                     // A new access token is issued: only while the grant lives.
                     let expires_at = row.family_expires_at.max(now + p.config.access_token_ttl);
                     if !p.store.issue_from_grant(&row.grant_id, now, expires_at, None).await? {

@@ -4,7 +4,7 @@ use super::*;
 
 #[derive(FromRow)]
 struct ClientRow {
-    id: String,
+    id: ClientId,
     secret_hash: Option<String>,
     name: String,
     redirect_uris: String,
@@ -145,7 +145,7 @@ impl ClientStore for SqlStore {
         Ok(self.execute(sql, args![hash, now]).await? == 1)
     }
 
-    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
         let cached = self.mirror.clients.get_or_load(id, || self.load_client(id)).await?;
         Ok(cached.map(|c| (*c).clone()))
     }
@@ -156,10 +156,10 @@ impl ClientStore for SqlStore {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let n = tx.execute("DELETE FROM clients WHERE id = $1", args![id]).await?;
-        tx.log(Change::Client(id.to_string())).await?;
+        tx.log(Change::Client(id.clone())).await?;
         tx.commit().await?;
         Ok(n > 0)
     }

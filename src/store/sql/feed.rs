@@ -6,9 +6,9 @@ use super::*;
 /// How a change is written to the `changes` table: kind, key, until.
 pub(crate) fn to_row(change: &Change) -> (&'static str, String, Option<i64>) {
     match change {
-        Change::Client(id) => ("client", id.clone(), None),
+        Change::Client(id) => ("client", id.to_string(), None),
         Change::User(id) => ("user", id.clone(), None),
-        Change::Grant { id, until } => ("grant", id.clone(), Some(*until)),
+        Change::Grant { id, until } => ("grant", id.to_string(), Some(*until)),
         Change::Grants(filter) => ("grants", filter.clone(), None),
         Change::AccessToken { jti, until } => ("jti", jti.clone(), Some(*until)),
         Change::Keys => ("keys", String::new(), None),
@@ -17,9 +17,9 @@ pub(crate) fn to_row(change: &Change) -> (&'static str, String, Option<i64>) {
 
 fn from_row(kind: &str, key: String, until: Option<i64>) -> Option<Change> {
     Some(match kind {
-        "client" => Change::Client(key),
+        "client" => Change::Client(key.into()),
         "user" => Change::User(key),
-        "grant" => Change::Grant { id: key, until: until.unwrap_or(0) },
+        "grant" => Change::Grant { id: key.into(), until: until.unwrap_or(0) },
         "grants" => Change::Grants(key),
         "jti" => Change::AccessToken { jti: key, until: until.unwrap_or(0) },
         "keys" => Change::Keys,
@@ -118,7 +118,7 @@ impl ChangeFeed for SqlStore {
 #[async_trait]
 impl RevocationStore for SqlStore {
     async fn revoke_access_token(
-        &self, jti: &str, client_id: &str, at: Timestamp, expires_at: Timestamp,
+        &self, jti: &str, client_id: &ClientId, at: Timestamp, expires_at: Timestamp,
     ) -> StoreResult<()> {
         let sql = "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING";
         let mut tx = self.begin().await?;
@@ -128,8 +128,8 @@ impl RevocationStore for SqlStore {
         tx.commit().await
     }
 
-    fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>, now: Timestamp) -> bool {
-        self.mirror.revoked(jti, grant_id, now)
+    fn access_token_revoked(&self, jti: &str, grant_id: Option<&GrantId>, now: Timestamp) -> bool {
+        self.mirror.revoked(jti, grant_id.map(GrantId::as_str), now)
     }
 
     async fn delete_expired_access_token_revocations(&self, now: Timestamp) -> StoreResult<u64> {

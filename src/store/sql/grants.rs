@@ -13,8 +13,8 @@ use super::*;
 #[derive(FromRow)]
 struct RefreshRow {
     id_hash: String,
-    grant_id: String,
-    client_id: String,
+    grant_id: GrantId,
+    client_id: ClientId,
     user_id: String,
     scopes: String,
     auth_time: i64,
@@ -76,7 +76,7 @@ fn refresh_args(t: &RefreshToken) -> Vec<Arg<'_>> {
 impl Tx<'_> {
     /// Takes the grant for issuing at `now` (see the module comment): true
     /// when it is live. `expires_at` only ever extends the grant.
-    async fn take_grant(&mut self, grant_id: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<bool> {
+    async fn take_grant(&mut self, grant_id: &GrantId, now: Timestamp, expires_at: Timestamp) -> StoreResult<bool> {
         let sql = "UPDATE grants SET last_issued_at = $1, expires_at = CASE WHEN expires_at < $2 THEN $2 ELSE expires_at END WHERE id = $3 AND revoked_at IS NULL";
         Ok(self.execute(sql, args![now, expires_at, grant_id]).await? == 1)
     }
@@ -124,8 +124,8 @@ impl RefreshTokenStore for SqlStore {
 
 #[derive(FromRow)]
 struct GrantRow {
-    id: String,
-    client_id: String,
+    id: GrantId,
+    client_id: ClientId,
     user_id: String,
     scopes: String,
     created_at: i64,
@@ -139,14 +139,14 @@ impl SqlStore {
     /// One attempt at [`GrantStore::revoke_grants`].
     async fn revoke_grants_once(
         &self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp,
-    ) -> StoreResult<Vec<(String, i64)>> {
-        let (filter, a, b) = match which {
-            GrantsOf::Grant(id) => ("id = $3", id, None),
-            GrantsOf::User(user) => ("user_id = $3", user, None),
+    ) -> StoreResult<Vec<(GrantId, i64)>> {
+        let (filter, a, b): (_, Arg, _) = match which {
+            GrantsOf::Grant(id) => ("id = $3", id.into(), None),
+            GrantsOf::User(user) => ("user_id = $3", user.into(), None),
             GrantsOf::UserClient { user_id, client_id } => {
-                ("user_id = $3 AND client_id = $4", user_id, Some(client_id))
+                ("user_id = $3 AND client_id = $4", user_id.into(), Some(client_id))
             }
-            GrantsOf::Client(client) => ("client_id = $3", client, None),
+            GrantsOf::Client(client) => ("client_id = $3", client.into(), None),
         };
         let sql = format!(
             "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE {filter} AND revoked_at IS NULL RETURNING id, last_issued_at"
@@ -154,11 +154,11 @@ impl SqlStore {
         let mut values = args![at, reason.as_str(), a].to_vec();
         values.extend(b.map(Arg::from));
         let mut tx = self.begin().await?;
-        let ended: Vec<(String, i64)> = tx.fetch_all(sqlx::AssertSqlSafe(sql), &values).await?;
+        let ended: Vec<(GrantId, i64)> = tx.fetch_all(sqlx::AssertSqlSafe(sql), &values).await?;
         if !ended.is_empty() {
             let change = match which {
                 GrantsOf::Grant(id) => {
-                    Change::Grant { id: id.to_string(), until: ended[0].1 + self.options.access_token_window }
+                    Change::Grant { id: id.clone(), until: ended[0].1 + self.options.access_token_window }
                 }
                 other => Change::Grants(super::feed::grants_filter(other)),
             };
@@ -190,7 +190,7 @@ impl GrantStore for SqlStore {
         tx.commit().await
     }
 
-    async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
+    async fn get_grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
         let sql = "SELECT id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason FROM grants WHERE id = $1";
         let row: Option<GrantRow> = self.fetch_optional(sql, args![id]).await?;
         row.map(|r| {
@@ -210,7 +210,7 @@ impl GrantStore for SqlStore {
     }
 
     async fn issue_from_grant(
-        &self, grant_id: &str, now: Timestamp, expires_at: Timestamp, refresh: Option<&RefreshToken>,
+        &self, grant_id: &GrantId, now: Timestamp, expires_at: Timestamp, refresh: Option<&RefreshToken>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         if !tx.take_grant(grant_id, now, expires_at).await? {
@@ -225,7 +225,7 @@ impl GrantStore for SqlStore {
 
     async fn revoke_grants(
         &self, which: GrantsOf<'_>, reason: RevokeReason, at: Timestamp,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<GrantId>> {
         // Two bulk revocations over the same rows in different orders can
         // deadlock on PostgreSQL; it aborts one, which simply tries again.
         let mut attempt = 0;
@@ -272,13 +272,14 @@ impl OneTimeStore for SqlStore {
     async fn consume_one_time(&self, purpose: &str, token_hash: &str, now: Timestamp) -> StoreResult<Consumed> {
         // One UPDATE decides: only one caller can move used_at from NULL.
         let sql = "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 RETURNING data, grant_id";
-        let taken: Option<(String, Option<String>)> = self.fetch_optional(sql, args![now, token_hash, purpose]).await?;
+        let taken: Option<(String, Option<GrantId>)> =
+            self.fetch_optional(sql, args![now, token_hash, purpose]).await?;
         if let Some((data, grant_id)) = taken {
             return Ok(Consumed::Fresh { data, grant_id });
         }
         // Not taken: used before (a replay), or unknown, or expired unused.
         let sql = "SELECT used_at, grant_id FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2";
-        let row: Option<(Option<i64>, Option<String>)> = self.fetch_optional(sql, args![token_hash, purpose]).await?;
+        let row: Option<(Option<i64>, Option<GrantId>)> = self.fetch_optional(sql, args![token_hash, purpose]).await?;
         Ok(match row {
             Some((Some(_), grant_id)) => Consumed::Replayed { grant_id },
             _ => Consumed::Missing,

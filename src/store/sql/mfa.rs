@@ -34,7 +34,7 @@ impl MfaStore for SqlStore {
 
     async fn backup_codes_left(&self, user_id: &str) -> StoreResult<i64> {
         let sql = "SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL";
-        let (n,): (i64,) = self.fetch_one(sql, args![user_id]).await?;
+        let n = self.count(sql, args![user_id]).await?;
         Ok(n)
     }
 

@@ -10,7 +10,7 @@ use sqlx::{Postgres, SqlSafeStr, SqlStr, Sqlite, Transaction};
 
 use super::{Db, SqlStore};
 use crate::store::mirror::wall_ms;
-use crate::store::{Change, StoreError, StoreResult};
+use crate::store::{Change, ClientId, GrantId, StoreError, StoreResult};
 
 /// A value bound to a statement: text, integer, boolean or bytes, each
 /// possibly NULL.
@@ -41,6 +41,26 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
 impl<'a> From<&'a Option<String>> for Arg<'a> {
     fn from(v: &'a Option<String>) -> Self {
         Arg::Text(v.as_deref())
+    }
+}
+impl<'a> From<&'a ClientId> for Arg<'a> {
+    fn from(v: &'a ClientId) -> Self {
+        Arg::Text(Some(v.as_str()))
+    }
+}
+impl<'a> From<&'a GrantId> for Arg<'a> {
+    fn from(v: &'a GrantId) -> Self {
+        Arg::Text(Some(v.as_str()))
+    }
+}
+impl<'a> From<Option<&'a GrantId>> for Arg<'a> {
+    fn from(v: Option<&'a GrantId>) -> Self {
+        Arg::Text(v.map(GrantId::as_str))
+    }
+}
+impl<'a> From<&'a Option<GrantId>> for Arg<'a> {
+    fn from(v: &'a Option<GrantId>) -> Self {
+        Arg::Text(v.as_ref().map(GrantId::as_str))
     }
 }
 impl From<String> for Arg<'_> {
@@ -177,15 +197,9 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn fetch_one<T: Row>(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> StoreResult<T> {
-        let sql = sql.into_sql_str();
-        timed(self, async {
-            match &self.db {
-                Db::Sqlite(pool) => lite_as(sql, args).fetch_one(pool).await,
-                Db::Postgres(pool) => pg_as(sql, args).fetch_one(pool).await,
-            }
-        })
-        .await
+    /// The number a `SELECT COUNT(*)` answers.
+    pub(crate) async fn count(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> StoreResult<i64> {
+        Ok(self.fetch_optional::<(i64,)>(sql, args).await?.map_or(0, |(n,)| n))
     }
 
     /// Starts a transaction: committed by [`Tx::commit`], rolled back when

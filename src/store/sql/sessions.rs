@@ -76,7 +76,7 @@ impl SessionStore for SqlStore {
 
     async fn count_user_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<i64> {
         let sql = "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expires_at > $2";
-        let (n,): (i64,) = self.fetch_one(sql, args![user_id, now]).await?;
+        let n = self.count(sql, args![user_id, now]).await?;
         Ok(n)
     }
 
@@ -95,25 +95,27 @@ impl SessionStore for SqlStore {
 
 #[async_trait]
 impl ConsentStore for SqlStore {
-    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>> {
+    async fn get_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<Vec<String>>> {
         let sql = "SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2";
         let row: Option<(String,)> = self.fetch_optional(sql, args![user_id, client_id]).await?;
         row.map(|(s,)| from_json(&s, "consents.scopes")).transpose()
     }
 
-    async fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: Timestamp) -> StoreResult<()> {
+    async fn put_consent(
+        &self, user_id: &str, client_id: &ClientId, scopes: &[String], now: Timestamp,
+    ) -> StoreResult<()> {
         let sql = "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at";
         self.execute(sql, args![user_id, client_id, to_json(scopes), now]).await?;
         Ok(())
     }
 
-    async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(String, Vec<String>, Timestamp)>> {
+    async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, Vec<String>, Timestamp)>> {
         let sql = "SELECT client_id, scopes, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at DESC";
-        let rows: Vec<(String, String, i64)> = self.fetch_all(sql, args![user_id]).await?;
+        let rows: Vec<(ClientId, String, i64)> = self.fetch_all(sql, args![user_id]).await?;
         rows.into_iter().map(|(c, s, at)| Ok((c, from_json(&s, "consents.scopes")?, at))).collect()
     }
 
-    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+    async fn delete_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<bool> {
         let sql = "DELETE FROM consents WHERE user_id = $1 AND client_id = $2";
         Ok(self.execute(sql, args![user_id, client_id]).await? > 0)
     }
