@@ -48,7 +48,7 @@ impl Templates {
     pub fn new(brand: Brand) -> Result<Self, RenderError> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in TEMPLATES {
             env.add_template(name, source).map_err(|source| RenderError { name, source })?;
         }
@@ -138,20 +138,20 @@ impl Page for SignupPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ScopeLine {
     pub name: String,
     pub description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct UserLine {
     pub username: String,
     pub email: Option<String>,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ConsentPage {
     pub csrf: String,
     pub request_id: String,
@@ -167,7 +167,7 @@ impl Page for ConsentPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ErrorPage {
     pub heading: String,
     pub message: String,
@@ -181,7 +181,7 @@ impl Page for ErrorPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct SignedOutPage {
     pub heading: String,
     pub message: String,
@@ -193,13 +193,13 @@ impl Page for SignedOutPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct HiddenField {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct LogoutPage {
     pub csrf: String,
     pub client_name: Option<String>,
@@ -213,7 +213,7 @@ impl Page for LogoutPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AccountPage {
     pub csrf: String,
     pub user: UserLine,
@@ -238,7 +238,7 @@ pub struct AccountPage {
 }
 
 /// An app the person has allowed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AppLine {
     pub client_id: ClientId,
     pub name: String,
@@ -246,7 +246,7 @@ pub struct AppLine {
     pub since: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct SessionLine {
     /// The session's id hash (never the cookie): names it in the form.
     pub id: String,
@@ -256,7 +256,7 @@ pub struct SessionLine {
     pub current: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ActivityLine {
     pub what: String,
     pub when: String,
@@ -265,7 +265,7 @@ pub struct ActivityLine {
     pub alert: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AdminUserLine {
     pub id: String,
     pub username: String,
@@ -275,7 +275,7 @@ pub struct AdminUserLine {
     pub is_me: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AdminClientLine {
     pub id: ClientId,
     pub name: String,
@@ -284,7 +284,7 @@ pub struct AdminClientLine {
     pub owned: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AdminPage {
     pub csrf: String,
     pub users: Vec<AdminUserLine>,
@@ -299,7 +299,7 @@ impl Page for AdminPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AppSummary {
     pub id: ClientId,
     pub name: String,
@@ -308,7 +308,7 @@ pub struct AppSummary {
 }
 
 /// The developer portal's list of the person's apps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AppsPage {
     pub apps: Vec<AppSummary>,
     pub is_admin: bool,
@@ -334,7 +334,7 @@ pub struct AppFormValues {
     pub post_logout_redirect_uris: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct TypeOption {
     pub value: String,
     pub label: String,
@@ -342,7 +342,7 @@ pub struct TypeOption {
 }
 
 /// Registering an app, or editing one (`app_id` set).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AppFormPage {
     pub csrf: String,
     pub app_id: Option<String>,
@@ -357,7 +357,7 @@ impl Page for AppFormPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AppDetail {
     pub id: ClientId,
     pub name: String,
@@ -376,7 +376,7 @@ pub struct AppDetail {
     pub old_secret_until: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct AppPage {
     pub csrf: String,
     pub app: AppDetail,
@@ -392,7 +392,7 @@ impl Page for AppPage {
 }
 
 /// The second step of a sign-in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct MfaPage {
     pub csrf: String,
     pub step: String,
@@ -405,7 +405,7 @@ impl Page for MfaPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct MfaSetupPage {
     pub csrf: String,
     /// Rendered by us (`accounts::totp::qr_svg`): inserted unescaped.
@@ -421,7 +421,7 @@ impl Page for MfaSetupPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct BackupCodesPage {
     pub codes: Vec<String>,
 }
@@ -432,7 +432,7 @@ impl Page for BackupCodesPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ForgotPage {
     pub csrf: String,
     /// The request was taken (whether or not the address has an account).
@@ -446,7 +446,7 @@ impl Page for ForgotPage {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ResetPage {
     pub csrf: String,
     pub token: String,
@@ -462,7 +462,7 @@ impl Page for ResetPage {
 
 /// Proof of ownership: the password of the account that uses the email of
 /// the GitHub account being linked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct LinkGithubPage {
     pub csrf: String,
     pub proof: String,
@@ -496,6 +496,46 @@ mod tests {
 
     fn user() -> UserLine {
         UserLine { username: "ada".into(), email: Some("ada@example.com".into()), name: Some("Ada".into()) }
+    }
+
+    /// Strict undefined mode makes a misspelt variable an error, but only
+    /// on the branch that reads it: each page renders with nothing set
+    /// (every `if` false, every loop empty) here, and filled in below.
+    #[test]
+    fn every_template_renders_with_nothing_set() {
+        fn empty<P: Page + Default>(t: &Templates) {
+            if let Err(e) = t.render(&P::default()) {
+                panic!("{}: {e:#}", P::TEMPLATE);
+            }
+        }
+        let t = templates();
+        empty::<LoginPage>(&t);
+        empty::<SignupPage>(&t);
+        empty::<ConsentPage>(&t);
+        empty::<ErrorPage>(&t);
+        empty::<SignedOutPage>(&t);
+        empty::<LogoutPage>(&t);
+        empty::<AccountPage>(&t);
+        empty::<AdminPage>(&t);
+        empty::<AppsPage>(&t);
+        empty::<AppFormPage>(&t);
+        empty::<AppPage>(&t);
+        empty::<MfaPage>(&t);
+        empty::<MfaSetupPage>(&t);
+        empty::<BackupCodesPage>(&t);
+        empty::<ForgotPage>(&t);
+        empty::<ResetPage>(&t);
+        empty::<LinkGithubPage>(&t);
+        assert_eq!(TEMPLATES.len(), 17 + 2, "a new page is rendered here too (base and nav are partials)");
+    }
+
+    #[test]
+    fn a_misspelt_variable_fails() {
+        let mut t = templates();
+        t.env.add_template("t", "{% if usr %}x{% endif %}{{ usr }}").unwrap();
+        let tmpl = t.env.get_template("t").unwrap();
+        assert!(tmpl.render(context! { user => "ada" }).is_err());
+        assert!(tmpl.render(context! { usr => "ada" }).is_ok());
     }
 
     #[test]

@@ -9,13 +9,9 @@ use crate::store::{GrantsOf, RevokeReason, Role, Store, StoreError, StoreResult,
 /// Per-field problems with a sign-up, in words for the person.
 #[derive(Debug, Serialize, Default, Clone, PartialEq, Eq)]
 pub struct FieldErrors {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<String>,
 }
 

@@ -6,24 +6,49 @@ use crate::crypto::random_token;
 
 /// The stores to test, and the folder holding the SQLite file (removed when
 /// dropped).
-async fn backends() -> (Vec<SqlStore>, tempfile::TempDir) {
+/// Where a test's databases live: a SQLite file in a temporary directory,
+/// and a PostgreSQL schema of its own (tests run concurrently, and the
+/// change feed must see only this test's writes).
+struct Place {
+    dir: tempfile::TempDir,
+    pg_url: Option<String>,
+}
+
+async fn backends() -> (Vec<SqlStore>, Place) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/test.db", dir.path().display());
     let sqlite = SqlStore::connect(&url).await.unwrap();
     sqlite.migrate().await.unwrap();
     let mut out = vec![sqlite];
-    match std::env::var("TEST_DATABASE_URL") {
+    let pg_url = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
+            let url = fresh_schema(&url).await;
             let pg = SqlStore::connect(&url).await.expect("TEST_DATABASE_URL is set but PostgreSQL is unreachable");
             pg.migrate().await.unwrap();
             out.push(pg);
+            Some(url)
         }
-        _ => assert!(
-            std::env::var("LATCHKEY_REQUIRE_BACKENDS").is_err(),
-            "LATCHKEY_REQUIRE_BACKENDS is set but TEST_DATABASE_URL is not"
-        ),
-    }
-    (out, dir)
+        _ => {
+            assert!(
+                std::env::var("LATCHKEY_REQUIRE_BACKENDS").is_err(),
+                "LATCHKEY_REQUIRE_BACKENDS is set but TEST_DATABASE_URL is not"
+            );
+            None
+        }
+    };
+    (out, Place { dir, pg_url })
+}
+
+/// A new schema named as the integration tests name theirs (`lk_<unix
+/// seconds>_<random>`), so their sweep of old schemas drops it too.
+async fn fresh_schema(url: &str) -> String {
+    use sqlx::Connection;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let schema = format!("lk_{now}_{}", random_token(6).to_lowercase().replace(['-', '_'], "x"));
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options[search_path]={schema}")
 }
 
 fn user(tag: &str) -> User {
@@ -390,10 +415,10 @@ async fn a_single_use_value_is_taken_once_under_concurrency() {
 }
 
 /// A second store on the same database: another instance.
-async fn sibling(store: &SqlStore, dir: &tempfile::TempDir) -> SqlStore {
+async fn sibling(store: &SqlStore, place: &Place) -> SqlStore {
     let url = match store.backend() {
-        "sqlite" => format!("sqlite://{}/test.db", dir.path().display()),
-        _ => std::env::var("TEST_DATABASE_URL").unwrap(),
+        "sqlite" => format!("sqlite://{}/test.db", place.dir.path().display()),
+        _ => place.pg_url.clone().unwrap(),
     };
     SqlStore::connect(&url).await.unwrap()
 }
