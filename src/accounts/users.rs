@@ -190,15 +190,27 @@ pub async fn end_everything(
     Ok((ended, grants.len()))
 }
 
+/// How disabling or enabling an account went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toggle {
+    Done,
+    NoSuchUser,
+    /// An administrator may not disable their own account: the last one
+    /// would lock everyone out of administration.
+    OwnAccount,
+}
+
 /// Disables (or re-enables) an account. Disabling ends it at once: its
 /// browser sessions and every grant, so all its tokens stop working on every
-/// instance. Re-enabling brings none of them back. False when there is no
-/// such account.
+/// instance. Re-enabling brings none of them back.
 pub async fn set_disabled(
     store: &dyn Store, user_id: &str, disabled: bool, actor: crate::audit::Actor<'_>, now: Timestamp,
-) -> StoreResult<bool> {
+) -> StoreResult<Toggle> {
+    if disabled && actor.user_id == Some(user_id) {
+        return Ok(Toggle::OwnAccount);
+    }
     if !store.set_user_disabled(user_id, disabled, now).await? {
-        return Ok(false);
+        return Ok(Toggle::NoSuchUser);
     }
     if disabled {
         store.delete_user_sessions(user_id).await?;
@@ -206,7 +218,7 @@ pub async fn set_disabled(
     }
     let event = if disabled { "admin.user_disable" } else { "admin.user_enable" };
     crate::audit::record(store, now, actor.event(event, format!("user {user_id}"))).await;
-    Ok(true)
+    Ok(Toggle::Done)
 }
 
 #[cfg(test)]

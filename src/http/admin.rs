@@ -12,7 +12,7 @@ use serde_json::json;
 use super::extract::{Admin, Bearer, Form, PageParams};
 use super::pages::{render, see_other};
 use super::routes;
-use crate::accounts::users;
+use crate::accounts::users::{self, Toggle};
 use crate::app::AppState;
 use crate::audit::{Actor, Origin, Via};
 use crate::error::{ErrorCode, OAuthError, PageError};
@@ -80,11 +80,13 @@ pub async fn user_action(
     State(state): State<AppState>, admin: Admin, Path((id, action)): Path<(String, String)>, Form(_): Form,
 ) -> Result<Response, PageError> {
     let disabled = disabling(&action).ok_or_else(|| PageError::bad_request("Unknown action."))?;
-    if disabled && id == admin.0.user.id {
-        return Err(PageError::bad_request("You cannot disable your own account.").with_back(routes::ADMIN));
+    match users::set_disabled(&*state.store, &id, disabled, page_actor(&admin), state.now()).await? {
+        Toggle::OwnAccount => {
+            Err(PageError::bad_request("You cannot disable your own account.").with_back(routes::ADMIN))
+        }
+        Toggle::NoSuchUser => Err(PageError::bad_request("There is no such account.").with_back(routes::ADMIN)),
+        Toggle::Done => Ok(see_other(&format!("{}?done={action}d", routes::ADMIN))),
     }
-    users::set_disabled(&*state.store, &id, disabled, page_actor(&admin), state.now()).await?;
-    Ok(see_other(&format!("{}?done={action}d", routes::ADMIN)))
 }
 
 /// POST /admin/clients/{id}/delete
@@ -136,13 +138,11 @@ pub async fn api_user_action(
 ) -> Result<impl IntoResponse, OAuthError> {
     let me = api_admin(&state, &bearer).await?;
     let disabled = disabling(&action).ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such action"))?;
-    if disabled && id == me.id {
-        return Err(OAuthError::invalid_request("an administrator cannot disable their own account"));
+    match users::set_disabled(&*state.store, &id, disabled, api_actor(&me), state.now()).await? {
+        Toggle::OwnAccount => Err(OAuthError::invalid_request("an administrator cannot disable their own account")),
+        Toggle::NoSuchUser => Err(OAuthError::new(ErrorCode::NotFound, "no such user")),
+        Toggle::Done => Ok(Json(json!({ "id": id, "disabled": disabled }))),
     }
-    if !users::set_disabled(&*state.store, &id, disabled, api_actor(&me), state.now()).await? {
-        return Err(OAuthError::new(ErrorCode::NotFound, "no such user"));
-    }
-    Ok(Json(json!({ "id": id, "disabled": disabled })))
 }
 
 /// GET /admin/api/clients

@@ -10,8 +10,8 @@ use super::pages::{render, see_other};
 use super::routes;
 use crate::app::AppState;
 use crate::error::PageError;
+use crate::oauth::logout::{self, Answer, Decision, LogoutRequest, Refusal};
 use crate::oauth::params::Params;
-use crate::store::ClientId;
 use crate::templates::{HiddenField, LogoutPage, SignedOutPage, UserLine};
 
 /// GET /logout
@@ -28,106 +28,64 @@ pub async fn end_session_post(
     end_session(&state, &mut browser, &params, true).await
 }
 
-fn bad(message: &'static str) -> PageError {
-    PageError::new(StatusCode::BAD_REQUEST, "We could not sign you out from this link", message)
-}
-
 async fn end_session(
     state: &AppState, browser: &mut Browser, params: &Params, post: bool,
 ) -> Result<Response, PageError> {
-    if params.check_unique().is_err() {
-        return Err(bad("A parameter appears more than once in the request."));
-    }
-    // The hint proves which app and which person asked; an expired ID token
-    // is still a valid hint.
-    let hint: Option<serde_json::Value> = match params.get("id_token_hint") {
-        Some(token) => Some(
-            state
-                .keys
-                .verify(token, None, &state.config.issuer)
-                .await
-                .map_err(|_| bad("The app sent an ID token that this server did not issue."))?,
-        ),
-        None => None,
-    };
-    let hint_aud = hint.as_ref().and_then(|h| match h.get("aud") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_string),
-        _ => None,
-    });
-    let hint_sub = hint.as_ref().and_then(|h| h.get("sub")).and_then(|s| s.as_str()).map(str::to_string);
-    let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
-        (Some(a), Some(b)) if a != b => return Err(bad("The app's client_id does not match its ID token.")),
-        (Some(a), _) => Some(ClientId::from(a)),
-        (None, b) => b.map(ClientId::from),
-    };
-    let client = match &client_id {
-        Some(id) => Some(
-            state.store.get_client(id).await?.ok_or_else(|| bad("The app that sent you here is not registered."))?,
-        ),
-        None => None,
-    };
-    let target = match params.get("post_logout_redirect_uri") {
-        Some(uri) => {
-            let client = client
-                .as_ref()
-                .ok_or_else(|| bad("The app did not say who it is, so we cannot send you back to it."))?;
-            // Exact match against the registered list (RP-Initiated Logout §3).
-            if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-                return Err(bad("The address to return to after signing out is not registered for this app."));
-            }
-            let mut url = url::Url::parse(uri).map_err(|_| bad("The return address is not valid."))?;
-            if let Some(s) = params.get("state") {
-                url.query_pairs_mut().append_pair("state", s);
-            }
-            Some(url.to_string())
+    let request = logout::validate(state.provider(), params).await.map_err(|refusal| match refusal {
+        Refusal::Invalid(message) => {
+            PageError::new(StatusCode::BAD_REQUEST, "We could not sign you out from this link", message)
         }
-        None => None,
+        Refusal::Store(e) => e.into(),
+    })?;
+    let Some(session) = browser.session.clone() else {
+        return Ok(signed_out(state, &request));
     };
-    let finish = |state: &AppState| match &target {
+    let answer = match (post, params.get("confirm")) {
+        (true, Some("yes")) if browser.csrf_ok(params.get("csrf")) => Answer::Yes,
+        (true, Some("no")) => Answer::No,
+        _ => Answer::None,
+    };
+    match logout::decide(&request, &session.user_id, answer) {
+        Decision::Stay => Ok(see_other(routes::ACCOUNT)),
+        Decision::SignOut => {
+            browser.sign_out(state).await?;
+            let client_id = request.client.as_ref().map(|c| c.id.as_str());
+            tracing::info!(user_id = %session.user_id, client_id = ?client_id, "signed out");
+            Ok(signed_out(state, &request))
+        }
+        Decision::Ask => {
+            // The confirmation form carries the request on.
+            let client_id = request.client.as_ref().map(|c| c.id.to_string());
+            let hidden = [
+                ("client_id", client_id.as_deref()),
+                ("post_logout_redirect_uri", params.get("post_logout_redirect_uri")),
+                ("state", params.get("state")),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some(HiddenField { name: name.into(), value: value?.to_string() }))
+            .collect();
+            let user = state.store.get_user(&session.user_id).await?;
+            let page = LogoutPage {
+                csrf: browser.csrf.clone(),
+                client_name: request.client.map(|c| c.name),
+                hidden,
+                user: user.map(|u| UserLine { username: u.username, email: Some(u.email), name: u.name }),
+            };
+            Ok(render(state, StatusCode::OK, &page))
+        }
+    }
+}
+
+/// Back to the app, or a page saying it is done.
+fn signed_out(state: &AppState, request: &LogoutRequest) -> Response {
+    match &request.target {
         Some(url) => see_other(url),
-        None => render(
-            state,
-            StatusCode::OK,
-            &SignedOutPage {
+        None => {
+            let page = SignedOutPage {
                 heading: "You are signed out".into(),
                 message: "You can close this window, or sign in again.".into(),
-            },
-        ),
-    };
-
-    let Some(session) = browser.session.clone() else {
-        return Ok(finish(state));
-    };
-    let confirmed = post && params.get("confirm") == Some("yes") && browser.csrf_ok(params.get("csrf"));
-    let hinted_same_user = hint_sub.as_deref() == Some(session.user_id.as_str());
-    if post && params.get("confirm") == Some("no") {
-        return Ok(see_other(routes::ACCOUNT));
-    }
-    if confirmed || hinted_same_user {
-        browser.sign_out(state).await?;
-        tracing::info!(user_id = %session.user_id, client_id = ?client_id, "signed out");
-        return Ok(finish(state));
-    }
-    // Without proof that the person's own app asked, ask them (RP-Initiated
-    // Logout §2: the OP SHOULD ask the End-User whether to log out).
-    let mut hidden = Vec::new();
-    for name in ["client_id", "post_logout_redirect_uri", "state"] {
-        let value = if name == "client_id" {
-            client_id.as_ref().map(ClientId::to_string)
-        } else {
-            params.get(name).map(str::to_string)
-        };
-        if let Some(value) = value {
-            hidden.push(HiddenField { name: name.into(), value });
+            };
+            render(state, StatusCode::OK, &page)
         }
     }
-    let user = state.store.get_user(&session.user_id).await?;
-    let page = LogoutPage {
-        csrf: browser.csrf.clone(),
-        client_name: client.map(|c| c.name),
-        hidden,
-        user: user.map(|u| UserLine { username: u.username, email: Some(u.email), name: u.name }),
-    };
-    Ok(render(state, StatusCode::OK, &page))
 }

@@ -27,11 +27,7 @@ fn not_found() -> PageError {
 /// found", so ids of others' apps reveal nothing.
 async fn owned(state: &AppState, user: &User, id: &ClientId) -> Result<Client, PageError> {
     let client = state.store.get_client(id).await?.ok_or_else(not_found)?;
-    if client.owner_id.as_deref() == Some(user.id.as_str()) || user.role == Role::Admin {
-        Ok(client)
-    } else {
-        Err(not_found())
-    }
+    if clients::may_manage(&client, user) { Ok(client) } else { Err(not_found()) }
 }
 
 fn actor(me: &SignedIn) -> Actor<'_> {

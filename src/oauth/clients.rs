@@ -5,7 +5,7 @@ use super::scopes;
 use crate::audit::{self, Actor};
 use crate::clock::Timestamp;
 use crate::crypto::{random_token, token_hash};
-use crate::store::{Client, ClientId, GrantsOf, RevokeReason, Store, StoreResult};
+use crate::store::{Client, ClientId, GrantsOf, RevokeReason, Role, Store, StoreResult, User};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -171,6 +171,12 @@ pub async fn delete(store: &dyn Store, id: &ClientId, actor: Actor<'_>, now: Tim
     let detail = format!("{}, {} grants revoked", client.name, grants.len());
     audit::record(store, now, actor.event(event, detail).client(id)).await;
     Ok(Some(grants.len()))
+}
+
+/// Whether `user` may see and change `client` in the portal: the person
+/// who registered it, or an administrator.
+pub fn may_manage(client: &Client, user: &User) -> bool {
+    client.owner_id.as_deref() == Some(user.id.as_str()) || user.role == Role::Admin
 }
 
 /// A registered client with new metadata, checked by the same rules as a

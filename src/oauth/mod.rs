@@ -8,6 +8,7 @@ pub mod clients;
 pub mod consent;
 pub mod grants;
 pub mod introspection;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;

@@ -277,6 +277,23 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
             .unwrap();
         assert!(location(&res).ends_with("done=enabled"));
         assert_eq!(sign_in_status(&server, &plain_name).await, 303, "enabled again");
+        // No administrator disables their own account, by page or API; an
+        // unknown account is not found.
+        let res = admin_browser
+            .post(server.url(&format!("/admin/users/{admin_id}/disable")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{backend:?}");
+        assert!(res.text().await.unwrap().contains("You cannot disable your own account."));
+        let own = http().post(server.url(&format!("/admin/api/users/{admin_id}/disable"))).bearer_auth(&admin_token);
+        let res = own.send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(json(res).await["error"], "invalid_request");
+        let unknown = http().post(server.url("/admin/api/users/no-such-user/disable")).bearer_auth(&admin_token);
+        assert_eq!(unknown.send().await.unwrap().status(), 404);
+        assert!(!server.state.store.get_user(&admin_id).await.unwrap().unwrap().disabled);
         let res = http()
             .delete(server.url(&format!("/admin/api/clients/{console}")))
             .bearer_auth(&admin_token)
