@@ -77,25 +77,23 @@ impl AppState {
     /// Brute-force limits: counts in the short-lived state, locks in the
     /// database.
     pub fn throttle(&self) -> crate::accounts::throttle::Throttle<'_> {
-        self.provider().throttle()
+        self.shared().throttle()
     }
 
     /// The narrow view the protocol rules take.
     pub fn provider(&self) -> crate::oauth::Provider<'_> {
-        crate::oauth::Provider {
-            config: &self.config,
-            store: &*self.store,
-            ephemeral: &*self.ephemeral,
-            keys: &self.keys,
-        }
+        crate::oauth::Provider { shared: self.shared(), keys: &self.keys }
+    }
+
+    /// What every rule may use.
+    pub fn shared(&self) -> crate::shared::Shared<'_> {
+        crate::shared::Shared { config: &self.config, store: &*self.store, ephemeral: &*self.ephemeral }
     }
 
     /// The view the account rules take.
     pub fn accounts(&self) -> crate::accounts::Accounts<'_> {
         crate::accounts::Accounts {
-            config: &self.config,
-            store: &*self.store,
-            ephemeral: &*self.ephemeral,
+            shared: self.shared(),
             hasher: &self.hasher,
             mailer: &self.mailer,
             totp_key: &self.totp_key,

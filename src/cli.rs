@@ -354,12 +354,9 @@ async fn keys_cmd(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> Cl
             if !keys::remove(&*store, &kid, clock.now()).await? {
                 return Err(CliError(format!("no key `{kid}`")));
             }
-            if json {
-                println!("{}", json!({ "removed": kid }));
-            } else {
-                println!("removed key {kid}; running instances drop it within a second");
-            }
-            Ok(())
+            report(json, json!({ "removed": kid }), || {
+                format!("removed key {kid}; running instances drop it within a second")
+            })
         }
     }
 }
@@ -374,14 +371,11 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             let token = crate::crypto::random_token(32);
             let now = clock.now();
             store.insert_initial_access_token(&crate::crypto::token_hash(&token), now, now + ttl).await?;
-            if json {
-                println!("{}", json!({ "initial_access_token": token, "expires_at": now + ttl }));
-            } else {
-                println!(
+            report(json, json!({ "initial_access_token": token, "expires_at": now + ttl }), || {
+                format!(
                     "initial access token: {token}\n(single use, valid {ttl} s; send it as Authorization: Bearer to /register)"
-                );
-            }
-            Ok(())
+                )
+            })
         }
         ClientsCommand::Create(c) => {
             let new = clients::build(
@@ -448,12 +442,9 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             let Some(grants) = clients::delete(&*store, &id, audit::Actor::cli(), clock.now()).await? else {
                 return Err(CliError(format!("no client `{id}`")));
             };
-            if json {
-                println!("{}", json!({ "deleted": id, "grants_revoked": grants }));
-            } else {
-                println!("deleted client {id} ({grants} grants revoked)");
-            }
-            Ok(())
+            report(json, json!({ "deleted": id, "grants_revoked": grants }), || {
+                format!("deleted client {id} ({grants} grants revoked)")
+            })
         }
     }
 }
@@ -488,12 +479,9 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
                 }
                 Err(e) => return Err(e.into()),
             };
-            if json {
-                println!("{}", json!({ "id": user.id, "username": user.username, "email": user.email }));
-            } else {
-                println!("created user {} ({})", user.username, user.id);
-            }
-            Ok(())
+            report(json, json!({ "id": user.id, "username": user.username, "email": user.email }), || {
+                format!("created user {} ({})", user.username, user.id)
+            })
         }
         UsersCommand::List { json } => {
             let list = store.list_users().await?;
@@ -513,12 +501,9 @@ async fn users_cmd(cmd: UsersCommand, config: Config, clock: Arc<dyn Clock>) -> 
             })?;
             let u = find_user(&*store, &user).await?.ok_or_else(|| CliError(format!("no user `{user}`")))?;
             store.set_user_role(&u.id, role, clock.now()).await?;
-            if json {
-                println!("{}", json!({ "id": u.id, "username": u.username, "role": role }));
-            } else {
-                println!("{} is now {role}", u.username);
-            }
-            Ok(())
+            report(json, json!({ "id": u.id, "username": u.username, "role": role }), || {
+                format!("{} is now {role}", u.username)
+            })
         }
         UsersCommand::Disable(named) => set_disabled(&*store, named, true, clock.now()).await,
         UsersCommand::Enable(named) => set_disabled(&*store, named, false, clock.now()).await,
@@ -532,12 +517,22 @@ async fn set_disabled(
     // The same rule as the admin page: disabling ends every session
     // and grant, on every instance within a second.
     users::set_disabled(store, &u.id, disable, audit::Actor::cli(), now).await?;
+    report(json, json!({ "id": u.id, "username": u.username, "disabled": disable }), || {
+        if disable {
+            format!("{} is disabled: every session and token has ended", u.username)
+        } else {
+            format!("{} is enabled again", u.username)
+        }
+    })
+}
+
+/// Prints what a command did: one line of JSON for scripts (`--json`), or a
+/// sentence for people.
+fn report(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) -> CliResult {
     if json {
-        println!("{}", json!({ "id": u.id, "username": u.username, "disabled": disable }));
-    } else if disable {
-        println!("{} is disabled: every session and token has ended", u.username);
+        println!("{value}");
     } else {
-        println!("{} is enabled again", u.username);
+        println!("{}", text());
     }
     Ok(())
 }

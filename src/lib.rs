@@ -22,6 +22,7 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod server;
+pub mod shared;
 pub mod store;
 pub mod templates;
 

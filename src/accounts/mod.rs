@@ -13,30 +13,27 @@ pub mod totp;
 pub mod two_step;
 pub mod users;
 
+use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::crypto::Secret;
 use crate::email::Mailer;
-use crate::ephemeral::Ephemeral;
-use crate::store::Store;
+use crate::shared::Shared;
 use password::PasswordHasherPool;
-use throttle::Throttle;
 
-/// What the account rules need: configuration, durable and short-lived
-/// state, password hashing, mail, and the key sealing TOTP secrets.
+/// What the account rules need: the shared configuration and state,
+/// password hashing, mail, and the key sealing TOTP secrets.
 #[derive(Clone, Copy)]
 pub struct Accounts<'a> {
-    pub config: &'a Config,
-    pub store: &'a dyn Store,
-    pub ephemeral: &'a dyn Ephemeral,
+    pub shared: Shared<'a>,
     pub hasher: &'a PasswordHasherPool,
     pub mailer: &'a Arc<Mailer>,
     pub totp_key: &'a Secret,
 }
 
-impl<'a> Accounts<'a> {
-    pub fn throttle(&self) -> Throttle<'a> {
-        Throttle { counts: self.ephemeral, locks: self.store, policy: &self.config.throttle }
+impl<'a> Deref for Accounts<'a> {
+    type Target = Shared<'a>;
+    fn deref(&self) -> &Shared<'a> {
+        &self.shared
     }
 }

@@ -18,27 +18,23 @@ pub mod revocation;
 pub mod scopes;
 pub mod tokens;
 
-use crate::accounts::throttle::Throttle;
-use crate::config::Config;
-use crate::ephemeral::Ephemeral;
-use crate::keys::KeyRing;
-use crate::store::Store;
+use std::ops::Deref;
 
-/// What the protocol rules need, and no more: the configuration, durable
-/// and short-lived state, and the signing keys. Cheap to copy; the HTTP
-/// handlers and the CLI build it alike.
+use crate::keys::KeyRing;
+use crate::shared::Shared;
+
+/// What the protocol rules need, and no more: the shared configuration and
+/// state, and the signing keys. Cheap to copy; the HTTP handlers and the
+/// CLI build it alike.
 #[derive(Clone, Copy)]
 pub struct Provider<'a> {
-    pub config: &'a Config,
-    pub store: &'a dyn Store,
-    pub ephemeral: &'a dyn Ephemeral,
+    pub shared: Shared<'a>,
     pub keys: &'a KeyRing,
 }
 
-impl<'a> Provider<'a> {
-    /// Brute-force limits: counts in the short-lived state, locks in the
-    /// database.
-    pub fn throttle(&self) -> Throttle<'a> {
-        Throttle { counts: self.ephemeral, locks: self.store, policy: &self.config.throttle }
+impl<'a> Deref for Provider<'a> {
+    type Target = Shared<'a>;
+    fn deref(&self) -> &Shared<'a> {
+        &self.shared
     }
 }

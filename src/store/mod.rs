@@ -95,15 +95,19 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Client {
     pub id: ClientId,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub name: String,
+    #[sqlx(try_from = "sql::JsonList")]
     pub redirect_uris: Vec<String>,
+    #[sqlx(try_from = "sql::JsonList")]
     pub post_logout_redirect_uris: Vec<String>,
+    #[sqlx(try_from = "sql::JsonList")]
     pub grant_types: Vec<String>,
+    #[sqlx(try_from = "sql::JsonList")]
     pub scopes: Vec<String>,
     pub public: bool,
     pub skip_consent: bool,
@@ -176,12 +180,13 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
     /// SHA-256 of the cookie value; the value itself is never stored.
     pub id_hash: String,
     pub user_id: String,
     pub auth_time: Timestamp,
+    #[sqlx(try_from = "sql::JsonList")]
     pub amr: Vec<String>,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
@@ -330,15 +335,17 @@ pub trait MfaStore: Send + Sync {
 }
 
 /// A refresh token as stored: its hash, never its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefreshToken {
     pub id_hash: String,
     /// The grant it was issued under; shared by every rotation.
     pub grant_id: GrantId,
     pub client_id: ClientId,
     pub user_id: String,
+    #[sqlx(try_from = "sql::JsonList")]
     pub scopes: Vec<String>,
     pub auth_time: Timestamp,
+    #[sqlx(try_from = "sql::JsonList")]
     pub amr: Vec<String>,
     pub created_at: Timestamp,
     /// Idle expiry: a token unused this long is dead.
@@ -428,11 +435,12 @@ pub enum GrantsOf<'a> {
 /// One authorization: a person allowed a client some scopes, once. Codes,
 /// refresh tokens and access tokens issued under it name it, so ending it
 /// ends them all.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Grant {
     pub id: GrantId,
     pub client_id: ClientId,
     pub user_id: String,
+    #[sqlx(try_from = "sql::JsonList")]
     pub scopes: Vec<String>,
     pub created_at: Timestamp,
     /// When a token was last issued from it.

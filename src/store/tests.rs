@@ -136,14 +136,33 @@ async fn clients_and_origins() {
 }
 
 #[tokio::test]
-async fn sessions_and_consent() {
+async fn rows_from_before_or_broken_read_safely() {
     let (stores, _dir) = backends().await;
     for store in stores {
         let tag = random_token(6).to_lowercase();
-        let u = user(&tag);
-        store.create_user(&u).await.unwrap();
-        let c = client(&tag);
-        store.create_client(&c).await.unwrap();
+        let old = client(&format!("old{tag}"));
+        store.create_client(&old).await.unwrap();
+        // A row written before token_endpoint_auth_method existed reads as
+        // the default for its type.
+        let sql = "UPDATE clients SET token_endpoint_auth_method = NULL WHERE id = $1";
+        store.execute(sql, sql::run::args![&old.id]).await.unwrap();
+        let read = store.list_clients().await.unwrap().into_iter().find(|c| c.id == old.id).unwrap();
+        assert_eq!(read.token_endpoint_auth_method, "client_secret_basic", "{}", store.backend());
+        // A list column that is not a JSON list is an error, never an
+        // empty list (an empty redirect_uris would read as "no app").
+        let broken = client(&format!("bad{tag}"));
+        store.create_client(&broken).await.unwrap();
+        let sql = "UPDATE clients SET redirect_uris = 'not json' WHERE id = $1";
+        store.execute(sql, sql::run::args![&broken.id]).await.unwrap();
+        assert!(store.get_client(&broken.id).await.is_err(), "{}", store.backend());
+    }
+}
+
+#[tokio::test]
+async fn sessions_and_consent() {
+    let (stores, _dir) = backends().await;
+    for store in stores {
+        let (u, c) = person_and_app(&store).await;
         let s = Session {
             id_hash: random_token(16),
             user_id: u.id.clone(),
@@ -217,6 +236,15 @@ async fn keys_rotate_on_schedule_and_delete() {
     }
 }
 
+/// A stored account and a stored client, with fresh names.
+async fn person_and_app(store: &SqlStore) -> (User, Client) {
+    let tag = random_token(6).to_lowercase();
+    let (u, c) = (user(&tag), client(&tag));
+    store.create_user(&u).await.unwrap();
+    store.create_client(&c).await.unwrap();
+    (u, c)
+}
+
 fn refresh(tag: &str, grant: &str, user: &str, client: &str, expires_at: i64) -> RefreshToken {
     RefreshToken {
         id_hash: format!("{tag}-{}", random_token(8)),
@@ -266,11 +294,7 @@ async fn grants_issue_rotate_and_end_together() {
     let (stores, _dir) = backends().await;
     for store in stores {
         let now = 1_000_000;
-        let tag = random_token(6).to_lowercase();
-        let u = user(&tag);
-        store.create_user(&u).await.unwrap();
-        let c = client(&tag);
-        store.create_client(&c).await.unwrap();
+        let (u, c) = person_and_app(&store).await;
         let g = grant(&u.id, &c.id, now);
         let code = code_for(&g, now);
         store.create_grant(&g, &code).await.unwrap();
@@ -344,10 +368,7 @@ async fn grants_issue_rotate_and_end_together() {
         assert_eq!(store.get_refresh_token(&fourth.id_hash).await.unwrap(), None);
 
         // Bulk: by person and client, by person, by client.
-        let c2 = client(&format!("{tag}2"));
-        store.create_client(&c2).await.unwrap();
-        let u2 = user(&format!("{tag}2"));
-        store.create_user(&u2).await.unwrap();
+        let (u2, c2) = person_and_app(&store).await;
         let mut ids = Vec::new();
         for (user_id, client_id) in [(&u.id, &c.id), (&u.id, &c2.id), (&u2.id, &c.id), (&u2.id, &c2.id)] {
             let g = grant(user_id, client_id, now);

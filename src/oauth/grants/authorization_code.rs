@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::users;
-use crate::audit;
+use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
@@ -88,18 +88,11 @@ pub async fn redeem(
                 let ended = p.store.revoke_grants(GrantsOf::Grant(&grant_id), RevokeReason::CodeReplay, now).await?;
                 tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; grant revoked");
                 if !ended.is_empty() {
-                    audit::record(
-                        p.store,
-                        now,
-                        audit::Event {
-                            event: "authorization_code.replay",
-                            outcome: "grant_revoked",
-                            client_id: Some(&client.id),
-                            detail: Some(format!("grant {grant_id}")),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
+                    let event = Origin::default()
+                        .event("authorization_code.replay", "grant_revoked", None)
+                        .client(&client.id)
+                        .detail(format!("grant {grant_id}"));
+                    audit::record(p.store, now, event).await;
                 }
             }
             return Err(unusable());

@@ -5,7 +5,7 @@
 //! returned (a client that lost the response must not be signed out).
 
 use crate::accounts::users;
-use crate::audit;
+use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
@@ -117,19 +117,11 @@ async fn reused(
     // RFC 9700 §4.14.2: a rotated refresh token used again means one of two
     // parties holds a stolen token; revoke the whole family.
     p.store.revoke_grants(GrantsOf::Grant(&row.grant_id), RevokeReason::RefreshTokenReuse, now).await?;
-    audit::record(
-        p.store,
-        now,
-        audit::Event {
-            event: "refresh_token.reuse_detected",
-            outcome: "family_revoked",
-            user_id: Some(&row.user_id),
-            client_id: Some(&client.id),
-            detail: Some(format!("grant {}", row.grant_id)),
-            ..Default::default()
-        },
-    )
-    .await;
+    let event = Origin::default()
+        .event("refresh_token.reuse_detected", "family_revoked", Some(&row.user_id))
+        .client(&client.id)
+        .detail(format!("grant {}", row.grant_id));
+    audit::record(p.store, now, event).await;
     Err(invalid())
 }
 

@@ -2,57 +2,9 @@
 
 use super::*;
 
-#[derive(FromRow)]
-struct ClientRow {
-    id: ClientId,
-    secret_hash: Option<String>,
-    name: String,
-    redirect_uris: String,
-    post_logout_redirect_uris: String,
-    grant_types: String,
-    scopes: String,
-    public: bool,
-    skip_consent: bool,
-    created_at: i64,
-    owner_id: Option<String>,
-    app_type: Option<String>,
-    homepage: Option<String>,
-    logo_url: Option<String>,
-    old_secret_hash: Option<String>,
-    old_secret_expires_at: Option<i64>,
-    registration_token_hash: Option<String>,
-    token_endpoint_auth_method: Option<String>,
-}
-
-impl TryFrom<ClientRow> for Client {
-    type Error = StoreError;
-    fn try_from(r: ClientRow) -> StoreResult<Client> {
-        Ok(Client {
-            redirect_uris: from_json(&r.redirect_uris, "clients.redirect_uris")?,
-            post_logout_redirect_uris: from_json(&r.post_logout_redirect_uris, "clients.post_logout_redirect_uris")?,
-            grant_types: from_json(&r.grant_types, "clients.grant_types")?,
-            scopes: from_json(&r.scopes, "clients.scopes")?,
-            id: r.id,
-            secret_hash: r.secret_hash,
-            name: r.name,
-            public: r.public,
-            skip_consent: r.skip_consent,
-            created_at: r.created_at,
-            owner_id: r.owner_id,
-            app_type: r.app_type,
-            homepage: r.homepage,
-            logo_url: r.logo_url,
-            old_secret_hash: r.old_secret_hash,
-            old_secret_expires_at: r.old_secret_expires_at,
-            registration_token_hash: r.registration_token_hash,
-            token_endpoint_auth_method: r
-                .token_endpoint_auth_method
-                .unwrap_or_else(|| if r.public { "none" } else { "client_secret_basic" }.to_string()),
-        })
-    }
-}
-
-const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, token_endpoint_auth_method";
+/// The columns of [`Client`]; a row from before `token_endpoint_auth_method`
+/// existed reads as the RFC 7591 default for its type.
+const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, COALESCE(token_endpoint_auth_method, CASE WHEN public THEN 'none' ELSE 'client_secret_basic' END) AS token_endpoint_auth_method";
 
 const INSERT_CLIENT: &str = "INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, token_endpoint_auth_method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 /// Every field but the id (`$1`) and the creation time (`$10`, kept).
@@ -86,8 +38,7 @@ fn client_args(c: &Client) -> Vec<Arg<'_>> {
 impl SqlStore {
     async fn load_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1"));
-        let row: Option<ClientRow> = self.fetch_optional(sql, args![id]).await?;
-        row.map(Client::try_from).transpose()
+        self.fetch_optional(sql, args![id]).await
     }
 }
 
@@ -130,8 +81,7 @@ impl ClientStore for SqlStore {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CLIENT_COLUMNS} FROM clients WHERE owner_id = $1 ORDER BY created_at, id"
         ));
-        let rows: Vec<ClientRow> = self.fetch_all(sql, args![owner_id]).await?;
-        rows.into_iter().map(Client::try_from).collect()
+        self.fetch_all(sql, args![owner_id]).await
     }
 
     async fn insert_initial_access_token(&self, hash: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<()> {
@@ -152,8 +102,7 @@ impl ClientStore for SqlStore {
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, id"));
-        let rows: Vec<ClientRow> = self.fetch_all(sql, args![]).await?;
-        rows.into_iter().map(Client::try_from).collect()
+        self.fetch_all(sql, args![]).await
     }
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {

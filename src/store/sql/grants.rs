@@ -10,46 +10,6 @@
 
 use super::*;
 
-#[derive(FromRow)]
-struct RefreshRow {
-    id_hash: String,
-    grant_id: GrantId,
-    client_id: ClientId,
-    user_id: String,
-    scopes: String,
-    auth_time: i64,
-    amr: String,
-    created_at: i64,
-    expires_at: i64,
-    family_expires_at: i64,
-    used_at: Option<i64>,
-    successor_hash: Option<String>,
-    successor_sealed: Option<Vec<u8>>,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<RefreshRow> for RefreshToken {
-    type Error = StoreError;
-    fn try_from(r: RefreshRow) -> StoreResult<RefreshToken> {
-        Ok(RefreshToken {
-            scopes: from_json(&r.scopes, "refresh_tokens.scopes")?,
-            amr: from_json(&r.amr, "refresh_tokens.amr")?,
-            id_hash: r.id_hash,
-            grant_id: r.grant_id,
-            client_id: r.client_id,
-            user_id: r.user_id,
-            auth_time: r.auth_time,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            family_expires_at: r.family_expires_at,
-            used_at: r.used_at,
-            successor_hash: r.successor_hash,
-            successor_sealed: r.successor_sealed,
-            revoked_at: r.revoked_at,
-        })
-    }
-}
-
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id_hash, grant_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// A refresh token's fields in the order of [`INSERT_REFRESH`].
@@ -94,8 +54,7 @@ impl RefreshTokenStore for SqlStore {
     async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>> {
         // A token is as revoked as its grant.
         let sql = "SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1";
-        let row: Option<RefreshRow> = self.fetch_optional(sql, args![id_hash]).await?;
-        row.map(RefreshToken::try_from).transpose()
+        self.fetch_optional(sql, args![id_hash]).await
     }
 
     async fn rotate_refresh_token(
@@ -120,19 +79,6 @@ impl RefreshTokenStore for SqlStore {
         let sql = "DELETE FROM refresh_tokens WHERE expires_at <= $1 OR family_expires_at <= $1";
         self.execute(sql, args![now]).await
     }
-}
-
-#[derive(FromRow)]
-struct GrantRow {
-    id: GrantId,
-    client_id: ClientId,
-    user_id: String,
-    scopes: String,
-    created_at: i64,
-    last_issued_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-    revoked_reason: Option<String>,
 }
 
 impl SqlStore {
@@ -192,21 +138,7 @@ impl GrantStore for SqlStore {
 
     async fn get_grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
         let sql = "SELECT id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason FROM grants WHERE id = $1";
-        let row: Option<GrantRow> = self.fetch_optional(sql, args![id]).await?;
-        row.map(|r| {
-            Ok(Grant {
-                scopes: from_json(&r.scopes, "grants.scopes")?,
-                id: r.id,
-                client_id: r.client_id,
-                user_id: r.user_id,
-                created_at: r.created_at,
-                last_issued_at: r.last_issued_at,
-                expires_at: r.expires_at,
-                revoked_at: r.revoked_at,
-                revoked_reason: r.revoked_reason,
-            })
-        })
-        .transpose()
+        self.fetch_optional(sql, args![id]).await
     }
 
     async fn issue_from_grant(

@@ -24,12 +24,14 @@ mod audit;
 mod clients;
 pub mod feed;
 mod grants;
+mod json_list;
 mod keys;
 mod mfa;
-mod run;
+pub(in crate::store) mod run;
 mod sessions;
 mod users;
 
+pub use json_list::JsonList;
 use run::{Arg, Tx, args};
 
 /// Connection limits and deadlines.
@@ -147,10 +149,6 @@ impl SqlStore {
 
 fn to_json(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
-}
-
-fn from_json(text: &str, what: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] on

@@ -160,6 +160,24 @@ async fn timed<T>(store: &SqlStore, work: impl Future<Output = Result<T, sqlx::E
     }
 }
 
+/// A query method of [`SqlStore`] returning rows as `T`, named after (and
+/// calling) the sqlx method of the same name on either backend.
+macro_rules! fetch {
+    ($(#[$doc:meta])* $name:ident -> $out:ty) => {
+        $(#[$doc])*
+        pub(crate) async fn $name<T: Row>(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> StoreResult<$out> {
+            let sql = sql.into_sql_str();
+            timed(self, async {
+                match &self.db {
+                    Db::Sqlite(pool) => lite_as(sql, args).$name(pool).await,
+                    Db::Postgres(pool) => pg_as(sql, args).$name(pool).await,
+                }
+            })
+            .await
+        }
+    };
+}
+
 impl SqlStore {
     /// Runs a statement; returns the rows it changed.
     pub(crate) async fn execute(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> StoreResult<u64> {
@@ -173,29 +191,11 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn fetch_optional<T: Row>(
-        &self, sql: impl SqlSafeStr, args: &[Arg<'_>],
-    ) -> StoreResult<Option<T>> {
-        let sql = sql.into_sql_str();
-        timed(self, async {
-            match &self.db {
-                Db::Sqlite(pool) => lite_as(sql, args).fetch_optional(pool).await,
-                Db::Postgres(pool) => pg_as(sql, args).fetch_optional(pool).await,
-            }
-        })
-        .await
-    }
-
-    pub(crate) async fn fetch_all<T: Row>(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> StoreResult<Vec<T>> {
-        let sql = sql.into_sql_str();
-        timed(self, async {
-            match &self.db {
-                Db::Sqlite(pool) => lite_as(sql, args).fetch_all(pool).await,
-                Db::Postgres(pool) => pg_as(sql, args).fetch_all(pool).await,
-            }
-        })
-        .await
-    }
+    fetch!(
+        /// At most one row.
+        fetch_optional -> Option<T>
+    );
+    fetch!(fetch_all -> Vec<T>);
 
     /// The number a `SELECT COUNT(*)` answers.
     pub(crate) async fn count(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> StoreResult<i64> {

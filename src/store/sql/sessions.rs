@@ -2,36 +2,6 @@
 
 use super::*;
 
-#[derive(FromRow)]
-struct SessionRow {
-    id_hash: String,
-    user_id: String,
-    auth_time: i64,
-    amr: String,
-    created_at: i64,
-    last_seen_at: i64,
-    expires_at: i64,
-    ip: Option<String>,
-    user_agent: Option<String>,
-}
-
-impl TryFrom<SessionRow> for Session {
-    type Error = StoreError;
-    fn try_from(r: SessionRow) -> StoreResult<Session> {
-        Ok(Session {
-            amr: from_json(&r.amr, "sessions.amr")?,
-            id_hash: r.id_hash,
-            user_id: r.user_id,
-            auth_time: r.auth_time,
-            created_at: r.created_at,
-            last_seen_at: r.last_seen_at,
-            expires_at: r.expires_at,
-            ip: r.ip,
-            user_agent: r.user_agent,
-        })
-    }
-}
-
 const SESSION_COLUMNS: &str = "id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent";
 
 #[async_trait]
@@ -55,8 +25,7 @@ impl SessionStore for SqlStore {
 
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<Session>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1"));
-        let row: Option<SessionRow> = self.fetch_optional(sql, args![id_hash]).await?;
-        row.map(Session::try_from).transpose()
+        self.fetch_optional(sql, args![id_hash]).await
     }
 
     async fn touch_session(&self, id_hash: &str, last_seen_at: Timestamp) -> StoreResult<()> {
@@ -84,8 +53,7 @@ impl SessionStore for SqlStore {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC"
         ));
-        let rows: Vec<SessionRow> = self.fetch_all(sql, args![user_id, now]).await?;
-        rows.into_iter().map(Session::try_from).collect()
+        self.fetch_all(sql, args![user_id, now]).await
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
@@ -97,8 +65,8 @@ impl SessionStore for SqlStore {
 impl ConsentStore for SqlStore {
     async fn get_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<Vec<String>>> {
         let sql = "SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2";
-        let row: Option<(String,)> = self.fetch_optional(sql, args![user_id, client_id]).await?;
-        row.map(|(s,)| from_json(&s, "consents.scopes")).transpose()
+        let row: Option<(JsonList,)> = self.fetch_optional(sql, args![user_id, client_id]).await?;
+        Ok(row.map(|(scopes,)| scopes.into()))
     }
 
     async fn put_consent(
@@ -111,8 +79,8 @@ impl ConsentStore for SqlStore {
 
     async fn list_user_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, Vec<String>, Timestamp)>> {
         let sql = "SELECT client_id, scopes, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at DESC";
-        let rows: Vec<(ClientId, String, i64)> = self.fetch_all(sql, args![user_id]).await?;
-        rows.into_iter().map(|(c, s, at)| Ok((c, from_json(&s, "consents.scopes")?, at))).collect()
+        let rows: Vec<(ClientId, JsonList, i64)> = self.fetch_all(sql, args![user_id]).await?;
+        Ok(rows.into_iter().map(|(client, scopes, at)| (client, scopes.into(), at)).collect())
     }
 
     async fn delete_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<bool> {
