@@ -44,7 +44,7 @@ async fn backends() -> (Vec<SqlStore>, Place) {
 async fn fresh_schema(url: &str) -> String {
     use sqlx::Connection;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let schema = format!("lk_{now}_{}", random_token(6).to_lowercase().replace(['-', '_'], "x"));
+    let schema = format!("lk_{now}_{}", fresh_tag().replace(['-', '_'], "x"));
     let mut conn = sqlx::PgConnection::connect(url).await.expect("PostgreSQL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
@@ -94,7 +94,7 @@ fn client(tag: &str) -> Client {
 async fn users_round_trip_and_conflict() {
     let (stores, _dir) = backends().await;
     for store in stores {
-        let tag = random_token(6).to_lowercase();
+        let tag = fresh_tag();
         let u = user(&tag);
         store.create_user(&u).await.unwrap();
         assert_eq!(store.get_user(&u.id).await.unwrap().as_ref(), Some(&u), "{}", store.backend());
@@ -121,7 +121,7 @@ async fn users_round_trip_and_conflict() {
 async fn clients_and_origins() {
     let (stores, _dir) = backends().await;
     for store in stores {
-        let tag = random_token(6).to_lowercase();
+        let tag = fresh_tag();
         let c = client(&tag);
         store.create_client(&c).await.unwrap();
         assert_eq!(store.get_client(&c.id).await.unwrap(), Some(c.clone()));
@@ -139,7 +139,7 @@ async fn clients_and_origins() {
 async fn rows_from_before_or_broken_read_safely() {
     let (stores, _dir) = backends().await;
     for store in stores {
-        let tag = random_token(6).to_lowercase();
+        let tag = fresh_tag();
         let old = client(&format!("old{tag}"));
         store.create_client(&old).await.unwrap();
         // A row written before token_endpoint_auth_method existed reads as
@@ -236,9 +236,14 @@ async fn keys_rotate_on_schedule_and_delete() {
     }
 }
 
+/// A short random name part, so rows of concurrent tests never collide.
+fn fresh_tag() -> String {
+    random_token(6).to_lowercase()
+}
+
 /// A stored account and a stored client, with fresh names.
 async fn person_and_app(store: &SqlStore) -> (User, Client) {
-    let tag = random_token(6).to_lowercase();
+    let tag = fresh_tag();
     let (u, c) = (user(&tag), client(&tag));
     store.create_user(&u).await.unwrap();
     store.create_client(&c).await.unwrap();
@@ -451,7 +456,7 @@ async fn another_instance_learns_changes_from_the_feed() {
         let b = sibling(&a, &dir).await;
         let now = 2_000_000;
         let since = super::mirror::wall_ms() - 1000;
-        let tag = random_token(6).to_lowercase();
+        let tag = fresh_tag();
         let u = user(&tag);
         a.create_user(&u).await.unwrap();
         let mut c = client(&tag);
@@ -554,7 +559,7 @@ async fn identities_link_once_and_create_atomically() {
     let (stores, _dir) = backends().await;
     for store in stores {
         let b = store.backend();
-        let tag = random_token(6).to_lowercase();
+        let tag = fresh_tag();
         // Unique per run: the PostgreSQL database outlives the test.
         let subject = format!("9{tag}");
         let ada = user(&format!("a{tag}"));
@@ -611,7 +616,7 @@ async fn totp_steps_only_move_forward_and_backup_codes_work_once() {
     let (stores, _dir) = backends().await;
     for store in stores {
         let b = store.backend();
-        let tag = random_token(6).to_lowercase();
+        let tag = fresh_tag();
         let u = user(&format!("m{tag}"));
         store.create_user(&u).await.unwrap();
         assert!(store.get_totp(&u.id).await.unwrap().is_none());
