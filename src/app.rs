@@ -58,8 +58,10 @@ pub struct Inner {
     /// Set when "Sign in with GitHub" is configured.
     pub github: Option<Arc<GithubClient>>,
     pub mailer: Arc<crate::email::Mailer>,
-    /// Key material for sealing TOTP secrets at rest.
-    pub totp_key: crate::crypto::Secret,
+    /// Seals secrets at rest (see `Shared::at_rest_key`).
+    pub at_rest_key: crate::crypto::Secret,
+    /// The clients' public keys, parsed or fetched, and cached.
+    pub client_keys: crate::oauth::client_keys::ClientKeys,
 }
 
 impl Deref for AppState {
@@ -82,22 +84,22 @@ impl AppState {
 
     /// The narrow view the protocol rules take.
     pub fn provider(&self) -> crate::oauth::Provider<'_> {
-        crate::oauth::Provider { shared: self.shared(), keys: &self.keys }
+        crate::oauth::Provider { shared: self.shared(), keys: &self.keys, client_keys: &self.client_keys }
     }
 
     /// What every rule may use.
     pub fn shared(&self) -> crate::shared::Shared<'_> {
-        crate::shared::Shared { config: &self.config, store: &*self.store, ephemeral: &*self.ephemeral }
+        crate::shared::Shared {
+            config: &self.config,
+            store: &*self.store,
+            ephemeral: &*self.ephemeral,
+            at_rest_key: &self.at_rest_key,
+        }
     }
 
     /// The view the account rules take.
     pub fn accounts(&self) -> crate::accounts::Accounts<'_> {
-        crate::accounts::Accounts {
-            shared: self.shared(),
-            hasher: &self.hasher,
-            mailer: &self.mailer,
-            totp_key: &self.totp_key,
-        }
+        crate::accounts::Accounts { shared: self.shared(), hasher: &self.hasher, mailer: &self.mailer }
     }
 }
 
@@ -132,6 +134,16 @@ pub async fn open_ephemeral(config: &Config, clock: Arc<dyn Clock>) -> Result<Ar
 /// Reads a key file, or creates it (256 random bits, mode 0600) when
 /// missing: the embedded default needs no setup. Instances sharing a
 /// database must share the key (the same file, or LATCHKEY_TOTP_KEY).
+/// The key material sealing secrets at rest: `LATCHKEY_TOTP_KEY`, or the
+/// key file (created on first use).
+pub fn at_rest_key(config: &Config) -> Result<crate::crypto::Secret, StartError> {
+    match &config.totp_key {
+        Some(k) => Ok(k.clone()),
+        None => load_or_create_key(&config.totp_key_file)
+            .map_err(|e| StartError::TotpKey { path: config.totp_key_file.display().to_string(), source: e }),
+    }
+}
+
 fn load_or_create_key(path: &std::path::Path) -> std::io::Result<crate::crypto::Secret> {
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok(crate::crypto::Secret::new(text.trim())),
@@ -182,11 +194,8 @@ impl App {
             None => None,
         };
         let mailer = Arc::new(crate::email::Mailer::new(&config.email)?);
-        let totp_key = match &config.totp_key {
-            Some(k) => k.clone(),
-            None => load_or_create_key(&config.totp_key_file)
-                .map_err(|e| StartError::TotpKey { path: config.totp_key_file.display().to_string(), source: e })?,
-        };
+        let at_rest_key = at_rest_key(&config)?;
+        let client_keys = crate::oauth::client_keys::ClientKeys::new(&config.issuer);
         Ok(Self {
             state: AppState(Arc::new(Inner {
                 config,
@@ -198,7 +207,8 @@ impl App {
                 hasher,
                 github,
                 mailer,
-                totp_key,
+                at_rest_key,
+                client_keys,
             })),
         })
     }

@@ -101,7 +101,7 @@ pub enum KeysCommand {
 pub enum ClientsCommand {
     /// Register a client; prints its id and (for confidential clients) the
     /// secret, once.
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     List {
         #[arg(long)]
         json: bool,
@@ -159,9 +159,36 @@ pub struct CreateClient {
     #[arg(long, value_name = "TYPE")]
     pub app_type: Option<String>,
     /// RFC 7591 token_endpoint_auth_method: client_secret_basic (default for
-    /// confidential clients), client_secret_post, or none (public clients).
-    #[arg(long, value_name = "METHOD")]
+    /// confidential clients), client_secret_post, client_secret_jwt,
+    /// private_key_jwt (needs --jwks-file or --jwks-uri), or none (public
+    /// clients).
+    #[arg(long, alias = "auth-method", value_name = "METHOD")]
     pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JWK set in a file (RFC 7591 `jwks`).
+    #[arg(long, value_name = "PATH")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// Where the client's public keys are fetched from (RFC 7591 `jwks_uri`).
+    #[arg(long, value_name = "URI")]
+    pub jwks_uri: Option<String>,
+    /// The one algorithm of its client assertions
+    /// (token_endpoint_auth_signing_alg).
+    #[arg(long, value_name = "ALG")]
+    pub auth_signing_alg: Option<String>,
+    /// The one algorithm of its request objects (request_object_signing_alg).
+    #[arg(long, value_name = "ALG")]
+    pub request_object_signing_alg: Option<String>,
+    /// Every authorization request must be a signed request object (RFC 9101).
+    #[arg(long)]
+    pub require_signed_request_object: bool,
+    /// Every authorization request must be pushed first (RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[arg(long)]
+    pub dpop: bool,
+    /// A security profile: `fapi2` (PAR, PKCE S256, private_key_jwt, DPoP).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -389,12 +416,27 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                     skip_consent: c.skip_consent,
                     app_type: c.app_type,
                     token_endpoint_auth_method: c.token_endpoint_auth_method,
+                    jwks: match &c.jwks_file {
+                        Some(path) => Some(
+                            std::fs::read_to_string(path)
+                                .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?,
+                        ),
+                        None => None,
+                    },
+                    jwks_uri: c.jwks_uri,
+                    token_endpoint_auth_signing_alg: c.auth_signing_alg,
+                    request_object_signing_alg: c.request_object_signing_alg,
+                    require_signed_request_object: c.require_signed_request_object,
+                    require_pushed_authorization_requests: c.require_par,
+                    dpop_bound_access_tokens: c.dpop,
+                    security_profile: c.profile,
                     ..Default::default()
                 },
                 clock.now(),
             )
             .map_err(CliError)?;
-            clients::create(&*store, &new.client, audit::Actor::cli(), clock.now()).await?;
+            let key = app::at_rest_key(&config)?;
+            clients::create(&*store, &key, &new, audit::Actor::cli(), clock.now()).await?;
             if c.json {
                 println!("{}", json!({ "client_id": new.client.id, "client_secret": new.secret }));
             } else {

@@ -129,6 +129,16 @@ pub struct Config {
     pub key_activation_delay: i64,
     /// Connection handling: limits and timeouts against slow clients.
     pub server: ServerLimits,
+    /// Every client must push its authorization requests (RFC 9126 §5
+    /// `require_pushed_authorization_requests`).
+    pub require_par: bool,
+    /// Every client is held to the FAPI 2.0 Security Profile.
+    pub fapi2: bool,
+    /// DPoP proofs must carry a nonce this server issued (RFC 9449 §8).
+    pub dpop_nonce: bool,
+    /// How old a DPoP proof may be (its `iat`), seconds; also how long its
+    /// `jti` is remembered.
+    pub dpop_proof_lifetime: i64,
 }
 
 /// Deadlines for the backends.
@@ -318,6 +328,10 @@ impl Config {
                 shutdown_grace: src.non_negative("LATCHKEY_SHUTDOWN_GRACE", 30)? as u64,
                 max_body_bytes: src.positive("LATCHKEY_MAX_BODY_BYTES", 1 << 20)? as usize,
             },
+            require_par: src.parse("LATCHKEY_REQUIRE_PAR", Some(false))?,
+            fapi2: src.parse("LATCHKEY_FAPI2", Some(false))?,
+            dpop_nonce: src.parse("LATCHKEY_DPOP_NONCE", Some(false))?,
+            dpop_proof_lifetime: src.positive("LATCHKEY_DPOP_PROOF_LIFETIME", 60)?,
         };
         Ok(config)
     }

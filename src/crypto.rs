@@ -1,6 +1,7 @@
 //! Small cryptographic helpers: random tokens, fast hashes for our own
 //! high-entropy secrets, constant-time comparison, and a redacting wrapper.
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,6 +54,49 @@ pub fn hex(data: &[u8]) -> String {
 /// Compares two byte strings in time that does not depend on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
+}
+
+/// The AES-256 key for `label`: SHA-256 of the label and the key material,
+/// so each use of the same material has its own key.
+fn sealing_key(label: &[u8], key_material: &[u8]) -> LessSafeKey {
+    let mut material = label.to_vec();
+    material.extend_from_slice(key_material);
+    // A SHA-256 digest is exactly the 32 bytes AES-256 takes: this cannot fail.
+    #[allow(clippy::expect_used)]
+    let key = UnboundKey::new(&AES_256_GCM, &sha256(&material)).expect("SHA-256 output is an AES-256 key");
+    LessSafeKey::new(key)
+}
+
+/// Encrypts a secret for storage: AES-256-GCM with a random 96-bit nonce in
+/// front, and `aad` (the owner's id) bound in, so a sealed secret copied to
+/// another row does not open. Random nonces are safe here: a key seals one
+/// secret per enrolment or registration, far below the 2^32 messages NIST
+/// SP 800-38D §8.3 allows per key.
+pub fn seal(label: &[u8], key_material: &[u8], aad: &str, plain: &[u8]) -> Vec<u8> {
+    let key = sealing_key(label, key_material);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&random_bytes(NONCE_LEN));
+    let mut data = plain.to_vec();
+    // GCM refuses only messages of 64 GiB or more; our secrets are short.
+    #[allow(clippy::expect_used)]
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
+        .expect("a short secret is within the AES-GCM length limit");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&data);
+    out
+}
+
+/// Decrypts what [`seal`] produced; `None` on a wrong key, label or `aad`,
+/// or any change to the stored bytes (the GCM tag covers them all).
+pub fn open(label: &[u8], key_material: &[u8], aad: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() <= NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut data = ciphertext.to_vec();
+    let plain = sealing_key(label, key_material).open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data).ok()?;
+    Some(plain.to_vec())
 }
 
 /// A secret string whose `Debug` never shows its value.

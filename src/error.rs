@@ -38,6 +38,14 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     InvalidToken,
     InsufficientScope,
+    /// RFC 9101 §6.3.
+    InvalidRequestObject,
+    /// RFC 9101 §6.3, RFC 9126 §4.
+    InvalidRequestUri,
+    /// RFC 9449 §5, §7.1.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9.
+    UseDpopNonce,
     NotFound,
     MethodNotAllowed,
 }
@@ -69,6 +77,10 @@ impl ErrorCode {
             InvalidClientMetadata => "invalid_client_metadata",
             InvalidToken => "invalid_token",
             InsufficientScope => "insufficient_scope",
+            InvalidRequestObject => "invalid_request_object",
+            InvalidRequestUri => "invalid_request_uri",
+            InvalidDpopProof => "invalid_dpop_proof",
+            UseDpopNonce => "use_dpop_nonce",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
         }
@@ -104,6 +116,12 @@ pub struct OAuthError {
     pub retry_after: Option<i64>,
     /// Throttled: 429 instead of the code's own status.
     pub too_many: bool,
+    /// A fresh nonce for the client's next DPoP proof, sent as the
+    /// `DPoP-Nonce` header (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
+    /// At a protected resource that takes DPoP tokens: the challenge is the
+    /// DPoP scheme, and proof and token errors are 401 (RFC 9449 §7.1).
+    pub dpop_challenge: bool,
 }
 
 /// Seconds a client is asked to wait when a backend is unavailable.
@@ -118,6 +136,8 @@ impl OAuthError {
             basic_challenge: false,
             retry_after: None,
             too_many: false,
+            dpop_nonce: None,
+            dpop_challenge: false,
         }
     }
 
@@ -165,6 +185,17 @@ impl OAuthError {
         self.basic_challenge = yes;
         self
     }
+
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce;
+        self
+    }
+
+    /// Answered by a resource that takes DPoP-bound tokens.
+    pub fn at_dpop_resource(mut self) -> Self {
+        self.dpop_challenge = true;
+        self
+    }
 }
 
 impl std::fmt::Display for OAuthError {
@@ -190,7 +221,15 @@ impl IntoResponse for OAuthError {
                 tracing::error!(error = self.code.as_str(), detail = %detail, "request failed");
             }
         }
-        let status = if self.too_many { StatusCode::TOO_MANY_REQUESTS } else { self.code.status() };
+        let resource_dpop = self.dpop_challenge
+            && matches!(self.code, ErrorCode::InvalidToken | ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce);
+        let status = if self.too_many {
+            StatusCode::TOO_MANY_REQUESTS
+        } else if resource_dpop {
+            StatusCode::UNAUTHORIZED
+        } else {
+            self.code.status()
+        };
         let mut res = (status, Json(ErrorBody { error: self.code.as_str(), error_description: &self.description }))
             .into_response();
         let headers = res.headers_mut();
@@ -200,6 +239,22 @@ impl IntoResponse for OAuthError {
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(nonce) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            headers.insert("dpop-nonce", nonce);
+        }
+        if self.dpop_challenge && (resource_dpop || self.code == ErrorCode::InsufficientScope) {
+            // RFC 9449 §7.1: the DPoP scheme, with the algorithms we accept.
+            let value = format!(
+                "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+                crate::oauth::jose::SIGNING_ALGS.join(" "),
+                self.code.as_str(),
+                self.description.replace(['"', '\\'], "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+            return res;
         }
         match self.code {
             ErrorCode::InvalidClient => {

@@ -220,7 +220,7 @@ fn stored(alg: &'static str, der: Vec<u8>, now: Timestamp) -> Result<StoredKey, 
 
 /// RFC 7638 JWK thumbprint: SHA-256 over the required members, in
 /// lexicographic order, without white space.
-fn thumbprint(jwk: &serde_json::Value) -> String {
+pub fn thumbprint(jwk: &serde_json::Value) -> String {
     let members: &[&str] = match jwk["kty"].as_str() {
         Some("RSA") => &["e", "kty", "n"],
         Some("EC") => &["crv", "kty", "x", "y"],

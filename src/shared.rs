@@ -5,6 +5,7 @@
 
 use crate::accounts::throttle::Throttle;
 use crate::config::Config;
+use crate::crypto::Secret;
 use crate::ephemeral::Ephemeral;
 use crate::store::Store;
 
@@ -13,6 +14,9 @@ pub struct Shared<'a> {
     pub config: &'a Config,
     pub store: &'a dyn Store,
     pub ephemeral: &'a dyn Ephemeral,
+    /// Key material sealing secrets at rest (TOTP keys, the secrets of
+    /// `client_secret_jwt` clients); shared by every instance.
+    pub at_rest_key: &'a Secret,
 }
 
 impl<'a> Shared<'a> {

@@ -16,19 +16,17 @@ pub mod users;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::crypto::Secret;
 use crate::email::Mailer;
 use crate::shared::Shared;
 use password::PasswordHasherPool;
 
 /// What the account rules need: the shared configuration and state,
-/// password hashing, mail, and the key sealing TOTP secrets.
+/// password hashing, and mail.
 #[derive(Clone, Copy)]
 pub struct Accounts<'a> {
     pub shared: Shared<'a>,
     pub hasher: &'a PasswordHasherPool,
     pub mailer: &'a Arc<Mailer>,
-    pub totp_key: &'a Secret,
 }
 
 impl<'a> Deref for Accounts<'a> {

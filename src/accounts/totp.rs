@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use qrcode::{Color, EcLevel, QrCode};
 
@@ -171,47 +170,20 @@ pub fn verify(secret: &[u8], code: &str, now: i64, last_step: Option<i64>) -> Op
     found
 }
 
-/// The sealing key: SHA-256 of a label and the configured key material, so
-/// this key differs from any other the same material is used for.
-fn sealing_key(key_material: &[u8]) -> LessSafeKey {
-    let mut material = b"latchkey totp v1".to_vec();
-    material.extend_from_slice(key_material);
-    // A SHA-256 digest is exactly the 32 bytes AES-256 takes: this cannot fail.
-    #[allow(clippy::expect_used)]
-    let key = UnboundKey::new(&AES_256_GCM, &sha256(&material)).expect("SHA-256 output is an AES-256 key");
-    LessSafeKey::new(key)
-}
+/// Keeps TOTP keys sealed apart from anything else the same key material
+/// seals.
+const SEAL_LABEL: &[u8] = b"latchkey totp v1";
 
-/// Encrypts a secret for storage: AES-256-GCM with a random 96-bit nonce in
-/// front, and `aad` (the user id) bound in, so a sealed secret copied to
-/// another account does not open. Random nonces are safe here: a key seals
-/// one secret per enrolment, far below the 2^32 messages NIST SP 800-38D §8.3
-/// allows per key.
+/// Encrypts a TOTP secret for storage, bound to the account (`aad`, the
+/// user id), so a sealed secret copied to another account does not open.
 pub fn seal(key_material: &[u8], aad: &str, secret: &[u8]) -> Vec<u8> {
-    let key = sealing_key(key_material);
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&random_bytes(NONCE_LEN));
-    let mut data = secret.to_vec();
-    // GCM refuses only messages of 64 GiB or more; a TOTP secret is 20 bytes.
-    #[allow(clippy::expect_used)]
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
-        .expect("a TOTP secret is within the AES-GCM length limit");
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&data);
-    out
+    crate::crypto::seal(SEAL_LABEL, key_material, aad, secret)
 }
 
 /// Decrypts what `seal` produced; `None` on a wrong key, a wrong `aad`, or
-/// any change to the stored bytes (the GCM tag covers them all).
+/// any change to the stored bytes.
 pub fn open(key_material: &[u8], aad: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() <= NONCE_LEN {
-        return None;
-    }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut data = ciphertext.to_vec();
-    let plain = sealing_key(key_material).open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data).ok()?;
-    Some(plain.to_vec())
+    crate::crypto::open(SEAL_LABEL, key_material, aad, sealed)
 }
 
 /// Letters and digits that cannot be mistaken for one another: no 0/o, no
@@ -362,6 +334,7 @@ mod tests {
 
     #[test]
     fn sealing_binds_key_and_owner() {
+        use aws_lc_rs::aead::NONCE_LEN;
         let secret = generate_secret();
         let sealed = seal(b"key", "user-1", &secret);
         assert_eq!(sealed.len(), NONCE_LEN + SECRET_LEN + 16, "nonce, ciphertext, tag");

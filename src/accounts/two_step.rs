@@ -110,7 +110,7 @@ async fn check_code(
 }
 
 fn key<'a>(a: Accounts<'a>) -> &'a [u8] {
-    a.totp_key.expose().as_bytes()
+    a.at_rest_key.expose().as_bytes()
 }
 
 /// An enrolment to show: the QR code and the key to type in.

@@ -32,6 +32,13 @@ pub const GITHUB_ROUND_TRIP: Kind<RoundTrip> = Kind::new("fed:state", 10 * 60);
 /// A GitHub identity waiting for the password proving the matching local
 /// account is the person's own, under the id in the proof form.
 pub const GITHUB_PROOF: Kind<PendingProof> = Kind::new("fed:proof", 10 * 60);
+/// `jti`s of client assertions seen, kept until the assertion expires
+/// (RFC 7523 §3: an assertion is used once).
+pub const ASSERTION_JTIS: Seen = Seen::new("jti:assertion");
+/// `jti`s of DPoP proofs seen, kept while a proof could still be accepted
+/// (RFC 9449 §11.1).
+pub const DPOP_JTIS: Seen = Seen::new("jti:dpop");
+
 /// Failure counters of the brute-force limits (`accounts::throttle`), whose
 /// window is the lockout duration. Locks themselves are in the database.
 pub const FAILURE_COUNTS: &str = "throttle";
@@ -116,6 +123,24 @@ impl BrowserBound for PendingProof {
 impl BrowserBound for RoundTrip {
     fn binding(&self) -> &str {
         &self.binding
+    }
+}
+
+/// Ids that may be seen once: a second sighting within the lifetime given is
+/// a replay. Of two concurrent first sightings (on any instance), one wins.
+pub struct Seen {
+    name: &'static str,
+}
+
+impl Seen {
+    pub const fn new(name: &'static str) -> Self {
+        Self { name }
+    }
+
+    /// Records `id` for `ttl_seconds`; false when it was seen already.
+    pub async fn first_time(&self, eph: &dyn Ephemeral, id: &str, ttl_seconds: i64) -> EphemeralResult<bool> {
+        let ttl = Duration::from_secs(ttl_seconds.clamp(1, 24 * 3600) as u64);
+        eph.put_if_absent(&format!("{}:{}", self.name, token_hash(id)), "1", ttl).await
     }
 }
 

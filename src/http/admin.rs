@@ -100,7 +100,7 @@ pub async fn client_delete(
 /// The API's caller: a valid access token with the `admin` scope, issued to
 /// a person who is (still) an admin.
 async fn api_admin(state: &AppState, bearer: &Bearer) -> Result<User, OAuthError> {
-    let claims = tokens::validate_access_token(state.provider(), &bearer.token, state.now()).await?;
+    let claims = tokens::validate_presented(state.provider(), &bearer.presented(), state.now()).await?;
     if !claims.scopes().any(|s| s == scopes::ADMIN) {
         return Err(OAuthError::new(ErrorCode::InsufficientScope, "the access token lacks the admin scope"));
     }

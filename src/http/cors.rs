@@ -1,5 +1,5 @@
 //! CORS. Discovery and JWKS are public documents: any origin may read them.
-//! /token and /userinfo answer browsers only from the origins of registered
+//! /token, /par and /userinfo answer browsers only from the origins of registered
 //! redirect URIs, so single-page apps work and nobody else's pages can call.
 
 use axum::extract::{Request, State};
@@ -29,7 +29,10 @@ pub async fn registered_origins(State(state): State<AppState>, req: Request, nex
         if allowed {
             let h = res.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, dpop"),
+            );
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
         res
@@ -40,7 +43,7 @@ pub async fn registered_origins(State(state): State<AppState>, req: Request, nex
     h.append(header::VARY, HeaderValue::from_static("Origin"));
     if allowed {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate"));
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate, dpop-nonce"));
     }
     res
 }

@@ -8,10 +8,17 @@ use serde_json::json;
 
 use super::routes;
 use crate::app::AppState;
-use crate::oauth::{client_auth, clients, scopes};
+use crate::config::Config;
+use crate::oauth::{client_auth, clients, dpop, jose, scopes};
 
-pub fn document(issuer: &str) -> serde_json::Value {
+pub fn document(config: &Config) -> serde_json::Value {
+    let issuer = &config.issuer;
     let url = |path: &str| format!("{issuer}{path}");
+    // FAPI 2.0 narrows what clients may sign with.
+    let client_algs = if config.fapi2 { jose::FAPI_ALGS } else { jose::SIGNING_ALGS };
+    let assertion_algs: Vec<&str> =
+        client_algs.iter().chain(if config.fapi2 { &[][..] } else { jose::HMAC_ALGS }).copied().collect();
+    let auth_methods: &[&str] = if config.fapi2 { &["private_key_jwt"] } else { client_auth::METHODS };
     json!({
         "issuer": issuer,
         "authorization_endpoint": url(routes::AUTHORIZE),
@@ -21,15 +28,22 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "end_session_endpoint": url(routes::END_SESSION),
         "revocation_endpoint": url(routes::REVOKE),
         "introspection_endpoint": url(routes::INTROSPECT),
+        "pushed_authorization_request_endpoint": url(routes::PAR),
+        "require_pushed_authorization_requests": config.require_par || config.fapi2,
         "scopes_supported": scopes::SUPPORTED.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": clients::SUPPORTED_GRANTS,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": client_auth::METHODS,
-        "revocation_endpoint_auth_methods_supported": client_auth::METHODS,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_methods_supported":
+            auth_methods.iter().filter(|m| **m != "none").collect::<Vec<_>>(),
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "dpop_signing_alg_values_supported": dpop::algorithms(config.fapi2),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr", "picture", "roles",
@@ -40,15 +54,18 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["en"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": client_algs,
+        // Only the URNs of pushed requests: URLs are never fetched.
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
+        "require_signed_request_object": false,
         "authorization_response_iss_parameter_supported": true,
     })
 }
 
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(document(&state.config.issuer))).into_response()
+    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(document(&state.config))).into_response()
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {

@@ -18,6 +18,7 @@ use super::routes;
 use crate::app::AppState;
 use crate::error::{OAuthError, PageError};
 use crate::oauth::client_auth;
+use crate::oauth::dpop::{Presented, Scheme};
 use crate::oauth::params::Params;
 use crate::store::{Client, Role, Session, User};
 
@@ -225,18 +226,23 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1), if the
-/// header is one.
-fn bearer_header(parts: &Parts) -> Option<Result<String, OAuthError>> {
+/// The token of an `Authorization: Bearer` (RFC 6750 §2.1) or `DPoP` (RFC
+/// 9449 §7.1) header, if the header is one.
+fn token_header(parts: &Parts) -> Option<Result<(Scheme, String), OAuthError>> {
     let value = parts.headers.get(header::AUTHORIZATION)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    Some(token.ok_or_else(|| OAuthError::invalid_token("an access token is required (Authorization: Bearer)")))
+    let text = value.to_str().ok().unwrap_or("");
+    let (scheme, rest) = match text.split_once(' ') {
+        Some((s, rest)) if s.eq_ignore_ascii_case("bearer") => (Scheme::Bearer, rest),
+        Some((s, rest)) if s.eq_ignore_ascii_case("dpop") => (Scheme::DPoP, rest),
+        _ => {
+            return Some(Err(OAuthError::invalid_token("an access token is required (Authorization: Bearer or DPoP)")));
+        }
+    };
+    let token = rest.trim();
+    if token.is_empty() {
+        return Some(Err(OAuthError::invalid_token("the Authorization header carries no token")));
+    }
+    Some(Ok((scheme, token.to_string())))
 }
 
 /// A bearer token in the Authorization header only, when there is one
@@ -247,31 +253,68 @@ pub struct BearerHeader(pub Option<String>);
 impl FromRequestParts<AppState> for BearerHeader {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(BearerHeader(bearer_header(parts).and_then(Result::ok)))
+        let token = token_header(parts).and_then(Result::ok).filter(|(s, _)| *s == Scheme::Bearer);
+        Ok(BearerHeader(token.map(|(_, t)| t)))
     }
 }
 
-/// A bearer access token (RFC 6750): in the Authorization header, or as the
-/// `access_token` parameter (§2.2); never both.
+/// An access token sent to a protected resource: as Bearer (RFC 6750: the
+/// Authorization header, or the `access_token` parameter, never both), or
+/// with the DPoP scheme and its proof headers (RFC 9449 §7.1).
 pub struct Bearer {
     pub token: String,
+    pub scheme: Scheme,
+    proofs: Vec<String>,
+    method: String,
+    url: String,
+}
+
+impl Bearer {
+    /// The token as `tokens::validate_presented` checks it.
+    pub fn presented(&self) -> Presented<'_> {
+        Presented {
+            token: &self.token,
+            scheme: self.scheme,
+            proofs: &self.proofs,
+            method: &self.method,
+            url: &self.url,
+        }
+    }
 }
 
 impl FromRequest<AppState> for Bearer {
     type Rejection = OAuthError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, OAuthError> {
-        let (parts, body) = req.into_parts();
-        let header = bearer_header(&parts);
+        let (mut parts, body) = req.into_parts();
+        let header = token_header(&parts);
+        let DpopHeaders(proofs) = DpopHeaders::from_request_parts(&mut parts, state).await?;
+        let method = parts.method.as_str().to_string();
+        let url = format!("{}{}", state.config.issuer, parts.uri.path());
         let ProtocolParams(params) = ProtocolParams::from_request(Request::from_parts(parts, body), state).await?;
-        let token = match (header, params.get("access_token")) {
+        let (scheme, token) = match (header, params.get("access_token")) {
             (Some(_), Some(_)) => return Err(OAuthError::invalid_request("send the access token one way only")),
             (Some(h), None) => h?,
-            (None, Some(t)) => t.to_string(),
+            (None, Some(t)) => (Scheme::Bearer, t.to_string()),
             (None, None) => {
-                return Err(OAuthError::invalid_token("an access token is required (Authorization: Bearer)"));
+                return Err(OAuthError::invalid_token("an access token is required (Authorization: Bearer or DPoP)"));
             }
         };
-        Ok(Bearer { token })
+        Ok(Bearer { token, scheme, proofs, method, url })
+    }
+}
+
+/// The values of the request's `DPoP` headers (RFC 9449 §4.1); more than
+/// one is the rule's to refuse.
+pub struct DpopHeaders(pub Vec<String>);
+
+impl FromRequestParts<AppState> for DpopHeaders {
+    type Rejection = OAuthError;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, OAuthError> {
+        let values = parts.headers.get_all("dpop").iter();
+        let values: Result<Vec<String>, _> = values.map(|v| v.to_str().map(str::to_string)).collect();
+        values
+            .map(DpopHeaders)
+            .map_err(|_| OAuthError::new(crate::error::ErrorCode::InvalidDpopProof, "the DPoP header is not text"))
     }
 }
 
@@ -289,10 +332,16 @@ impl FromRequest<AppState> for AuthenticatedClient {
         let (mut parts, body) = req.into_parts();
         let ClientIp(ip) = ClientIp::from_request_parts(&mut parts, state).await.unwrap_or(ClientIp(None));
         let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // RFC 7523 §3, RFC 9126 §2: an assertion may be addressed to the
+        // issuer, the token endpoint, or the endpoint it is sent to.
+        let issuer = &state.config.issuer;
+        let (token_url, here) = (format!("{issuer}{}", routes::TOKEN), format!("{issuer}{}", parts.uri.path()));
         let ProtocolParams(params) = ProtocolParams::from_request(Request::from_parts(parts, body), state).await?;
         params.check_unique()?;
         let creds = client_auth::extract(authorization.as_deref(), &params)?;
-        let client = client_auth::authenticate(state.provider(), &creds, ip.as_deref(), state.now()).await?;
+        let audiences = [issuer.as_str(), &token_url, &here];
+        let client =
+            client_auth::authenticate(state.provider(), &creds, &audiences, ip.as_deref(), state.now()).await?;
         Ok(AuthenticatedClient { client, params })
     }
 }
@@ -309,6 +358,17 @@ impl<T: Serialize> IntoResponse for NoStore<T> {
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         res
     }
+}
+
+/// When proofs must carry our nonce, every answer hands out the next one
+/// (RFC 9449 §8.2), sparing the client a failed request.
+pub fn with_dpop_nonce(state: &AppState, mut res: Response) -> Response {
+    if state.config.dpop_nonce {
+        if let Ok(v) = crate::oauth::dpop::nonce(state.provider(), state.now()).parse() {
+            res.headers_mut().insert("dpop-nonce", v);
+        }
+    }
+    res
 }
 
 /// An empty 200 that is never cached (RFC 7009 §2.2).

@@ -18,6 +18,7 @@ mod login;
 mod logout;
 mod mfa;
 mod pages;
+mod par;
 mod portal;
 mod recovery;
 mod registration;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
 
     let client_facing = Router::new()
         .route(routes::TOKEN, post(token::token).options(cors::preflight))
+        .route(routes::PAR, post(par::push).options(cors::preflight))
         .route(routes::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo).options(cors::preflight))
         .route(routes::REVOKE, post(token::revoke).options(cors::preflight))
         .layer(middleware::from_fn_with_state(state.clone(), cors::registered_origins));

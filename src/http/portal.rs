@@ -176,9 +176,9 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
             return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
-    clients::create(&*state.store, &new.client, actor(&me), state.now()).await?;
+    let client = clients::create(&*state.store, &state.at_rest_key, &new, actor(&me), state.now()).await?;
     let notice = new.secret.as_ref().map(|_| "Copy the client secret now: it is shown only once.");
-    Ok(app_page(&state, &me.browser, &new.client, new.secret.clone(), notice))
+    Ok(app_page(&state, &me.browser, &client, new.secret.clone(), notice))
 }
 
 /// GET /developer/apps/{id}
@@ -244,7 +244,9 @@ pub async fn rotate(
 ) -> Result<Response, PageError> {
     let mut client = owned(&state, &me.user, &id).await?;
     let overlap = state.config.secret_rotation_overlap;
-    let Some(secret) = clients::rotate(&*state.store, &mut client, overlap, actor(&me), state.now()).await? else {
+    let Some(secret) =
+        clients::rotate(&*state.store, &state.at_rest_key, &mut client, overlap, actor(&me), state.now()).await?
+    else {
         return Err(PageError::bad_request("This app has no secret to rotate.").with_back(routes::DEVELOPER_APPS));
     };
     Ok(app_page(

@@ -62,7 +62,7 @@ pub async fn register(
     let mut new = registration::build(spec, now).map_err(metadata_error)?;
     let registration_token = random_token(32);
     new.client.registration_token_hash = Some(token_hash(&registration_token));
-    clients::create(&*state.store, &new.client, ACTOR, now).await?;
+    clients::create(&*state.store, &state.at_rest_key, &new, ACTOR, now).await?;
     let mut doc = registration::document(&new.client, &client_uri(&state, &new.client.id));
     doc["registration_access_token"] = json!(registration_token);
     if let Some(secret) = new.secret {

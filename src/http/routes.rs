@@ -7,6 +7,8 @@ pub const HEALTH: &str = "/healthz";
 pub const AUTHORIZE: &str = "/authorize";
 pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
 pub const TOKEN: &str = "/token";
+/// RFC 9126 pushed authorization requests.
+pub const PAR: &str = "/par";
 pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";

@@ -3,38 +3,26 @@
 //! `AuthenticatedClient` extractor).
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::extract::{AuthenticatedClient, NoStore, no_store_ok};
+use super::extract::{AuthenticatedClient, DpopHeaders, NoStore, no_store_ok, with_dpop_nonce};
+use super::routes;
 use crate::app::AppState;
-use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::clients::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, SUPPORTED_GRANTS,
-};
-use crate::oauth::grants::{authorization_code, client_credentials, refresh_token};
-use crate::oauth::tokens::TokenResponse;
+use crate::error::OAuthError;
+use crate::oauth::grants::{self, DpopInput};
 use crate::oauth::{introspection, revocation};
 
 /// POST /token
 pub async fn token(
-    State(state): State<AppState>, AuthenticatedClient { client, params }: AuthenticatedClient,
-) -> Result<NoStore<TokenResponse>, OAuthError> {
-    let grant_type = params.require("grant_type")?;
-    if !SUPPORTED_GRANTS.contains(&grant_type) {
-        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported"));
-    }
-    if !client.grant_types.iter().any(|g| g == grant_type) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"));
-    }
-    let (p, now) = (state.provider(), state.now());
-    let answer = match grant_type {
-        GRANT_AUTHORIZATION_CODE => authorization_code::redeem(p, &client, &params, now).await,
-        GRANT_REFRESH_TOKEN => refresh_token::refresh(p, &client, &params, now).await,
-        GRANT_CLIENT_CREDENTIALS => client_credentials::grant(p, &client, &params, now).await,
-        _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported")),
-    };
-    answer.map(NoStore)
+    State(state): State<AppState>, DpopHeaders(proofs): DpopHeaders,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
+) -> Result<Response, OAuthError> {
+    let url = format!("{}{}", state.config.issuer, routes::TOKEN);
+    let headers: Vec<&str> = proofs.iter().map(String::as_str).collect();
+    let dpop = DpopInput { headers: &headers, url: &url };
+    let answer = grants::exchange(state.provider(), &client, &params, &dpop, state.now()).await?;
+    Ok(with_dpop_nonce(&state, NoStore(answer).into_response()))
 }
 
 /// POST /revoke

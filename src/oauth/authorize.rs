@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::params::Params;
-use super::{pkce, redirect_uri, scopes};
+use super::{par, pkce, redirect_uri, request_object, scopes};
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::Provider;
@@ -50,6 +50,9 @@ pub struct AuthorizationRequest {
     /// `acr_values` asked for multi-factor authentication ([`ACR_MFA`]).
     #[serde(default)]
     pub require_mfa: bool,
+    /// RFC 9449 §10: the DPoP key the code is bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// The `acr` value for a sign-in with two factors (password or GitHub, then
@@ -105,26 +108,132 @@ fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
-fn page(heading: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection::Page(
-        PageError::new(axum::http::StatusCode::BAD_REQUEST, heading, message.into())
-            .with_code(ErrorCode::InvalidRequest),
-    )
+/// How a request reached /authorize.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// Pushed first (RFC 9126), so authenticated and kept server-side.
+    pub pushed: bool,
+    /// Carried in a signed request object (RFC 9101).
+    pub signed: bool,
 }
 
-/// Checks an authorization request and returns it with its client.
+/// Why a request is refused.
+#[derive(Debug)]
+pub enum Invalid {
+    /// Before the client and its redirect URI are proven: shown, never sent
+    /// to an unchecked address.
+    Unproven { heading: &'static str, message: String, code: ErrorCode },
+    /// After: the error goes back to the client.
+    Proven { redirect_uri: String, state: Option<String>, error: OAuthError },
+    /// A backend failed.
+    Failed(OAuthError),
+}
+
+impl Invalid {
+    /// The error as a direct answer (a pushed request, RFC 9126 §2.3).
+    pub fn into_oauth(self) -> OAuthError {
+        match self {
+            Invalid::Unproven { message, code, .. } => OAuthError::new(code, message),
+            Invalid::Proven { error, .. } => error,
+            Invalid::Failed(e) => e,
+        }
+    }
+
+    fn into_rejection(self, issuer: &str) -> Rejection {
+        match self {
+            Invalid::Unproven { heading, message, code } => {
+                Rejection::Page(PageError::new(axum::http::StatusCode::BAD_REQUEST, heading, message).with_code(code))
+            }
+            Invalid::Proven { redirect_uri, state, error } => {
+                Rejection::Redirect(error_redirect(&redirect_uri, state.as_deref(), issuer, &error))
+            }
+            Invalid::Failed(e) if e.code == ErrorCode::TemporarilyUnavailable => {
+                Rejection::Page(PageError::unavailable(e.detail.unwrap_or_default()))
+            }
+            Invalid::Failed(e) => Rejection::Page(PageError::server(e.detail.unwrap_or_default())),
+        }
+    }
+}
+
+fn unproven(heading: &'static str, message: impl Into<String>, code: ErrorCode) -> Invalid {
+    Invalid::Unproven { heading, message: message.into(), code }
+}
+
+/// Checks an authorization request and returns it with its client: a
+/// pushed request taken by its `request_uri`, a signed request object, or
+/// plain parameters.
 pub async fn validate(
     p: Provider<'_>, params: &Params, now: Timestamp,
 ) -> Result<(AuthorizationRequest, Client), Rejection> {
-    // Step one: prove the client and the redirect URI. Until then every
-    // error is a page, so we never redirect to an unchecked address.
+    let issuer = &p.config.issuer;
+    let reject = |e: Invalid| e.into_rejection(issuer);
     let Some(client_id) = params.get("client_id").map(ClientId::from) else {
-        return Err(page("This link is missing information", "The app did not say who it is (client_id is missing)."));
+        return Err(reject(unproven(
+            "This link is missing information",
+            "The app did not say who it is (client_id is missing).",
+            ErrorCode::InvalidRequest,
+        )));
     };
-    let client =
-        p.store.get_client(&client_id).await.map_err(PageError::from)?.ok_or_else(|| {
-            page("Unknown application", "The app that sent you here is not registered with this server.")
-        })?;
+    let client = p.store.get_client(&client_id).await.map_err(PageError::from)?.ok_or_else(|| {
+        reject(unproven(
+            "Unknown application",
+            "The app that sent you here is not registered with this server.",
+            ErrorCode::InvalidRequest,
+        ))
+    })?;
+    let (effective, context) = match (params.get("request_uri"), params.get("request")) {
+        (Some(_), Some(_)) => {
+            return Err(reject(unproven(
+                "This link is malformed",
+                "The request carries both request and request_uri.",
+                ErrorCode::InvalidRequest,
+            )));
+        }
+        (Some(uri), None) => {
+            let pushed = par::take(p, uri, &client.id, now).await.map_err(|e| reject(Invalid::Failed(e)))?;
+            let Some(pushed) = pushed else {
+                return Err(reject(unproven(
+                    "This sign-in link has expired",
+                    "The app's request is unknown, was already used, or is more than a minute old. Go back to the app and start again.",
+                    ErrorCode::InvalidRequestUri,
+                )));
+            };
+            (Params::from_pairs(pushed.params), Context { pushed: true, signed: pushed.signed })
+        }
+        (None, Some(token)) => match request_object::open(p, &client, token, now).await {
+            Ok(inner) => (inner, Context { pushed: false, signed: true }),
+            // RFC 9101 §6.3: sent back when the redirect URI outside the
+            // object is one the client registered; shown otherwise.
+            Err(why) => {
+                let native = client.app_type.as_deref() == Some("native");
+                let error = OAuthError::new(ErrorCode::InvalidRequestObject, why.clone());
+                return Err(reject(match params.get("redirect_uri") {
+                    Some(uri) if redirect_uri::matches(&client.redirect_uris, uri, native) => Invalid::Proven {
+                        redirect_uri: uri.to_string(),
+                        state: params.get("state").map(str::to_string),
+                        error,
+                    },
+                    _ => unproven(
+                        "This app's request could not be checked",
+                        format!("The signed request object is not valid: {why}."),
+                        ErrorCode::InvalidRequestObject,
+                    ),
+                }));
+            }
+        },
+        (None, None) => (params.clone(), Context::default()),
+    };
+    let request = check(p, &client, &effective, context, now).await.map_err(reject)?;
+    Ok((request, client))
+}
+
+/// Checks the parameters of an authorization request from `client`: the
+/// redirect URI first (until it is proven, errors are shown, not sent), then
+/// everything else.
+pub async fn check(
+    p: Provider<'_>, client: &Client, params: &Params, context: Context, now: Timestamp,
+) -> Result<AuthorizationRequest, Invalid> {
+    let fapi = request_object::fapi(p, client);
     let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
         Some(uri)
             if redirect_uri::matches(&client.redirect_uris, uri, client.app_type.as_deref() == Some("native")) =>
@@ -132,44 +241,54 @@ pub async fn validate(
             (uri.to_string(), true)
         }
         Some(_) => {
-            return Err(page(
+            return Err(unproven(
                 "This app sent you to the wrong place",
                 "The redirect address in this link is not registered for the app, so we stopped here to keep your account safe.",
+                ErrorCode::InvalidRequest,
             ));
         }
         // OIDC Core §3.1.2.1 requires redirect_uri; plain OAuth may omit it
         // when exactly one is registered (RFC 6749 §3.1.2.3).
         None if client.redirect_uris.len() == 1
+            && !fapi
             && !params.get("scope").unwrap_or("").split(' ').any(|s| s == scopes::OPENID) =>
         {
             (client.redirect_uris[0].clone(), false)
         }
         None => {
-            return Err(page(
+            return Err(unproven(
                 "This link is missing information",
                 "The app did not say where to return you (redirect_uri is missing).",
+                ErrorCode::InvalidRequest,
             ));
         }
     };
     if params.check_unique().is_err() {
-        return Err(page("This link is malformed", "A parameter appears more than once in the request."));
-    }
-    if !client.grant_types.iter().any(|g| g == super::clients::GRANT_AUTHORIZATION_CODE) {
-        let err =
-            OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the authorization code grant");
-        return Err(Rejection::Redirect(error_redirect(&redirect_uri, params.get("state"), &p.config.issuer, &err)));
+        return Err(unproven(
+            "This link is malformed",
+            "A parameter appears more than once in the request.",
+            ErrorCode::InvalidRequest,
+        ));
     }
 
     // Step two: every other problem goes back to the client.
     let req_state = params.get("state").map(str::to_string);
-    let fail = |code: ErrorCode, description: &'static str| {
-        Rejection::Redirect(error_redirect(
-            &redirect_uri,
-            req_state.as_deref(),
-            &p.config.issuer,
-            &OAuthError::new(code, description),
-        ))
+    let fail = |code: ErrorCode, description: &'static str| Invalid::Proven {
+        redirect_uri: redirect_uri.clone(),
+        state: req_state.clone(),
+        error: OAuthError::new(code, description),
     };
+    if !client.grant_types.iter().any(|g| g == super::clients::GRANT_AUTHORIZATION_CODE) {
+        return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the authorization code grant"));
+    }
+    // RFC 9126 §5-6, RFC 9101 §10.5, FAPI 2.0 §5.3.1.2: how the request
+    // must reach us.
+    if !context.pushed && (client.require_pushed_authorization_requests || p.config.require_par || fapi) {
+        return Err(fail(ErrorCode::InvalidRequest, "this client must push its authorization requests (PAR)"));
+    }
+    if !context.signed && client.require_signed_request_object {
+        return Err(fail(ErrorCode::InvalidRequest, "this client must send a signed request object"));
+    }
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -182,11 +301,8 @@ pub async fn validate(
             return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
         }
     }
-    if params.get("request").is_some() {
-        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
-    }
-    if params.get("request_uri").is_some() {
-        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return Err(fail(ErrorCode::InvalidRequest, "a request cannot hold another request"));
     }
     if params.get("registration").is_some() {
         return Err(fail(ErrorCode::RegistrationNotSupported, "the registration parameter is not supported"));
@@ -206,12 +322,10 @@ pub async fn validate(
         (None, Some(_)) => {
             return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge"));
         }
-        // RFC 9700 §2.1.1: public clients MUST use PKCE.
-        (None, None) if client.public => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "PKCE (code_challenge with S256) is required for public clients",
-            ));
+        // RFC 9700 §2.1.1: public clients MUST use PKCE; FAPI 2.0 §5.3.1.2:
+        // every client does.
+        (None, None) if client.public || fapi => {
+            return Err(fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required for this client"));
         }
         (None, None) => None,
     };
@@ -249,6 +363,13 @@ pub async fn validate(
         }
         None => None,
     };
+    // RFC 9449 §10: the code is bound to this DPoP key (a SHA-256 JWK
+    // thumbprint, 43 base64url characters).
+    let dpop_jkt = match params.get("dpop_jkt") {
+        Some(jkt) if jkt.len() == 43 && crate::crypto::b64url_decode(jkt).is_some() => Some(jkt.to_string()),
+        Some(_) => return Err(fail(ErrorCode::InvalidRequest, "dpop_jkt is not a JWK SHA-256 thumbprint")),
+        None => None,
+    };
     let request = AuthorizationRequest {
         client_id: client.id.clone(),
         client_name: client.name.clone(),
@@ -266,8 +387,9 @@ pub async fn validate(
         created_at: now,
         login_done: false,
         require_mfa: params.get("acr_values").is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
+        dpop_jkt,
     };
-    Ok((request, client))
+    Ok(request)
 }
 
 /// What the person must do before a code can be issued.
@@ -343,6 +465,7 @@ mod tests {
             created_at: 1000,
             login_done: false,
             require_mfa: false,
+            dpop_jkt: None,
         }
     }
 

@@ -1,10 +1,9 @@
 //! Registering clients: ids, secrets, and the metadata rules.
 
-use super::redirect_uri;
-use super::scopes;
+use super::{jose, redirect_uri, scopes};
 use crate::audit::{self, Actor};
 use crate::clock::Timestamp;
-use crate::crypto::{random_token, token_hash};
+use crate::crypto::{self, Secret, random_token, token_hash};
 use crate::store::{Client, ClientId, GrantsOf, RevokeReason, Role, Store, StoreResult, User};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
@@ -30,12 +29,30 @@ pub struct ClientSpec {
     pub homepage: Option<String>,
     pub logo_url: Option<String>,
     /// RFC 7591 `token_endpoint_auth_method`; None: `none` for a public
-    /// client, `client_secret_basic` (the RFC's default) otherwise.
+    /// client, `private_key_jwt` under the FAPI 2.0 profile, and
+    /// `client_secret_basic` (the RFC's default) otherwise.
     pub token_endpoint_auth_method: Option<String>,
+    /// RFC 7591 `jwks` (a JWK set, JSON text) or `jwks_uri`: the client's
+    /// public keys, for `private_key_jwt` and signed request objects.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    pub request_object_signing_alg: Option<String>,
+    pub require_signed_request_object: bool,
+    pub require_pushed_authorization_requests: bool,
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2`: held to the FAPI 2.0 Security Profile (see [`FAPI2`]).
+    pub security_profile: Option<String>,
 }
 
-/// How a confidential client may authenticate at the token endpoint.
-pub const SECRET_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+/// The methods a confidential client may authenticate with.
+pub const CONFIDENTIAL_METHODS: &[&str] =
+    &["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"];
+/// Those that use a secret we issue.
+pub const SECRET_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "client_secret_jwt"];
+/// The FAPI 2.0 Security Profile (final, 2025): pushed requests, PKCE with
+/// S256, `private_key_jwt`, DPoP-bound tokens, and PS256/ES256/EdDSA only.
+pub const FAPI2: &str = "fapi2";
 
 /// The method a client is registered with, checked against its type.
 fn auth_method(spec: &ClientSpec) -> Result<String, String> {
@@ -44,13 +61,89 @@ fn auth_method(spec: &ClientSpec) -> Result<String, String> {
         (true, Some(other)) => {
             Err(format!("a public client has no secret: token_endpoint_auth_method must be none, not {other}"))
         }
+        (false, None) if spec.security_profile.as_deref() == Some(FAPI2) => Ok("private_key_jwt".into()),
         (false, None) => Ok("client_secret_basic".into()),
-        (false, Some(m)) if SECRET_METHODS.contains(&m) => Ok(m.into()),
+        (false, Some(m)) if CONFIDENTIAL_METHODS.contains(&m) => Ok(m.into()),
         (false, Some(other)) => Err(format!(
             "unsupported token_endpoint_auth_method `{other}` for a confidential client (supported: {})",
-            SECRET_METHODS.join(", ")
+            CONFIDENTIAL_METHODS.join(", ")
         )),
     }
+}
+
+/// The key settings, checked: `jwks` normalized (public keys of a safe
+/// size), or a `jwks_uri` we may fetch; never both (RFC 7591 §2).
+fn check_keys(spec: &ClientSpec) -> Result<(Option<String>, Option<String>), String> {
+    let jwks = match spec.jwks.as_deref().map(str::trim).filter(|j| !j.is_empty()) {
+        Some(text) => {
+            let set = jose::key_set(text)?;
+            Some(serde_json::to_string(&set).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let jwks_uri = spec.jwks_uri.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
+    if let Some(uri) = &jwks_uri {
+        let parsed = url::Url::parse(uri).map_err(|_| "jwks_uri must be a URL".to_string())?;
+        let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
+            || parsed.fragment().is_some()
+            || uri.len() > 500
+        {
+            return Err("jwks_uri must be an https URL without a fragment".into());
+        }
+    }
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err("register jwks or jwks_uri, not both".into());
+    }
+    Ok((jwks, jwks_uri))
+}
+
+/// The settings that depend on the method and keys, and the FAPI 2.0
+/// profile's demands.
+fn check_security(spec: &mut ClientSpec, method: &str, has_keys: bool) -> Result<(), String> {
+    let fapi = match spec.security_profile.as_deref() {
+        None | Some("") => false,
+        Some(FAPI2) => true,
+        Some(other) => return Err(format!("unknown security profile `{other}` (supported: {FAPI2})")),
+    };
+    if method == "private_key_jwt" && !has_keys {
+        return Err("private_key_jwt needs the client's public keys (jwks or jwks_uri)".into());
+    }
+    if let Some(alg) = spec.token_endpoint_auth_signing_alg.as_deref() {
+        let allowed = match method {
+            "private_key_jwt" => jose::SIGNING_ALGS,
+            "client_secret_jwt" => jose::HMAC_ALGS,
+            _ => return Err("token_endpoint_auth_signing_alg is for private_key_jwt and client_secret_jwt".into()),
+        };
+        if !allowed.contains(&alg) {
+            return Err(format!("token_endpoint_auth_signing_alg `{alg}` is not supported for {method}"));
+        }
+    }
+    if let Some(alg) = spec.request_object_signing_alg.as_deref() {
+        if !jose::SIGNING_ALGS.contains(&alg) {
+            return Err(format!(
+                "request_object_signing_alg `{alg}` is not supported (supported: {})",
+                jose::SIGNING_ALGS.join(", ")
+            ));
+        }
+    }
+    let signs_requests = spec.request_object_signing_alg.is_some() || spec.require_signed_request_object;
+    if signs_requests && !has_keys {
+        return Err("signed request objects need the client's public keys (jwks or jwks_uri)".into());
+    }
+    if fapi {
+        if spec.public || method != "private_key_jwt" {
+            return Err("the FAPI 2.0 profile needs a confidential client authenticating with private_key_jwt".into());
+        }
+        let fapi_alg = |a: &Option<String>| a.as_deref().is_none_or(|a| jose::FAPI_ALGS.contains(&a));
+        if !fapi_alg(&spec.token_endpoint_auth_signing_alg) || !fapi_alg(&spec.request_object_signing_alg) {
+            return Err(format!("the FAPI 2.0 profile allows only {}", jose::FAPI_ALGS.join(", ")));
+        }
+        // What the profile demands is on, whatever was asked.
+        spec.require_pushed_authorization_requests = true;
+        spec.dpop_bound_access_tokens = true;
+    }
+    Ok(())
 }
 
 /// A new client and, for a confidential one, its secret (shown once; only its
@@ -116,22 +209,56 @@ fn check_url(field: &str, value: &Option<String>) -> Result<(), String> {
     }
 }
 
-/// A new secret for a confidential client; the previous one keeps working
+/// Keeps `client_secret_jwt` secrets apart from anything else the at-rest
+/// key seals.
+const SEAL_LABEL: &[u8] = b"latchkey client secret v1";
+
+/// The secret a `client_secret_jwt` client signs with, sealed for storage
+/// and bound to the client id; None for other methods, which need only the
+/// hash.
+fn sealed_secret(client: &Client, secret: &str, key: &Secret) -> Option<Vec<u8>> {
+    (client.token_endpoint_auth_method == "client_secret_jwt")
+        .then(|| crypto::seal(SEAL_LABEL, key.expose().as_bytes(), &client.id, secret.as_bytes()))
+}
+
+/// The secrets a `client_secret_jwt` client may sign with now: the current
+/// one, and the previous one during a rotation's overlap.
+pub fn open_secrets(client: &Client, key: &Secret, now: Timestamp) -> Vec<Vec<u8>> {
+    let open = |sealed: &Option<Vec<u8>>| {
+        sealed.as_deref().and_then(|s| crypto::open(SEAL_LABEL, key.expose().as_bytes(), &client.id, s))
+    };
+    let mut out: Vec<Vec<u8>> = open(&client.secret_sealed).into_iter().collect();
+    if client.old_secret_expires_at.is_some_and(|until| now < until) {
+        out.extend(open(&client.old_secret_sealed));
+    }
+    out
+}
+
+/// A new secret for a client that has one; the previous one keeps working
 /// for `overlap` seconds so deployments can switch without downtime.
-pub fn rotate_secret(client: &mut Client, now: Timestamp, overlap: i64) -> Option<String> {
+pub fn rotate_secret(client: &mut Client, key: &Secret, now: Timestamp, overlap: i64) -> Option<String> {
     let current = client.secret_hash.clone()?;
     let secret = random_token(32);
     client.old_secret_hash = Some(current);
     client.old_secret_expires_at = Some(now + overlap);
     client.secret_hash = Some(token_hash(&secret));
+    client.old_secret_sealed = client.secret_sealed.take();
+    client.secret_sealed = sealed_secret(client, &secret, key);
     Some(secret)
 }
 
-/// Stores a new client (built and checked by [`build`]).
-pub async fn create(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Timestamp) -> StoreResult<()> {
-    store.create_client(client).await?;
+/// Stores a new client (built and checked by [`build`]), its secret sealed
+/// when it signs with it; returns the client as stored.
+pub async fn create(
+    store: &dyn Store, key: &Secret, new: &NewClient, actor: Actor<'_>, now: Timestamp,
+) -> StoreResult<Client> {
+    let mut client = new.client.clone();
+    if let Some(secret) = &new.secret {
+        client.secret_sealed = sealed_secret(&client, secret, key);
+    }
+    store.create_client(&client).await?;
     audit::record(store, now, actor.event("client.create", &client.name).client(&client.id)).await;
-    Ok(())
+    Ok(client)
 }
 
 /// Saves an edited client; every instance uses the new settings within a
@@ -147,9 +274,9 @@ pub async fn save(store: &dyn Store, client: &Client, actor: Actor<'_>, now: Tim
 /// A new secret for a confidential client, saved; the previous one keeps
 /// working for `overlap` seconds. None for a public client.
 pub async fn rotate(
-    store: &dyn Store, client: &mut Client, overlap: i64, actor: Actor<'_>, now: Timestamp,
+    store: &dyn Store, key: &Secret, client: &mut Client, overlap: i64, actor: Actor<'_>, now: Timestamp,
 ) -> StoreResult<Option<String>> {
-    let Some(secret) = rotate_secret(client, now, overlap) else {
+    let Some(secret) = rotate_secret(client, key, now, overlap) else {
         return Ok(None);
     };
     store.update_client(client).await?;
@@ -181,10 +308,21 @@ pub fn may_manage(client: &Client, user: &User) -> bool {
 
 /// A registered client with new metadata, checked by the same rules as a
 /// new registration. What makes it this client stays: its id, type,
-/// secrets, owner, consent setting and registration token.
+/// secrets, owner, consent setting and registration token. A change of
+/// method must keep what the client proves itself with: a secret stays a
+/// secret (and `client_secret_jwt` needs one we hold sealed, so one issued
+/// before must be rotated first), a key stays a key.
 pub fn revise(client: &Client, spec: ClientSpec) -> Result<Client, String> {
     let spec = ClientSpec { public: client.public, skip_consent: client.skip_consent, ..spec };
     let checked = build(spec, client.created_at)?.client;
+    let holds_secret = |m: &str| SECRET_METHODS.contains(&m);
+    let (before, after) = (client.token_endpoint_auth_method.as_str(), checked.token_endpoint_auth_method.as_str());
+    if holds_secret(before) != holds_secret(after) {
+        return Err(format!("a client authenticating with {before} cannot switch to {after}: register a new client"));
+    }
+    if after == "client_secret_jwt" && client.secret_sealed.is_none() {
+        return Err("client_secret_jwt needs a secret this server holds sealed, and this client's is kept only as a hash: register a new client".into());
+    }
     Ok(Client {
         id: client.id.clone(),
         secret_hash: client.secret_hash.clone(),
@@ -192,6 +330,8 @@ pub fn revise(client: &Client, spec: ClientSpec) -> Result<Client, String> {
         old_secret_hash: client.old_secret_hash.clone(),
         old_secret_expires_at: client.old_secret_expires_at,
         registration_token_hash: client.registration_token_hash.clone(),
+        secret_sealed: client.secret_sealed.clone(),
+        old_secret_sealed: client.old_secret_sealed.clone(),
         ..checked
     })
 }
@@ -203,6 +343,8 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
     }
     apply_type(&mut spec)?;
     let token_endpoint_auth_method = auth_method(&spec)?;
+    let (jwks, jwks_uri) = check_keys(&spec)?;
+    check_security(&mut spec, &token_endpoint_auth_method, jwks.is_some() || jwks_uri.is_some())?;
     check_url("homepage", &spec.homepage)?;
     check_url("logo URL", &spec.logo_url)?;
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
@@ -233,7 +375,7 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
             return Err(format!("invalid scope `{s}`"));
         }
     }
-    let secret = (!spec.public).then(|| random_token(32));
+    let secret = SECRET_METHODS.contains(&token_endpoint_auth_method.as_str()).then(|| random_token(32));
     let client = Client {
         id: ClientId::generate(),
         secret_hash: secret.as_deref().map(token_hash),
@@ -253,6 +395,16 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
         old_secret_expires_at: None,
         registration_token_hash: None,
         token_endpoint_auth_method,
+        jwks,
+        jwks_uri,
+        token_endpoint_auth_signing_alg: spec.token_endpoint_auth_signing_alg,
+        request_object_signing_alg: spec.request_object_signing_alg,
+        require_signed_request_object: spec.require_signed_request_object,
+        require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
+        security_profile: spec.security_profile.filter(|p| !p.is_empty()),
+        secret_sealed: None,
+        old_secret_sealed: None,
     };
     Ok(NewClient { client, secret })
 }
@@ -342,9 +494,11 @@ mod tests {
         )
         .unwrap();
         let old = n.client.secret_hash.clone();
-        let new = rotate_secret(&mut n.client, 100, 60).unwrap();
+        let key = Secret::new("k");
+        let new = rotate_secret(&mut n.client, &key, 100, 60).unwrap();
         assert_eq!(n.client.old_secret_hash, old);
         assert_eq!(n.client.old_secret_expires_at, Some(160));
         assert_eq!(n.client.secret_hash.as_deref(), Some(token_hash(&new).as_str()));
+        assert_eq!(n.client.secret_sealed, None, "only client_secret_jwt secrets are kept sealed");
     }
 }

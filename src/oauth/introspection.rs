@@ -40,8 +40,12 @@ async fn access_token(p: Provider<'_>, token: &str, now: Timestamp) -> Option<Va
         "aud": claims.aud,
         "iss": claims.iss,
         "jti": claims.jti,
-        "token_type": "Bearer",
+        "token_type": claims.token_type(),
     });
+    // RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    if let Some(jkt) = claims.jkt() {
+        out["cnf"] = json!({ "jkt": jkt });
+    }
     // A person's token (not a client's own) says whose it is, while the
     // account may act.
     if claims.sub != *claims.client_id {
@@ -59,7 +63,7 @@ async fn refresh_token(p: Provider<'_>, caller: &Client, token: &str, now: Times
         return None;
     }
     let user = users::enabled(p.store, &row.user_id).await.ok()??;
-    Some(json!({
+    let mut out = json!({
         "active": true,
         "scope": row.scopes.join(" "),
         "client_id": row.client_id,
@@ -70,5 +74,9 @@ async fn refresh_token(p: Provider<'_>, caller: &Client, token: &str, now: Times
         "nbf": row.created_at,
         "iss": p.config.issuer,
         "token_type": "refresh_token",
-    }))
+    });
+    if let Some(jkt) = &row.dpop_jkt {
+        out["cnf"] = json!({ "jkt": jkt });
+    }
+    Some(out)
 }

@@ -4,16 +4,21 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod client_keys;
 pub mod clients;
 pub mod consent;
+pub mod dpop;
 pub mod grants;
 pub mod introspection;
+pub mod jose;
 pub mod logout;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod refresh;
 pub mod registration;
+pub mod request_object;
 pub mod revocation;
 pub mod scopes;
 pub mod tokens;
@@ -22,6 +27,7 @@ use std::ops::Deref;
 
 use crate::keys::KeyRing;
 use crate::shared::Shared;
+use client_keys::ClientKeys;
 
 /// What the protocol rules need, and no more: the shared configuration and
 /// state, and the signing keys. Cheap to copy; the HTTP handlers and the
@@ -30,6 +36,8 @@ use crate::shared::Shared;
 pub struct Provider<'a> {
     pub shared: Shared<'a>,
     pub keys: &'a KeyRing,
+    /// The clients' own public keys (registered or fetched).
+    pub client_keys: &'a ClientKeys,
 }
 
 impl<'a> Deref for Provider<'a> {

@@ -48,6 +48,20 @@ impl Params {
         self.map.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// These parameters with `key` set to `value`.
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.map.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Every parameter, for keeping a request (a repeated one appears once:
+    /// such a request is refused before it is kept).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        pairs.sort();
+        pairs
+    }
+
     pub fn require(&self, key: &str) -> Result<&str, OAuthError> {
         self.get(key).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{key}`")))
     }

@@ -30,6 +30,8 @@ pub struct NewRefresh<'a> {
     pub auth_time: Timestamp,
     pub amr: &'a [String],
     pub family_expires_at: Timestamp,
+    /// The DPoP key a public client's token is bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A new token value and its row.
@@ -50,6 +52,7 @@ pub fn mint(p: Provider<'_>, n: &NewRefresh<'_>, now: Timestamp) -> (String, Ref
         successor_hash: None,
         successor_sealed: None,
         revoked_at: None,
+        dpop_jkt: n.dpop_jkt.map(str::to_string),
     };
     (value, row)
 }

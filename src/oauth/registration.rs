@@ -49,6 +49,21 @@ pub struct Metadata {
     pub application_type: Option<String>,
     /// Present on RFC 7592 updates: must name the client being updated.
     pub client_id: Option<String>,
+    /// RFC 7591 §2: the client's public keys, by value or by reference.
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    /// OIDC Dynamic Registration §2.
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 §10.5.
+    pub require_signed_request_object: Option<bool>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// This server's extension: `fapi2` holds the client to the FAPI 2.0
+    /// Security Profile.
+    pub security_profile: Option<String>,
 }
 
 /// Parses a JSON body into metadata, with the RFC's error for bad JSON.
@@ -67,13 +82,20 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         Some(other) => return Err(meta(&format!("application_type `{other}` is not web or native"))),
     };
     let public = match m.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") | Some("client_secret_post") => false,
+        None => false,
         Some("none") => true,
+        Some(m) if clients::CONFIDENTIAL_METHODS.contains(&m) => false,
         Some(other) => {
             return Err(meta(&format!(
-                "token_endpoint_auth_method `{other}` is not supported (client_secret_basic, client_secret_post, none)"
+                "token_endpoint_auth_method `{other}` is not supported ({}, none)",
+                clients::CONFIDENTIAL_METHODS.join(", ")
             )));
         }
+    };
+    let jwks = match &m.jwks {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.to_string()),
+        Some(_) => return Err(meta("jwks must be a JWK set (an object with a keys array)")),
     };
     let grant_types = m.grant_types.clone().unwrap_or_else(|| vec![GRANT_AUTHORIZATION_CODE.to_string()]);
     if grant_types.is_empty() {
@@ -139,9 +161,16 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         app_type: native.then(|| "native".to_string()),
         homepage: m.client_uri.clone().filter(|u| !u.is_empty()),
         logo_url: m.logo_uri.clone().filter(|u| !u.is_empty()),
-        token_endpoint_auth_method: Some(
-            m.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_basic".into()),
-        ),
+        // Without a method, the RFC's default, or the profile's.
+        token_endpoint_auth_method: m.token_endpoint_auth_method.clone(),
+        jwks,
+        jwks_uri: m.jwks_uri.clone(),
+        token_endpoint_auth_signing_alg: m.token_endpoint_auth_signing_alg.clone(),
+        request_object_signing_alg: m.request_object_signing_alg.clone(),
+        require_signed_request_object: m.require_signed_request_object.unwrap_or(false),
+        require_pushed_authorization_requests: m.require_pushed_authorization_requests.unwrap_or(false),
+        dpop_bound_access_tokens: m.dpop_bound_access_tokens.unwrap_or(false),
+        security_profile: m.security_profile.clone(),
     })
 }
 
@@ -178,9 +207,26 @@ pub fn document(client: &Client, registration_client_uri: &str) -> Value {
         if let Some(u) = &client.logo_url {
             obj.insert("logo_uri".into(), json!(u));
         }
-        if !client.public {
+        if client.secret_hash.is_some() {
             obj.insert("client_secret_expires_at".into(), json!(0));
         }
+        if let Some(jwks) = client.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()) {
+            obj.insert("jwks".into(), jwks);
+        }
+        let texts = [
+            ("jwks_uri", &client.jwks_uri),
+            ("token_endpoint_auth_signing_alg", &client.token_endpoint_auth_signing_alg),
+            ("request_object_signing_alg", &client.request_object_signing_alg),
+            ("security_profile", &client.security_profile),
+        ];
+        for (name, value) in texts {
+            if let Some(v) = value {
+                obj.insert(name.into(), json!(v));
+            }
+        }
+        obj.insert("require_signed_request_object".into(), json!(client.require_signed_request_object));
+        obj.insert("require_pushed_authorization_requests".into(), json!(client.require_pushed_authorization_requests));
+        obj.insert("dpop_bound_access_tokens".into(), json!(client.dpop_bound_access_tokens));
     }
     doc
 }
@@ -230,9 +276,10 @@ mod tests {
         assert_eq!(code(json!({"redirect_uris": ok, "grant_types": ["implicit"]})), "invalid_client_metadata");
         assert_eq!(code(json!({"redirect_uris": ok, "response_types": ["token"]})), "invalid_client_metadata");
         assert_eq!(
-            code(json!({"redirect_uris": ok, "token_endpoint_auth_method": "private_key_jwt"})),
+            code(json!({"redirect_uris": ok, "token_endpoint_auth_method": "tls_client_auth"})),
             "invalid_client_metadata"
         );
+        assert_eq!(code(json!({"redirect_uris": ok, "jwks": ["not", "a", "set"]})), "invalid_client_metadata");
         assert_eq!(code(json!({"redirect_uris": ok, "application_type": "toaster"})), "invalid_client_metadata");
         assert_eq!(
             code(

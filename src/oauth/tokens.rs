@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::crypto::{b64url, random_token, sha256};
 use crate::error::OAuthError;
 use crate::keys::KeyError;
-use crate::oauth::Provider;
+use crate::oauth::{Provider, dpop};
 use crate::store::{ClientId, GrantId, User};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -30,9 +30,28 @@ pub struct AccessClaims {
     pub auth_time: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<GrantId>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`: the SHA-256 thumbprint of the key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl AccessClaims {
+    /// The DPoP key the token is bound to, if it is.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+
+    /// `DPoP` for a bound token, `Bearer` otherwise (RFC 9449 §5).
+    pub fn token_type(&self) -> &'static str {
+        if self.cnf.is_some() { "DPoP" } else { "Bearer" }
+    }
+
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())
     }
@@ -63,6 +82,8 @@ pub struct AccessGrant<'a> {
     pub scopes: &'a [String],
     pub auth_time: Option<Timestamp>,
     pub grant_id: Option<&'a GrantId>,
+    /// Bind the token to this DPoP key.
+    pub jkt: Option<&'a str>,
 }
 
 pub fn issue_access_token(
@@ -79,6 +100,7 @@ pub fn issue_access_token(
         scope: g.scopes.join(" "),
         auth_time: g.auth_time,
         gid: g.grant_id.cloned(),
+        cnf: g.jkt.map(|jkt| Confirmation { jkt: jkt.to_string() }),
     };
     let token = p.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
     Ok((token, claims))
@@ -146,6 +168,19 @@ pub fn issue_id_token(p: Provider<'_>, input: &IdTokenInput<'_>, now: Timestamp)
 /// Checks a bearer access token: signature, `typ` = at+jwt (so an ID token
 /// cannot pass), issuer, expiry against the app clock, and revocation (of
 /// the token itself or of its grant).
+/// Validates an access token as a protected resource received it: the
+/// token itself, then how it was presented (Bearer, or DPoP with a proof by
+/// the key it is bound to).
+pub async fn validate_presented(
+    p: Provider<'_>, presented: &dpop::Presented<'_>, now: Timestamp,
+) -> Result<AccessClaims, OAuthError> {
+    let claims = validate_access_token(p, presented.token, now)
+        .await
+        .map_err(|e| if presented.scheme == dpop::Scheme::DPoP { e.at_dpop_resource() } else { e })?;
+    dpop::check_binding(p, claims.jkt(), presented, now).await?;
+    Ok(claims)
+}
+
 pub async fn validate_access_token(p: Provider<'_>, token: &str, now: Timestamp) -> Result<AccessClaims, OAuthError> {
     let claims: AccessClaims = p
         .keys

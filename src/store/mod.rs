@@ -128,8 +128,41 @@ pub struct Client {
     #[serde(skip)]
     pub registration_token_hash: Option<String>,
     /// RFC 7591 §2 `token_endpoint_auth_method`: the one way this client
-    /// authenticates (`client_secret_basic`, `client_secret_post`, `none`).
+    /// authenticates (`client_secret_basic`, `client_secret_post`,
+    /// `client_secret_jwt`, `private_key_jwt`, `none`).
     pub token_endpoint_auth_method: String,
+    /// RFC 7591 `jwks`: the client's public keys, a JWK set (JSON), checked
+    /// when registered (public members only, keys of a safe size).
+    #[serde(serialize_with = "json_text")]
+    pub jwks: Option<String>,
+    /// RFC 7591 `jwks_uri`: where its public keys are fetched from instead.
+    pub jwks_uri: Option<String>,
+    /// OIDC Dynamic Registration §2: the one algorithm its client assertions
+    /// are signed with, when it names one.
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The one algorithm its request objects are signed with, when it names
+    /// one.
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 §10.5: every authorization request is a signed object.
+    pub require_signed_request_object: bool,
+    /// RFC 9126 §6: every authorization request is pushed first.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: every token request carries a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// A security profile the client is held to: `fapi2`, or none.
+    pub security_profile: Option<String>,
+    /// For `client_secret_jwt`: the secret itself, sealed (the hash cannot
+    /// check an HMAC), and the previous one during a rotation's overlap.
+    #[serde(skip)]
+    pub secret_sealed: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub old_secret_sealed: Option<Vec<u8>>,
+}
+
+/// A JSON document kept as text, serialized as the document itself.
+fn json_text<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let value = text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    serde::Serialize::serialize(&value, s)
 }
 
 /// What an account may do here.
@@ -359,6 +392,9 @@ pub struct RefreshToken {
     pub successor_sealed: Option<Vec<u8>>,
     /// When the token, or its grant, was revoked.
     pub revoked_at: Option<Timestamp>,
+    /// RFC 9449 §5: a public client's token is bound to its DPoP key (the
+    /// key's SHA-256 thumbprint); rotations keep the binding.
+    pub dpop_jkt: Option<String>,
 }
 
 /// How rotating a refresh token went.

@@ -87,6 +87,16 @@ fn client(tag: &str) -> Client {
         old_secret_expires_at: None,
         registration_token_hash: None,
         token_endpoint_auth_method: "client_secret_basic".into(),
+        jwks: Some(r#"{"keys":[]}"#.into()),
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: Some("ES256".into()),
+        request_object_signing_alg: None,
+        require_signed_request_object: true,
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: true,
+        security_profile: Some("fapi2".into()),
+        secret_sealed: Some(vec![1, 2, 3]),
+        old_secret_sealed: None,
     }
 }
 
@@ -266,6 +276,7 @@ fn refresh(tag: &str, grant: &str, user: &str, client: &str, expires_at: i64) ->
         successor_hash: None,
         successor_sealed: None,
         revoked_at: None,
+        dpop_jkt: Some("jkt".into()),
     }
 }
 

@@ -379,7 +379,8 @@ async fn changes_reach_another_instance_within_a_second() {
         // Rotate the web client's secret with no overlap, and drop its only
         // redirect URI: b follows within 1 s.
         let mut client = a.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
-        let new_secret = latchkey::oauth::clients::rotate_secret(&mut client, a.state.now(), 0).unwrap();
+        let new_secret =
+            latchkey::oauth::clients::rotate_secret(&mut client, &a.state.at_rest_key, a.state.now(), 0).unwrap();
         client.redirect_uris = vec!["https://app.example/elsewhere".into()];
         let started = Instant::now();
         a.state.store.update_client(&client).await.unwrap();

@@ -555,7 +555,7 @@ async fn github_sign_in_does_not_skip_two_step_verification() {
         assert!(url.ends_with("/account"));
         let user_id = linked_identity(&server, gh_id).await.unwrap().user_id;
         let secret = totp::generate_secret();
-        let key = server.state.totp_key.expose().as_bytes().to_vec();
+        let key = server.state.at_rest_key.expose().as_bytes().to_vec();
         let record = latchkey::store::TotpRecord {
             user_id: user_id.clone(),
             secret_sealed: totp::seal(&key, &user_id, &secret),

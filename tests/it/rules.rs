@@ -100,7 +100,7 @@ async fn later_errors_redirect_with_state_and_iss() {
             (vec![("response_type", "code"), ("client_id", &id), ("scope", "admin")], "invalid_scope"),
             (vec![("response_type", "code"), ("client_id", &id), ("prompt", "none login")], "invalid_request"),
             (vec![("response_type", "code"), ("client_id", &id), ("max_age", "-1")], "invalid_request"),
-            (vec![("response_type", "code"), ("client_id", &id), ("request", "eyJ")], "request_not_supported"),
+            (vec![("response_type", "code"), ("client_id", &id), ("request", "eyJ")], "invalid_request_object"),
             (vec![("response_type", "code"), ("client_id", &id), ("response_mode", "fragment")], "invalid_request"),
             (vec![("response_type", "code"), ("client_id", &id), ("id_token_hint", "not.a.jwt")], "invalid_request"),
             (

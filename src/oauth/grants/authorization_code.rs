@@ -17,6 +17,7 @@ use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
 use crate::oauth::Provider;
+use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
 use crate::oauth::refresh::{self, NewRefresh};
@@ -43,6 +44,9 @@ pub struct CodeRecord {
     pub expires_at: Timestamp,
     /// Names the authorization: every token issued from it carries this id.
     pub grant_id: GrantId,
+    /// RFC 9449 §10: the DPoP key the code must be redeemed with.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Stores a new grant with its code, and returns the code.
@@ -77,7 +81,7 @@ fn unusable() -> OAuthError {
 }
 
 pub async fn redeem(
-    p: Provider<'_>, client: &Client, params: &Params, now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, dpop: Option<&Proof>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
     let record: CodeRecord = match p.store.consume_one_time(PURPOSE, &token_hash(code), now).await? {
@@ -103,6 +107,12 @@ pub async fn redeem(
     if !constant_time_eq(record.client_id.as_bytes(), client.id.as_bytes()) {
         return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
     }
+    if let Some(bound) = &record.dpop_jkt {
+        if dpop.is_none_or(|proof| !constant_time_eq(proof.jkt.as_bytes(), bound.as_bytes())) {
+            return Err(OAuthError::invalid_grant("the authorization code is bound to another DPoP key"));
+        }
+    }
+    let jkt = dpop.map(|proof| proof.jkt.as_str());
     match params.get("redirect_uri") {
         Some(uri) if uri == record.redirect_uri => {}
         Some(_) => {
@@ -144,6 +154,9 @@ pub async fn redeem(
                 auth_time: record.auth_time,
                 amr: &record.amr,
                 family_expires_at: now + p.config.refresh_token_absolute_ttl,
+                // RFC 9449 §5: a public client's refresh token is bound to
+                // its key; a confidential client authenticates instead.
+                dpop_jkt: jkt.filter(|_| client.public),
             },
             now,
         )
@@ -155,7 +168,7 @@ pub async fn redeem(
     if !p.store.issue_from_grant(&record.grant_id, now, grant_expires_at, refresh.as_ref().map(|(_, row)| row)).await? {
         return Err(OAuthError::invalid_grant("the authorization has been revoked"));
     }
-    let (access_token, _claims) = tokens::issue_access_token(
+    let (access_token, claims) = tokens::issue_access_token(
         p,
         &AccessGrant {
             sub: &user.id,
@@ -163,6 +176,7 @@ pub async fn redeem(
             scopes: &record.scopes,
             auth_time: Some(record.auth_time),
             grant_id: Some(&record.grant_id),
+            jkt,
         },
         now,
     )
@@ -190,7 +204,7 @@ pub async fn redeem(
     let refresh_token = refresh.map(|(value, _)| value);
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: claims.token_type(),
         expires_in: p.config.access_token_ttl,
         scope: scopes::join(&record.scopes),
         id_token,

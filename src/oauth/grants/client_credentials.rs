@@ -5,13 +5,14 @@
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::Provider;
+use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, TokenResponse};
 use crate::store::Client;
 
 pub async fn grant(
-    p: Provider<'_>, client: &Client, params: &Params, now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, dpop: Option<&Proof>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     if client.public {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "client credentials are for confidential clients"));
@@ -35,7 +36,7 @@ pub async fn grant(
         }
         None => allowed,
     };
-    let (access_token, _) = tokens::issue_access_token(
+    let (access_token, claims) = tokens::issue_access_token(
         p,
         &AccessGrant {
             sub: &client.id,
@@ -45,13 +46,14 @@ pub async fn grant(
             // No grant row: this path writes nothing. Such a token ends by
             // its own revocation or with its client.
             grant_id: None,
+            jkt: dpop.map(|proof| proof.jkt.as_str()),
         },
         now,
     )
     .map_err(OAuthError::server)?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: claims.token_type(),
         expires_in: p.config.access_token_ttl,
         scope: scopes::join(&granted),
         id_token: None,

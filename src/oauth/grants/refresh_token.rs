@@ -10,6 +10,7 @@ use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::Provider;
+use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
@@ -21,7 +22,7 @@ fn invalid() -> OAuthError {
 }
 
 pub async fn refresh(
-    p: Provider<'_>, client: &Client, params: &Params, now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, dpop: Option<&Proof>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
     let hash = token_hash(presented);
@@ -32,6 +33,16 @@ pub async fn refresh(
     if row.revoked_at.is_some() {
         return Err(invalid());
     }
+    // RFC 9449 §5: a bound refresh token is used with a proof by its key.
+    if let Some(bound) = &row.dpop_jkt {
+        if dpop.is_none_or(|proof| !constant_time_eq(proof.jkt.as_bytes(), bound.as_bytes())) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this refresh token is bound to a DPoP key: send a proof made with it",
+            ));
+        }
+    }
+    let jkt = dpop.map(|proof| proof.jkt.as_str());
     // RFC 6749 §6: the scope may be narrowed, never widened.
     let scopes = match params.get("scope") {
         Some(raw) => {
@@ -53,7 +64,7 @@ pub async fn refresh(
         None => row.scopes.clone(),
     };
     if row.used_at.is_some() {
-        return reused(p, client, &row, presented, &scopes, now).await;
+        return reused(p, client, &row, presented, &scopes, jkt, now).await;
     }
     if now >= row.expires_at || now >= row.family_expires_at {
         return Err(invalid());
@@ -70,6 +81,7 @@ pub async fn refresh(
             auth_time: row.auth_time,
             amr: &row.amr,
             family_expires_at: row.family_expires_at,
+            dpop_jkt: row.dpop_jkt.as_deref(),
         },
         now,
     );
@@ -82,17 +94,18 @@ pub async fn refresh(
         // which the grace window turns into the same successor.
         Rotation::AlreadyUsed => {
             let row = p.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
-            return reused(p, client, &row, presented, &scopes, now).await;
+            return reused(p, client, &row, presented, &scopes, jkt, now).await;
         }
         // Revoked while this request ran: no successor was stored.
         Rotation::GrantRevoked => return Err(invalid()),
     }
-    respond(p, client, &user, &row, &scopes, successor, now)
+    respond(p, client, &user, &row, &scopes, successor, jkt, now)
 }
 
 /// A token that was already rotated was presented again.
 async fn reused(
-    p: Provider<'_>, client: &Client, row: &RefreshToken, presented: &str, scopes: &[String], now: Timestamp,
+    p: Provider<'_>, client: &Client, row: &RefreshToken, presented: &str, scopes: &[String], jkt: Option<&str>,
+    now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let grace = p.config.refresh_token_grace;
     let within_grace = grace > 0 && row.used_at.is_some_and(|at| now - at <= grace);
@@ -109,7 +122,7 @@ async fn reused(
                         return Err(invalid());
                     }
                     tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh token retried within the grace window");
-                    return respond(p, client, &user, row, scopes, value, now);
+                    return respond(p, client, &user, row, scopes, value, jkt, now);
                 }
             }
         }
@@ -125,11 +138,12 @@ async fn reused(
     Err(invalid())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn respond(
     p: Provider<'_>, client: &Client, user: &crate::store::User, row: &RefreshToken, scopes: &[String],
-    refresh_token: String, now: Timestamp,
+    refresh_token: String, jkt: Option<&str>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let (access_token, _) = tokens::issue_access_token(
+    let (access_token, claims) = tokens::issue_access_token(
         p,
         &AccessGrant {
             sub: &user.id,
@@ -137,6 +151,7 @@ fn respond(
             scopes,
             auth_time: Some(row.auth_time),
             grant_id: Some(&row.grant_id),
+            jkt,
         },
         now,
     )
@@ -165,7 +180,7 @@ fn respond(
     };
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: claims.token_type(),
         expires_in: p.config.access_token_ttl,
         scope: scopes::join(scopes),
         id_token,

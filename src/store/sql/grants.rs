@@ -10,7 +10,7 @@
 
 use super::*;
 
-const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id_hash, grant_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id_hash, grant_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at, family_expires_at, used_at, successor_hash, successor_sealed, revoked_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// A refresh token's fields in the order of [`INSERT_REFRESH`].
 fn refresh_args(t: &RefreshToken) -> Vec<Arg<'_>> {
@@ -28,7 +28,8 @@ fn refresh_args(t: &RefreshToken) -> Vec<Arg<'_>> {
         t.used_at,
         &t.successor_hash,
         &t.successor_sealed,
-        t.revoked_at
+        t.revoked_at,
+        &t.dpop_jkt
     ]
     .to_vec()
 }
@@ -53,7 +54,7 @@ impl Tx<'_> {
 impl RefreshTokenStore for SqlStore {
     async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>> {
         // A token is as revoked as its grant.
-        let sql = "SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1";
+        let sql = "SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at, rt.dpop_jkt FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1";
         self.fetch_optional(sql, args![id_hash]).await
     }
 
