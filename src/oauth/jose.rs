@@ -96,9 +96,14 @@ pub fn verify(token: &str, alg: &str, key: &DecodingKey) -> Result<Map<String, V
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
-    jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|_| "the JWT signature does not verify")
+    jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).map(|data| data.claims).map_err(|e| {
+        match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => "the JWT signature does not verify",
+            // Claims that are not a JSON object, or nested past the parser's
+            // depth limit (128).
+            _ => "the JWT is malformed",
+        }
+    })
 }
 
 /// Checks one public JWK as a client registers it or sends it in a DPoP

@@ -154,7 +154,9 @@ impl TestServer {
     /// Registers a client directly through the library, as the CLI does.
     pub async fn client(&self, spec: ClientSpec) -> (String, Option<String>) {
         let new = clients::build(spec, self.state.now()).expect("client spec");
-        self.state.store.create_client(&new.client).await.expect("create client");
+        let actor = latchkey::audit::Actor::cli();
+        let store = &*self.state.store;
+        clients::create(store, &self.state.at_rest_key, &new, actor, self.state.now()).await.expect("create client");
         (new.client.id.into_string(), new.secret)
     }
 

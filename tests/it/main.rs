@@ -3,6 +3,7 @@
 
 mod fake_github;
 mod helpers;
+mod jose_client;
 mod smtp_sink;
 
 mod browser;
@@ -15,4 +16,5 @@ mod portal;
 mod resilience;
 mod rules;
 mod security;
+mod sender;
 mod tokens;
