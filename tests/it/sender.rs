@@ -957,3 +957,262 @@ async fn dpop_jkt_binds_the_code_to_a_key() {
         assert_eq!(error_of(res).await.1, "invalid_grant", "{backend:?}: no proof for a bound code");
     }
 }
+
+async fn register(server: &TestServer, body: Value) -> reqwest::Response {
+    http().post(server.url("/register")).json(&body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn registration_takes_keys_and_sender_constraints_by_their_standard_names() {
+    for backend in backends() {
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_REGISTRATION_OPEN", "true")]).await;
+        let key = ClientKey::generate("ES256");
+        let metadata = json!({
+            "client_name": "Keyed app",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "jwks": key.jwks(),
+            "request_object_signing_alg": "ES256",
+            "require_signed_request_object": true,
+            "require_pushed_authorization_requests": true,
+            "dpop_bound_access_tokens": true,
+        });
+        let res = register(&server, metadata.clone()).await;
+        assert_eq!(res.status(), 201, "{backend:?}");
+        let doc = json(res).await;
+        for field in [
+            "token_endpoint_auth_method",
+            "token_endpoint_auth_signing_alg",
+            "request_object_signing_alg",
+            "require_signed_request_object",
+            "require_pushed_authorization_requests",
+            "dpop_bound_access_tokens",
+        ] {
+            assert_eq!(doc[field], metadata[field], "{backend:?}: {field}");
+        }
+        assert_eq!(doc["jwks"]["keys"][0]["x"], key.public["x"]);
+        assert!(doc.get("client_secret").is_none(), "a key client gets no secret");
+        // Read back (RFC 7592) the same.
+        let read = http()
+            .get(doc["registration_client_uri"].as_str().unwrap())
+            .bearer_auth(doc["registration_access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let read = json(read).await;
+        assert_eq!(read["dpop_bound_access_tokens"], true);
+        assert_eq!(read["jwks"], doc["jwks"]);
+
+        let bad = |f: &dyn Fn(&mut Value)| {
+            let mut m = metadata.clone();
+            f(&mut m);
+            m
+        };
+        let cases: Vec<(&str, Value)> = vec![
+            ("a private key", bad(&|m| m["jwks"] = json!({"keys": [with_private_member(&key.public)]}))),
+            ("a small RSA key", bad(&|m| m["jwks"] = json!({"keys": [small_rsa_jwk()]}))),
+            ("jwks and jwks_uri", bad(&|m| m["jwks_uri"] = json!("https://app.example/jwks"))),
+            ("no keys", bad(&|m| drop(m.as_object_mut().unwrap().remove("jwks")))),
+            ("an HMAC algorithm for keys", bad(&|m| m["token_endpoint_auth_signing_alg"] = json!("HS256"))),
+            ("request objects unsigned", bad(&|m| m["request_object_signing_alg"] = json!("none"))),
+            ("an unknown profile", bad(&|m| m["security_profile"] = json!("fapi9"))),
+            ("jwks not a set", bad(&|m| m["jwks"] = json!([1, 2]))),
+        ];
+        for (what, body) in cases {
+            let res = register(&server, body).await;
+            assert_eq!(res.status(), 400, "{backend:?}: {what}");
+            assert_eq!(json(res).await["error"], "invalid_client_metadata", "{backend:?}: {what}");
+        }
+        let res = register(&server, json!({"redirect_uris": [REDIRECT], "jwks_uri": "http://app.example/jwks", "token_endpoint_auth_method": "private_key_jwt"})).await;
+        assert_eq!(json(res).await["error"], "invalid_client_metadata", "jwks_uri over plain http");
+    }
+}
+
+/// A FAPI 2.0 client: private_key_jwt with `key`, registered dynamically.
+async fn fapi_client(server: &TestServer, key: &ClientKey) -> String {
+    let res = register(
+        server,
+        json!({
+            "client_name": "Bank app",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": key.jwks(),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "security_profile": "fapi2",
+        }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let doc = json(res).await;
+    assert_eq!(doc["security_profile"], "fapi2");
+    // The profile turns on what it demands.
+    assert_eq!(doc["require_pushed_authorization_requests"], true);
+    assert_eq!(doc["dpop_bound_access_tokens"], true);
+    doc["client_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_fapi_2_profile_end_to_end_and_its_refusals() {
+    for backend in backends() {
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_REGISTRATION_OPEN", "true")]).await;
+        let key = ClientKey::generate("PS256");
+        let dpop_key = ClientKey::generate("ES256");
+        let id = fapi_client(&server, &key).await;
+        let name = unique("fapi");
+        server.user(&name, PASSWORD).await;
+        let (par_url, token_url) = (server.url("/par"), server.url("/token"));
+        let now = server.state.now();
+        let (verifier, challenge) = pkce();
+        let auth = |aud: &str| {
+            vec![
+                ("client_assertion_type".to_string(), ASSERTION_TYPE.to_string()),
+                ("client_assertion".to_string(), key.assertion(&id, aud, now)),
+            ]
+        };
+        let mut form: Vec<(String, String)> = vec![
+            ("response_type".into(), "code".into()),
+            ("client_id".into(), id.clone()),
+            ("redirect_uri".into(), REDIRECT.into()),
+            ("scope".into(), "openid offline_access".into()),
+            ("state".into(), "fapi-state".into()),
+            ("code_challenge".into(), challenge.clone()),
+            ("code_challenge_method".into(), "S256".into()),
+        ];
+        form.extend(auth(&server.issuer));
+        let res = http()
+            .post(&par_url)
+            .header("DPoP", dpop_key.proof("POST", &par_url, None, None, now))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{backend:?}");
+        let request_uri = json(res).await["request_uri"].as_str().unwrap().to_string();
+        let b = browser();
+        let start = authorize_url(&server, &[("client_id", &id), ("request_uri", &request_uri)]);
+        let back = authorize_through(&server, &b, &start, &name).await.left();
+        assert_eq!(query_param(&back, "iss").as_deref(), Some(server.issuer.as_str()), "RFC 9207 iss");
+        let code = query_param(&back, "code").unwrap();
+        let mut token_form: Vec<(String, String)> = vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), code),
+            ("redirect_uri".into(), REDIRECT.into()),
+            ("code_verifier".into(), verifier),
+        ];
+        token_form.extend(auth(&server.issuer));
+        let without_proof = http().post(&token_url).form(&token_form).send().await.unwrap();
+        assert_eq!(error_of(without_proof).await.1, "invalid_dpop_proof", "{backend:?}: DPoP is required");
+        token_form.truncate(4);
+        token_form.extend(auth(&server.issuer));
+        let res = http()
+            .post(&token_url)
+            .header("DPoP", dpop_key.proof("POST", &token_url, None, None, now))
+            .form(&token_form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        let tokens = json(res).await;
+        assert_eq!(tokens["token_type"], "DPoP");
+        let access = tokens["access_token"].as_str().unwrap();
+        let proof = dpop_key.proof("GET", &server.url("/userinfo"), Some(access), None, now);
+        assert_eq!(userinfo_dpop(&server, access, Some(&proof)).await.status(), 200);
+
+        // Refusals: no PAR; PAR without PKCE; an algorithm FAPI does not allow.
+        let plain = authorize_url(
+            &server,
+            &[
+                ("response_type", "code"),
+                ("client_id", &id),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let back = follow(&browser(), &server.base, &plain).await.left();
+        assert_eq!(query_param(&back, "error").as_deref(), Some("invalid_request"), "{backend:?}: PAR required");
+        let mut no_pkce: Vec<(String, String)> = form
+            .iter()
+            .filter(|(k, _)| !k.starts_with("code_challenge") && !k.starts_with("client_assertion"))
+            .cloned()
+            .collect();
+        no_pkce.extend(auth(&server.issuer));
+        let res = http().post(&par_url).form(&no_pkce).send().await.unwrap();
+        assert_eq!(error_of(res).await.1, "invalid_request", "{backend:?}: PKCE required");
+        let rs256 =
+            key.sign_with_header(&json!({"alg": "RS256", "kid": key.kid}), &assertion_claims(&id, &server.issuer, now));
+        let _ = rs256; // PKCS#1 v1.5 over a PSS key id: refused before any signature check.
+        let rsa = ClientKey::generate("RS256");
+        let rsa_id = {
+            let res = register(
+                &server,
+                json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt", "jwks": rsa.jwks(), "security_profile": "fapi2"}),
+            )
+            .await;
+            json(res).await["client_id"].as_str().unwrap().to_string()
+        };
+        let mut form_rs: Vec<(String, String)> =
+            form.iter().filter(|(k, _)| !k.starts_with("client_assertion")).cloned().collect();
+        form_rs.retain(|(k, _)| k != "client_id");
+        form_rs.push(("client_id".into(), rsa_id.clone()));
+        form_rs.push(("client_assertion_type".into(), ASSERTION_TYPE.into()));
+        form_rs.push(("client_assertion".into(), rsa.assertion(&rsa_id, &server.issuer, now)));
+        let res = http().post(&par_url).form(&form_rs).send().await.unwrap();
+        assert_eq!(error_of(res).await.1, "invalid_client", "{backend:?}: RS256 is not a FAPI algorithm");
+        // A shared secret is not FAPI.
+        let res = register(
+            &server,
+            json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic", "security_profile": "fapi2"}),
+        )
+        .await;
+        assert_eq!(json(res).await["error"], "invalid_client_metadata");
+    }
+}
+
+#[tokio::test]
+async fn the_fapi_2_profile_server_wide() {
+    for backend in backends() {
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_FAPI2", "true")]).await;
+        let meta = json(http().get(server.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
+        assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["private_key_jwt"]), "{backend:?}");
+        assert_eq!(meta["require_pushed_authorization_requests"], true);
+        assert_eq!(meta["dpop_signing_alg_values_supported"], json!(["PS256", "ES256", "EdDSA"]));
+        assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+        // A client registered with a secret cannot get tokens here.
+        let (id, secret) = server
+            .client(ClientSpec {
+                name: "Old".into(),
+                app_type: Some("machine".into()),
+                scopes: vec!["orders:read".into()],
+                ..Default::default()
+            })
+            .await;
+        let res = http()
+            .post(server.url("/token"))
+            .basic_auth(&id, secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(res).await.1, "invalid_client", "{backend:?}");
+        // A key client with DPoP can.
+        let key = ClientKey::generate("EdDSA");
+        let keyed = key_client(&server, &key, |_| {}).await;
+        let now = server.state.now();
+        let token_url = server.url("/token");
+        let res = http()
+            .post(&token_url)
+            .header("DPoP", key.proof("POST", &token_url, None, None, now))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &key.assertion(&keyed, &server.issuer, now)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert_eq!(json(res).await["token_type"], "DPoP");
+    }
+}
