@@ -435,7 +435,12 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 clock.now(),
             )
             .map_err(CliError)?;
-            let key = app::at_rest_key(&config)?;
+            // Only a client_secret_jwt secret is kept sealed; other clients
+            // need no at-rest key (and none is created for them).
+            let key = match new.client.token_endpoint_auth_method.as_str() {
+                "client_secret_jwt" => app::at_rest_key(&config)?,
+                _ => crate::crypto::Secret::new(String::new()),
+            };
             clients::create(&*store, &key, &new, audit::Actor::cli(), clock.now()).await?;
             if c.json {
                 println!("{}", json!({ "client_id": new.client.id, "client_secret": new.secret }));

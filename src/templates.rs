@@ -332,6 +332,15 @@ pub struct AppFormValues {
     /// One URI per line.
     pub redirect_uris: String,
     pub post_logout_redirect_uris: String,
+    /// RFC 7591 `jwks` (pasted JSON) or `jwks_uri`.
+    pub jwks: String,
+    pub jwks_uri: String,
+    /// RFC 9126 `require_pushed_authorization_requests`.
+    pub require_par: bool,
+    /// RFC 9449 `dpop_bound_access_tokens`.
+    pub dpop: bool,
+    /// Held to the FAPI 2.0 profile.
+    pub fapi2: bool,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -369,6 +378,11 @@ pub struct AppDetail {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub token_endpoint_auth_method: String,
+    /// Where its public keys come from: "registered JWK set (n keys)", the
+    /// jwks_uri, or none.
+    pub keys: Option<String>,
+    /// The sender constraints in force, in words.
+    pub requirements: Vec<String>,
     pub created: String,
     pub discovery_url: String,
     pub authorize_example: Option<String>,
@@ -649,7 +663,16 @@ mod tests {
             t.render(&AppFormPage {
                 csrf: "tok".into(),
                 app_id: None,
-                values: AppFormValues { name: evil.into(), redirect_uris: evil.into(), ..Default::default() },
+                values: AppFormValues {
+                    name: evil.into(),
+                    redirect_uris: evil.into(),
+                    jwks: evil.into(),
+                    jwks_uri: evil.into(),
+                    require_par: true,
+                    dpop: true,
+                    fapi2: true,
+                    ..Default::default()
+                },
                 types: vec![TypeOption { value: "web".into(), label: "Web".into(), checked: true }],
                 error: Some(evil.into()),
             })
@@ -667,6 +690,8 @@ mod tests {
                     post_logout_redirect_uris: vec![],
                     grant_types: vec!["authorization_code".into()],
                     token_endpoint_auth_method: evil.into(),
+                    keys: Some(evil.into()),
+                    requirements: vec![evil.into()],
                     created: "2026-11-22 23:10 UTC".into(),
                     discovery_url: "http://127.0.0.1:8080/.well-known/openid-configuration".into(),
                     authorize_example: Some(evil.into()),

@@ -59,6 +59,26 @@ fn form_values(params: &Params) -> AppFormValues {
         auth_method: params.get("auth_method").unwrap_or("client_secret_basic").to_string(),
         redirect_uris: params.get("redirect_uris").unwrap_or("").to_string(),
         post_logout_redirect_uris: params.get("post_logout_redirect_uris").unwrap_or("").to_string(),
+        jwks: params.get("jwks").unwrap_or("").trim().to_string(),
+        jwks_uri: params.get("jwks_uri").unwrap_or("").trim().to_string(),
+        require_par: params.get("require_par") == Some("yes"),
+        dpop: params.get("dpop") == Some("yes"),
+        fapi2: params.get("fapi2") == Some("yes"),
+    }
+}
+
+/// The form's key and security settings onto a client spec; keys and the
+/// profile only for apps that authenticate.
+fn security(spec: ClientSpec, values: &AppFormValues) -> ClientSpec {
+    let keyed = !spec.public;
+    let text = |v: &str| (keyed && !v.is_empty()).then(|| v.to_string());
+    ClientSpec {
+        jwks: text(&values.jwks),
+        jwks_uri: text(&values.jwks_uri),
+        require_pushed_authorization_requests: values.require_par,
+        dpop_bound_access_tokens: values.dpop,
+        security_profile: (keyed && values.fapi2).then(|| clients::FAPI2.to_string()),
+        ..spec
     }
 }
 
@@ -104,6 +124,27 @@ fn detail(state: &AppState, client: &Client) -> AppDetail {
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         grant_types: client.grant_types.clone(),
         token_endpoint_auth_method: client.token_endpoint_auth_method.clone(),
+        keys: match (&client.jwks, &client.jwks_uri) {
+            (Some(jwks), _) => {
+                let count = serde_json::from_str::<serde_json::Value>(jwks)
+                    .ok()
+                    .and_then(|v| v["keys"].as_array().map(Vec::len))
+                    .unwrap_or(0);
+                Some(format!("a registered JWK set ({count} key{})", if count == 1 { "" } else { "s" }))
+            }
+            (None, Some(uri)) => Some(format!("fetched from {uri}")),
+            (None, None) => None,
+        },
+        requirements: [
+            (client.security_profile.as_deref() == Some(clients::FAPI2), "the FAPI 2.0 profile"),
+            (client.require_pushed_authorization_requests, "pushed authorization requests (PAR)"),
+            (client.dpop_bound_access_tokens, "DPoP-bound tokens"),
+            (client.require_signed_request_object, "signed request objects"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, words)| words.to_string())
+        .collect(),
         created: crate::clock::utc_text(client.created_at),
         discovery_url: format!("{issuer}{}", routes::DISCOVERY),
         authorize_example,
@@ -167,9 +208,10 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
         // Only apps that keep a secret choose how they present it.
         token_endpoint_auth_method: matches!(values.app_type.as_str(), "web" | "machine")
             .then(|| values.auth_method.clone()),
+        public: !matches!(values.app_type.as_str(), "web" | "machine"),
         ..Default::default()
     };
-    let new = match clients::build(spec, state.now()) {
+    let new = match clients::build(security(spec, &values), state.now()) {
         Ok(n) => n,
         Err(message) => {
             let page = form_page(&me.browser, None, values, Some(message));
@@ -202,6 +244,11 @@ pub async fn edit_form(
         auth_method: c.token_endpoint_auth_method.clone(),
         redirect_uris: c.redirect_uris.join("\n"),
         post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+        jwks: c.jwks.clone().unwrap_or_default(),
+        jwks_uri: c.jwks_uri.clone().unwrap_or_default(),
+        require_par: c.require_pushed_authorization_requests,
+        dpop: c.dpop_bound_access_tokens,
+        fapi2: c.security_profile.as_deref() == Some(clients::FAPI2),
     };
     Ok(render(&state, StatusCode::OK, &form_page(&me.browser, Some(&c.id), values, None)))
 }
@@ -225,9 +272,14 @@ pub async fn update(
         homepage: optional(&params, "homepage"),
         logo_url: optional(&params, "logo_url"),
         token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
+        // A registered request-signing setting stays (the portal does not
+        // show it).
+        request_object_signing_alg: client.request_object_signing_alg.clone(),
+        require_signed_request_object: client.require_signed_request_object,
+        token_endpoint_auth_signing_alg: client.token_endpoint_auth_signing_alg.clone(),
         ..Default::default()
     };
-    let client = match clients::revise(&client, spec) {
+    let client = match clients::revise(&client, security(spec, &values)) {
         Ok(c) => c,
         Err(message) => {
             let page = form_page(&me.browser, Some(&client.id), values, Some(message));

@@ -12,6 +12,7 @@ fn run(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
         .env_remove("REDIS_URL")
         .env_remove("LATCHKEY_CONFIG")
         .env("LATCHKEY_LOG", "warn")
+        .env("LATCHKEY_TOTP_KEY", "cli-test-key-material")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -238,4 +239,91 @@ fn initial_access_tokens_are_minted_for_registration() {
     assert_eq!(out["initial_access_token"].as_str().unwrap().len(), 43);
     let bad = run(&db, &["clients", "initial-token", "--ttl", "5"], None);
     assert!(!bad.status.success());
+}
+
+/// Keys, sender constraints and the FAPI profile from the command line, by
+/// the same rules as registration.
+#[test]
+fn clients_with_keys_and_sender_constraints() {
+    let (dir, db) = temp_db();
+    let key = crate::jose_client::ClientKey::generate("ES256");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, key.jwks().to_string()).unwrap();
+    let jwks = jwks.to_string_lossy().to_string();
+    let created = ok_json(run(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bank",
+            "--redirect-uri",
+            "https://bank.example/cb",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            &jwks,
+            "--profile",
+            "fapi2",
+            "--json",
+        ],
+        None,
+    ));
+    assert!(created["client_secret"].is_null(), "a key client has no secret");
+    let id = created["client_id"].as_str().unwrap();
+    let shown = ok_json(run(&db, &["clients", "show", id, "--json"], None));
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["security_profile"], "fapi2");
+    assert_eq!(shown["require_pushed_authorization_requests"], true, "the profile turns PAR on");
+    assert_eq!(shown["dpop_bound_access_tokens"], true);
+    assert_eq!(shown["jwks"]["keys"][0]["x"], key.public["x"]);
+    let flags = ok_json(run(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Flags",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--require-par",
+            "--dpop",
+            "--json",
+        ],
+        None,
+    ));
+    let shown = ok_json(run(&db, &["clients", "show", flags["client_id"].as_str().unwrap(), "--json"], None));
+    assert_eq!(
+        (shown["require_pushed_authorization_requests"].as_bool(), shown["dpop_bound_access_tokens"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let hmac = ok_json(run(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "HMAC",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "client_secret_jwt",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(hmac["client_secret"].as_str().map(str::len), Some(43));
+    // Refused, with the rule's words.
+    for (args, words) in [
+        (vec!["--auth-method", "private_key_jwt"], "jwks"),
+        (vec!["--profile", "fapi2"], "private_key_jwt"),
+        (vec!["--auth-method", "private_key_jwt", "--jwks-uri", "http://keys.example/jwks"], "https"),
+    ] {
+        let mut all = vec!["clients", "create", "--name", "X", "--redirect-uri", "https://x.example/cb"];
+        all.extend(args);
+        let out = run(&db, &all, None);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(words), "{all:?}: {err}");
+    }
 }

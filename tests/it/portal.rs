@@ -589,3 +589,84 @@ async fn the_portal_sets_how_an_app_authenticates() {
         assert!(page.contains("Public: no secret"));
     }
 }
+
+/// A developer pastes the app's public keys and turns on PAR and DPoP; the
+/// app then authenticates with its key and holds bound tokens.
+#[tokio::test]
+async fn the_portal_takes_public_keys_and_security_switches() {
+    use crate::jose_client::{ClientKey, with_private_member};
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let (b, _, _) = signed_in(&server).await;
+        let key = ClientKey::generate("ES256");
+        let jwks = key.jwks().to_string();
+        // A private key is refused, with the reason on the form.
+        let private = serde_json::json!({ "keys": [with_private_member(&key.public)] }).to_string();
+        let (status, page) = register(
+            &server,
+            &b,
+            &[("name", "Ledger"), ("app_type", "machine"), ("auth_method", "private_key_jwt"), ("jwks", &private)],
+        )
+        .await;
+        assert_eq!(status, 422, "{backend:?}");
+        assert!(page.contains("private member"), "{page}");
+        let (status, page) = register(
+            &server,
+            &b,
+            &[
+                ("name", "Ledger"),
+                ("app_type", "machine"),
+                ("auth_method", "private_key_jwt"),
+                ("jwks", &jwks),
+                ("require_par", "yes"),
+                ("dpop", "yes"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{backend:?}: {page}");
+        assert!(page.contains("its own key (private_key_jwt)") && page.contains("a registered JWK set (1 key)"));
+        assert!(page.contains("pushed authorization requests (PAR)") && page.contains("DPoP-bound tokens"));
+        assert!(!page.contains("client-secret") && !page.contains("Rotate secret"), "no secret to show or rotate");
+        let id = between(&page, "<code id=\"client-id\">", "</code>").unwrap().to_string();
+        let now = server.state.now();
+        let token_url = server.url("/token");
+        let form = |assertion: String| {
+            vec![
+                ("grant_type".to_string(), "client_credentials".to_string()),
+                ("client_assertion_type".into(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()),
+                ("client_assertion".into(), assertion),
+            ]
+        };
+        let res = http().post(&token_url).form(&form(key.assertion(&id, &server.issuer, now))).send().await.unwrap();
+        assert_eq!(json(res).await["error"], "invalid_dpop_proof", "{backend:?}: DPoP switched on");
+        let res = http()
+            .post(&token_url)
+            .header("DPoP", key.proof("POST", &token_url, None, None, now))
+            .form(&form(key.assertion(&id, &server.issuer, now)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json(res).await["token_type"], "DPoP", "{backend:?}");
+        // The edit form shows the settings and turns on the FAPI profile.
+        let (_, edit) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}/edit"))).await.page();
+        assert!(edit.contains("name=\"require_par\" value=\"yes\" checked"), "{edit}");
+        let csrf = input_value(&edit, "csrf").unwrap();
+        let res = b
+            .post(server.url(&format!("/developer/apps/{id}")))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "Ledger"),
+                ("auth_method", "private_key_jwt"),
+                ("jwks", &jwks),
+                ("fapi2", "yes"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let page = res.text().await.unwrap();
+        assert!(page.contains("the FAPI 2.0 profile") && page.contains("DPoP-bound tokens"), "{backend:?}: {page}");
+        let stored = server.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
+        assert_eq!(stored.security_profile.as_deref(), Some("fapi2"));
+        assert!(stored.require_pushed_authorization_requests && stored.dpop_bound_access_tokens);
+    }
+}
