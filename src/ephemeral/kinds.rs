@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Ephemeral, EphemeralResult};
 use crate::accounts::two_step::PendingStep;
-use crate::crypto::{constant_time_eq, token_hash};
+use crate::crypto::{constant_time_eq, sha256, token_hash};
 use crate::federation::{PendingProof, RoundTrip};
 use crate::oauth::authorize::AuthorizationRequest;
 
@@ -137,10 +137,15 @@ impl Seen {
         Self { name }
     }
 
-    /// Records `id` for `ttl_seconds`; false when it was seen already.
+    /// Records `id` for `ttl_seconds`; false when it was seen already. Ids
+    /// are kept as 128-bit digests: a collision among the ids of one
+    /// lifetime is beyond any real chance.
     pub async fn first_time(&self, eph: &dyn Ephemeral, id: &str, ttl_seconds: i64) -> EphemeralResult<bool> {
         let ttl = Duration::from_secs(ttl_seconds.clamp(1, 24 * 3600) as u64);
-        eph.put_if_absent(&format!("{}:{}", self.name, token_hash(id)), "1", ttl).await
+        // The set's name is hashed in: ids of two sets never meet.
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&sha256(format!("{}\0{id}", self.name).as_bytes())[..16]);
+        eph.first_sighting(self.name, digest, ttl).await
     }
 }
 

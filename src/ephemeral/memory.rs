@@ -23,7 +23,12 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     map: HashMap<String, Entry>,
-    writes: u64,
+    /// Replay caches (`first_sighting`): 128-bit ids (the set's name hashed
+    /// in) with their expiry, 24 bytes an entry where a value would take ten
+    /// times that.
+    seen: HashMap<u128, Timestamp>,
+    /// Writes until the next sweep of expired entries.
+    until_sweep: u64,
 }
 
 impl MemoryStore {
@@ -45,15 +50,26 @@ impl MemoryStore {
     /// Removes expired entries now and then, so memory does not grow without
     /// bound under a steady stream of writes.
     fn on_write(&self, inner: &mut Inner) {
-        inner.writes += 1;
-        if inner.writes % 1024 == 0 {
-            let now = self.clock.now();
-            inner.map.retain(|_, e| e.expires_at > now);
+        if inner.until_sweep > 0 {
+            inner.until_sweep -= 1;
+            return;
         }
+        let now = self.clock.now();
+        inner.map.retain(|_, e| e.expires_at > now);
+        inner.seen.retain(|_, expires_at| *expires_at > now);
+        // A sweep costs a pass over the entries: the next one comes after as
+        // many writes as there are entries left, so each write pays a
+        // constant share however large the state grows.
+        inner.until_sweep = (inner.map.len() + inner.seen.len()).max(1024) as u64;
     }
 
     pub fn len(&self) -> usize {
         self.lock().map.len()
+    }
+
+    /// Ids held by the replay caches.
+    pub fn seen_len(&self) -> usize {
+        self.lock().seen.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,13 +131,28 @@ impl Ephemeral for MemoryStore {
         Ok(n)
     }
 
+    async fn first_sighting(&self, _set: &str, id: [u8; 16], ttl: Duration) -> EphemeralResult<bool> {
+        let now = self.clock.now();
+        let expires_at = self.expiry(ttl);
+        let mut inner = self.lock();
+        let key = u128::from_be_bytes(id);
+        if inner.seen.get(&key).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        inner.seen.insert(key, expires_at);
+        self.on_write(&mut inner);
+        Ok(true)
+    }
+
     async fn ping(&self) -> EphemeralResult<()> {
         Ok(())
     }
 
     async fn purge_expired(&self) {
         let now = self.clock.now();
-        self.lock().map.retain(|_, e| e.expires_at > now);
+        let mut inner = self.lock();
+        inner.map.retain(|_, e| e.expires_at > now);
+        inner.seen.retain(|_, until| *until > now);
     }
 
     fn backend(&self) -> &'static str {

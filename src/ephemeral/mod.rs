@@ -41,6 +41,14 @@ pub trait Ephemeral: Send + Sync {
     /// Adds one to the counter at `key`, starting a `ttl` window at its first
     /// increment; returns the new count.
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64>;
+    /// Records that `id` (a 128-bit digest) of the set `set` was seen, for
+    /// `ttl`; false when it had been seen already. Of two concurrent first
+    /// sightings (on any instance), one wins. Replay caches hold many such
+    /// ids, so a store may keep them more compactly than values.
+    async fn first_sighting(&self, set: &str, id: [u8; 16], ttl: Duration) -> EphemeralResult<bool> {
+        let key = format!("{set}:{}", crate::crypto::b64url(&id));
+        self.put_if_absent(&key, "1", ttl).await
+    }
     async fn ping(&self) -> EphemeralResult<()>;
     /// Drops expired entries now (Redis expires keys by itself).
     async fn purge_expired(&self) {}

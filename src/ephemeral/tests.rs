@@ -82,3 +82,44 @@ async fn counters_and_expiry() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_id_is_seen_first_once_until_it_expires() {
+    use crate::ephemeral::kinds::DPOP_JTIS;
+    for (s, clock) in backends().await {
+        let id = random_token(8);
+        assert!(DPOP_JTIS.first_time(&*s, &id, 60).await.unwrap(), "{}", s.backend());
+        assert!(!DPOP_JTIS.first_time(&*s, &id, 60).await.unwrap(), "seen");
+        assert!(crate::ephemeral::kinds::ASSERTION_JTIS.first_time(&*s, &id, 60).await.unwrap(), "another set");
+        // Of many concurrent first sightings, one wins.
+        let fresh = random_token(8);
+        let mut handles = Vec::new();
+        for _ in 0..16 {
+            let (s, fresh) = (s.clone(), fresh.clone());
+            handles.push(tokio::spawn(async move { DPOP_JTIS.first_time(&*s, &fresh, 60).await.unwrap() }));
+        }
+        let mut wins = 0;
+        for h in handles {
+            wins += h.await.unwrap() as u32;
+        }
+        assert_eq!(wins, 1, "{}", s.backend());
+        if let Some(clock) = clock {
+            clock.advance(61);
+            assert!(DPOP_JTIS.first_time(&*s, &id, 60).await.unwrap(), "expired: new again");
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_entries_are_swept_as_writes_go_on() {
+    let clock = OffsetClock::default();
+    let store = MemoryStore::new(Arc::new(clock.clone()));
+    for i in 0..3000 {
+        crate::ephemeral::kinds::DPOP_JTIS.first_time(&store, &i.to_string(), 10).await.unwrap();
+    }
+    clock.advance(11);
+    for i in 0..5000 {
+        crate::ephemeral::kinds::DPOP_JTIS.first_time(&store, &format!("later {i}"), 10).await.unwrap();
+    }
+    assert!(store.seen_len() < 6000, "the expired ids went: {}", store.seen_len());
+}
