@@ -341,6 +341,12 @@ pub struct AppFormValues {
     pub dpop: bool,
     /// Held to the FAPI 2.0 profile.
     pub fapi2: bool,
+    /// RFC 9101 `require_signed_request_object`.
+    pub signed_requests: bool,
+    /// `token_endpoint_auth_signing_alg` and `request_object_signing_alg`
+    /// ("" for any).
+    pub auth_signing_alg: String,
+    pub request_object_signing_alg: String,
 }
 
 #[derive(Debug, Serialize, Default)]

@@ -64,6 +64,9 @@ fn form_values(params: &Params) -> AppFormValues {
         require_par: params.get("require_par") == Some("yes"),
         dpop: params.get("dpop") == Some("yes"),
         fapi2: params.get("fapi2") == Some("yes"),
+        signed_requests: params.get("signed_requests") == Some("yes"),
+        auth_signing_alg: params.get("auth_signing_alg").unwrap_or("").to_string(),
+        request_object_signing_alg: params.get("request_object_signing_alg").unwrap_or("").to_string(),
     }
 }
 
@@ -78,6 +81,9 @@ fn security(spec: ClientSpec, values: &AppFormValues) -> ClientSpec {
         require_pushed_authorization_requests: values.require_par,
         dpop_bound_access_tokens: values.dpop,
         security_profile: (keyed && values.fapi2).then(|| clients::FAPI2.to_string()),
+        require_signed_request_object: keyed && values.signed_requests,
+        token_endpoint_auth_signing_alg: text(&values.auth_signing_alg),
+        request_object_signing_alg: text(&values.request_object_signing_alg),
         ..spec
     }
 }
@@ -136,14 +142,16 @@ fn detail(state: &AppState, client: &Client) -> AppDetail {
             (None, None) => None,
         },
         requirements: [
-            (client.security_profile.as_deref() == Some(clients::FAPI2), "the FAPI 2.0 profile"),
-            (client.require_pushed_authorization_requests, "pushed authorization requests (PAR)"),
-            (client.dpop_bound_access_tokens, "DPoP-bound tokens"),
-            (client.require_signed_request_object, "signed request objects"),
+            (client.security_profile.as_deref() == Some(clients::FAPI2), "the FAPI 2.0 profile".to_string()),
+            (client.require_pushed_authorization_requests, "pushed authorization requests (PAR)".into()),
+            (client.dpop_bound_access_tokens, "DPoP-bound tokens".into()),
+            (client.require_signed_request_object, "signed request objects".into()),
         ]
         .into_iter()
         .filter(|(on, _)| *on)
-        .map(|(_, words)| words.to_string())
+        .map(|(_, words)| words)
+        .chain(client.token_endpoint_auth_signing_alg.as_ref().map(|a| format!("{a} client assertions")))
+        .chain(client.request_object_signing_alg.as_ref().map(|a| format!("{a} request objects")))
         .collect(),
         created: crate::clock::utc_text(client.created_at),
         discovery_url: format!("{issuer}{}", routes::DISCOVERY),
@@ -249,6 +257,9 @@ pub async fn edit_form(
         require_par: c.require_pushed_authorization_requests,
         dpop: c.dpop_bound_access_tokens,
         fapi2: c.security_profile.as_deref() == Some(clients::FAPI2),
+        signed_requests: c.require_signed_request_object,
+        auth_signing_alg: c.token_endpoint_auth_signing_alg.clone().unwrap_or_default(),
+        request_object_signing_alg: c.request_object_signing_alg.clone().unwrap_or_default(),
     };
     Ok(render(&state, StatusCode::OK, &form_page(&me.browser, Some(&c.id), values, None)))
 }
@@ -272,11 +283,6 @@ pub async fn update(
         homepage: optional(&params, "homepage"),
         logo_url: optional(&params, "logo_url"),
         token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
-        // A registered request-signing setting stays (the portal does not
-        // show it).
-        request_object_signing_alg: client.request_object_signing_alg.clone(),
-        require_signed_request_object: client.require_signed_request_object,
-        token_endpoint_auth_signing_alg: client.token_endpoint_auth_signing_alg.clone(),
         ..Default::default()
     };
     let client = match clients::revise(&client, security(spec, &values)) {

@@ -44,7 +44,9 @@ struct Fetched {
 
 /// The key sets of clients, parsed once and kept.
 pub struct ClientKeys {
-    http: reqwest::Client,
+    /// Built on the first fetch: most servers never fetch a key set, and an
+    /// HTTP client with its TLS roots is a megabyte.
+    http: std::sync::OnceLock<reqwest::Client>,
     /// By client id: the registered text and its parsed set.
     inline: Mutex<HashMap<String, (String, Arc<JwkSet>)>>,
     /// By jwks_uri.
@@ -59,17 +61,22 @@ impl ClientKeys {
         let allow_loopback = url::Url::parse(issuer)
             .ok()
             .is_some_and(|u| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")));
-        // Building with these settings cannot fail (no TLS files to read).
-        #[allow(clippy::expect_used)]
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .dns_resolver(Arc::new(PublicOnly { allow_loopback }))
-            .user_agent("latchkey (client jwks_uri)")
-            .build()
-            .expect("an HTTP client");
-        Self { http, inline: Mutex::default(), fetched: Mutex::default(), allow_loopback }
+        Self { http: std::sync::OnceLock::new(), inline: Mutex::default(), fetched: Mutex::default(), allow_loopback }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            // Building with these settings cannot fail (no TLS files to read).
+            #[allow(clippy::expect_used)]
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(FETCH_TIMEOUT)
+                .connect_timeout(FETCH_TIMEOUT)
+                .dns_resolver(Arc::new(PublicOnly { allow_loopback: self.allow_loopback }))
+                .user_agent("latchkey (client jwks_uri)")
+                .build()
+                .expect("an HTTP client")
+        })
     }
 
     /// The client's key set. `missing_kid`: a JWT named a key the cached
@@ -129,7 +136,7 @@ impl ClientKeys {
                 return Err(KeysError::Fetch("the address is not a public one".into()));
             }
         }
-        let mut res = self.http.get(url).send().await.map_err(|e| KeysError::Fetch(short(&e)))?;
+        let mut res = self.http().get(url).send().await.map_err(|e| KeysError::Fetch(short(&e)))?;
         if !res.status().is_success() {
             return Err(KeysError::Fetch(format!("status {}", res.status().as_u16())));
         }

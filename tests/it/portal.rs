@@ -620,14 +620,22 @@ async fn the_portal_takes_public_keys_and_security_switches() {
                 ("jwks", &jwks),
                 ("require_par", "yes"),
                 ("dpop", "yes"),
+                ("auth_signing_alg", "ES256"),
+                ("request_object_signing_alg", "ES256"),
+                ("signed_requests", "yes"),
             ],
         )
         .await;
         assert_eq!(status, 200, "{backend:?}: {page}");
+        assert!(page.contains("signed request objects"), "{page}");
         assert!(page.contains("its own key (private_key_jwt)") && page.contains("a registered JWK set (1 key)"));
         assert!(page.contains("pushed authorization requests (PAR)") && page.contains("DPoP-bound tokens"));
         assert!(!page.contains("client-secret") && !page.contains("Rotate secret"), "no secret to show or rotate");
         let id = between(&page, "<code id=\"client-id\">", "</code>").unwrap().to_string();
+        let stored = server.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
+        assert_eq!(stored.token_endpoint_auth_signing_alg.as_deref(), Some("ES256"));
+        assert_eq!(stored.request_object_signing_alg.as_deref(), Some("ES256"));
+        assert!(stored.require_signed_request_object);
         let now = server.state.now();
         let token_url = server.url("/token");
         let form = |assertion: String| {
@@ -667,6 +675,7 @@ async fn the_portal_takes_public_keys_and_security_switches() {
         assert!(page.contains("the FAPI 2.0 profile") && page.contains("DPoP-bound tokens"), "{backend:?}: {page}");
         let stored = server.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
         assert_eq!(stored.security_profile.as_deref(), Some("fapi2"));
+        assert_eq!(stored.token_endpoint_auth_signing_alg, None, "the edit form sent no pin: cleared");
         assert!(stored.require_pushed_authorization_requests && stored.dpop_bound_access_tokens);
     }
 }
