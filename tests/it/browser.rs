@@ -209,7 +209,10 @@ async fn chromium_signs_up_signs_in_and_consents() {
         // The developer portal: register an app, then its page and the list.
         c.goto(&server.url("/developer/apps/new")).await.unwrap();
         wait_for_path(&c, "/developer/apps/new").await;
+        // At full length, with the key and security settings folded.
+        c.set_window_size(1280, 1500).await.unwrap();
         shot(&c, "16-portal-new-app").await;
+        c.set_window_size(1280, 900).await.unwrap();
         fill(&c, "name", "Photo Shelf").await;
         click(&c, "input[value=\"spa\"]").await;
         fill(&c, "redirect_uris", "https://photos.example/callback").await;
