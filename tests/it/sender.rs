@@ -44,6 +44,16 @@ async fn cc_with_assertion(server: &TestServer, assertion: &str) -> reqwest::Res
         .unwrap()
 }
 
+/// POST `fields` to `path`, authenticated by an assertion addressed to it.
+async fn signed_post(
+    server: &TestServer, path: &str, key: &ClientKey, id: &str, fields: &[(&str, &str)], now: i64,
+) -> reqwest::Response {
+    let assertion = key.assertion(id, &server.url(path), now);
+    let mut form = fields.to_vec();
+    form.extend([("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &assertion)]);
+    http().post(server.url(path)).form(&form).send().await.unwrap()
+}
+
 async fn error_of(res: reqwest::Response) -> (StatusCode, String, String) {
     let status = res.status();
     let body = json(res).await;
@@ -71,27 +81,9 @@ async fn private_key_jwt_authenticates_with_every_supported_key_type() {
                     .as_str()
                     .unwrap()
                     .to_string();
-            let introspected = http()
-                .post(server.url("/introspect"))
-                .form(&[
-                    ("token", token.as_str()),
-                    ("client_assertion_type", ASSERTION_TYPE),
-                    ("client_assertion", &key.assertion(&id, &server.url("/introspect"), now)),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let introspected = signed_post(&server, "/introspect", &key, &id, &[("token", &token)], now).await;
             assert_eq!(json(introspected).await["active"], true, "{backend:?} {alg}");
-            let revoked = http()
-                .post(server.url("/revoke"))
-                .form(&[
-                    ("token", token.as_str()),
-                    ("client_assertion_type", ASSERTION_TYPE),
-                    ("client_assertion", &key.assertion(&id, &server.url("/revoke"), now)),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let revoked = signed_post(&server, "/revoke", &key, &id, &[("token", &token)], now).await;
             assert_eq!(revoked.status(), 200);
         }
     }
@@ -590,6 +582,19 @@ async fn request_objects_that_must_be_refused() {
     }
 }
 
+/// A machine client with a secret (client_credentials, `orders:read`).
+async fn machine(server: &TestServer, extra: impl FnOnce(&mut ClientSpec)) -> (String, String) {
+    let mut spec = ClientSpec {
+        name: "M2M".into(),
+        app_type: Some("machine".into()),
+        scopes: vec!["orders:read".into()],
+        ..Default::default()
+    };
+    extra(&mut spec);
+    let (id, secret) = server.client(spec).await;
+    (id, secret.expect("a secret"))
+}
+
 /// POST /token with a DPoP proof (and client_secret_basic).
 async fn token_with_proof(
     server: &TestServer, id: &str, secret: Option<&str>, form: &[(&str, &str)], proof: Option<&str>,
@@ -747,15 +752,7 @@ async fn dpop_binds_tokens_to_the_clients_key() {
 async fn dpop_proofs_that_must_be_refused_at_the_token_endpoint() {
     for backend in backends() {
         let server = TestServer::spawn(backend).await;
-        let (id, secret) = server
-            .client(ClientSpec {
-                name: "M2M".into(),
-                app_type: Some("machine".into()),
-                scopes: vec!["orders:read".into()],
-                ..Default::default()
-            })
-            .await;
-        let secret = secret.unwrap();
+        let (id, secret) = machine(&server, |_| {}).await;
         let key = ClientKey::generate("EdDSA");
         let token_url = server.url("/token");
         let now = server.state.now();
@@ -829,16 +826,8 @@ async fn dpop_proofs_that_must_be_refused_at_the_token_endpoint() {
         assert_eq!(error_of(res).await.1, "invalid_dpop_proof", "{backend:?}: replayed");
 
         // A client registered for DPoP must send a proof.
-        let (bound, bound_secret) = server
-            .client(ClientSpec {
-                name: "Always DPoP".into(),
-                app_type: Some("machine".into()),
-                scopes: vec!["orders:read".into()],
-                dpop_bound_access_tokens: true,
-                ..Default::default()
-            })
-            .await;
-        let res = token_with_proof(&server, &bound, bound_secret.as_deref(), &form, None).await;
+        let (bound, bound_secret) = machine(&server, |s| s.dpop_bound_access_tokens = true).await;
+        let res = token_with_proof(&server, &bound, Some(&bound_secret), &form, None).await;
         assert_eq!(error_of(res).await.1, "invalid_dpop_proof", "{backend:?}");
     }
 }
@@ -847,15 +836,7 @@ async fn dpop_proofs_that_must_be_refused_at_the_token_endpoint() {
 async fn dpop_nonces_when_the_server_asks_for_them() {
     for backend in backends() {
         let server = TestServer::spawn_with(backend, &[("LATCHKEY_DPOP_NONCE", "true")]).await;
-        let (id, secret) = server
-            .client(ClientSpec {
-                name: "M2M".into(),
-                app_type: Some("machine".into()),
-                scopes: vec!["orders:read".into()],
-                ..Default::default()
-            })
-            .await;
-        let secret = secret.unwrap();
+        let (id, secret) = machine(&server, |_| {}).await;
         let key = ClientKey::generate("ES256");
         let token_url = server.url("/token");
         let now = server.state.now();
@@ -1180,17 +1161,10 @@ async fn the_fapi_2_profile_server_wide() {
         assert_eq!(meta["dpop_signing_alg_values_supported"], json!(["PS256", "ES256", "EdDSA"]));
         assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
         // A client registered with a secret cannot get tokens here.
-        let (id, secret) = server
-            .client(ClientSpec {
-                name: "Old".into(),
-                app_type: Some("machine".into()),
-                scopes: vec!["orders:read".into()],
-                ..Default::default()
-            })
-            .await;
+        let (id, secret) = machine(&server, |_| {}).await;
         let res = http()
             .post(server.url("/token"))
-            .basic_auth(&id, secret.as_deref())
+            .basic_auth(&id, Some(&secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
