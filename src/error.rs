@@ -46,6 +46,12 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8, §9.
     UseDpopNonce,
+    /// RFC 8707 §2.
+    InvalidTarget,
+    /// RFC 8628 §3.5.
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
     NotFound,
     MethodNotAllowed,
 }
@@ -81,6 +87,10 @@ impl ErrorCode {
             InvalidRequestUri => "invalid_request_uri",
             InvalidDpopProof => "invalid_dpop_proof",
             UseDpopNonce => "use_dpop_nonce",
+            InvalidTarget => "invalid_target",
+            AuthorizationPending => "authorization_pending",
+            SlowDown => "slow_down",
+            ExpiredToken => "expired_token",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
         }

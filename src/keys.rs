@@ -331,6 +331,22 @@ pub async fn ensure_keys(
     Ok(())
 }
 
+/// Makes sure a key of `alg` is active (an API signs its tokens with it),
+/// making one when none is. Every instance loads it through the change feed;
+/// this one at once.
+pub async fn ensure_alg(store: &dyn Store, alg: &str, now: Timestamp) -> Result<(), KeyError> {
+    let alg = alg_name(alg).ok_or_else(|| KeyError::Rejected(format!("unknown algorithm {alg}")))?;
+    let keys = store.list_keys().await?;
+    if keys.iter().any(|k| k.alg == alg && k.retired_at.is_none_or(|at| at > now) && k.activates_at <= now) {
+        return Ok(());
+    }
+    let key = generate_blocking(alg, now).await?;
+    match store.insert_key(&key).await {
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Schedules a new key for every algorithm in use: published now, signing
 /// from `now + delay` (normally [`ACTIVATION_DELAY`]; 0 after a compromise,
 /// accepting that verifiers with a cached JWKS refuse new tokens until they
@@ -505,6 +521,21 @@ impl KeyRing {
     /// Signs an access token with the configured access-token algorithm.
     pub fn sign_access<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
         self.active(self.access_token_alg)?.sign(typ, claims)
+    }
+
+    /// Signs an access token with `alg` (an API's), or the configured one.
+    /// A key made for a new API may still be on its way through the change
+    /// feed: the ring reloads once before giving up.
+    pub async fn sign_access_with<T: Serialize>(
+        &self, alg: Option<&str>, typ: &str, claims: &T,
+    ) -> Result<String, KeyError> {
+        let Some(alg) = alg else {
+            return self.sign_access(typ, claims);
+        };
+        if self.active(alg).is_err() {
+            self.reload().await?;
+        }
+        self.active(alg)?.sign(typ, claims)
     }
 
     /// Verifies a JWT's signature (with the key its `kid` names, in that

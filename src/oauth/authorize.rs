@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::params::Params;
-use super::{par, pkce, redirect_uri, request_object, scopes};
+use super::{apis, par, pkce, redirect_uri, request_object, scopes};
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::Provider;
@@ -53,6 +53,9 @@ pub struct AuthorizationRequest {
     /// RFC 9449 §10: the DPoP key the code is bound to.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+    /// RFC 8707: the APIs (identifiers) the tokens are for.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// The `acr` value for a sign-in with two factors (password or GitHub, then
@@ -307,8 +310,17 @@ pub async fn check(
     if params.get("registration").is_some() {
         return Err(fail(ErrorCode::RegistrationNotSupported, "the registration parameter is not supported"));
     }
+    // RFC 8707: the APIs the tokens are for; their scopes may be asked.
+    let resources = apis::resolve(p, client, params.all("resource")).await.map_err(|error| {
+        if matches!(error.code, ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError) {
+            Invalid::Failed(error)
+        } else {
+            Invalid::Proven { redirect_uri: redirect_uri.clone(), state: req_state.clone(), error }
+        }
+    })?;
+    let api_scopes: Vec<String> = resources.iter().flat_map(|a| a.scopes.iter().cloned()).collect();
     let requested = params.get("scope").unwrap_or("");
-    let granted_scopes = scopes::parse(requested, &client.scopes);
+    let granted_scopes = scopes::parse_for(requested, &client.scopes, &api_scopes);
     if !requested.trim().is_empty() && granted_scopes.is_empty() {
         return Err(fail(ErrorCode::InvalidScope, "none of the requested scopes is available to this client"));
     }
@@ -388,6 +400,7 @@ pub async fn check(
         login_done: false,
         require_mfa: params.get("acr_values").is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
         dpop_jkt,
+        resources: resources.into_iter().map(|a| a.identifier).collect(),
     };
     Ok(request)
 }
@@ -466,6 +479,7 @@ mod tests {
             login_done: false,
             require_mfa: false,
             dpop_jkt: None,
+            resources: Vec::new(),
         }
     }
 

@@ -43,6 +43,11 @@ pub struct ClientSpec {
     pub dpop_bound_access_tokens: bool,
     /// `fapi2`: held to the FAPI 2.0 Security Profile (see [`FAPI2`]).
     pub security_profile: Option<String>,
+    /// API identifiers it may ask tokens for (empty: any), and those it may
+    /// exchange tokens for (empty: none). Checked against the registered
+    /// APIs by [`check_resources`](super::apis::check_client_targets).
+    pub allowed_resources: Vec<String>,
+    pub token_exchange_targets: Vec<String>,
 }
 
 /// The methods a confidential client may authenticate with.
@@ -405,6 +410,8 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
         security_profile: spec.security_profile.filter(|p| !p.is_empty()),
         secret_sealed: None,
         old_secret_sealed: None,
+        allowed_resources: spec.allowed_resources,
+        token_exchange_targets: spec.token_exchange_targets,
     };
     Ok(NewClient { client, secret })
 }

@@ -128,6 +128,7 @@ pub async fn issue_code(
         expires_at: now + CODE_TTL,
         grant_id: GrantId::generate(),
         dpop_jkt: req.dpop_jkt.clone(),
+        resources: req.resources.clone(),
     };
     let code = authorization_code::mint(p, &record, now).await?;
     Ok(authorize::success_redirect(&req.redirect_uri, &code, req.state.as_deref(), &p.config.issuer))

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::accounts::users;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
-use crate::oauth::Provider;
+use crate::oauth::{Provider, apis};
 use crate::oauth::tokens::{self, AccessClaims};
 use crate::store::Client;
 
@@ -16,17 +16,24 @@ pub fn inactive() -> Value {
 
 pub async fn introspect(p: Provider<'_>, caller: &Client, token: &str, now: Timestamp) -> Value {
     let result = if token.matches('.').count() == 2 {
-        access_token(p, token, now).await
+        access_token(p, caller, token, now).await
     } else {
         refresh_token(p, caller, token, now).await
     };
     result.unwrap_or_else(inactive)
 }
 
-async fn access_token(p: Provider<'_>, token: &str, now: Timestamp) -> Option<Value> {
+async fn access_token(p: Provider<'_>, caller: &Client, token: &str, now: Timestamp) -> Option<Value> {
     // Resource servers introspect tokens issued to other clients: that is
     // the point. Signature, type, issuer, expiry and the deny-list all hold.
     let claims: AccessClaims = tokens::validate_access_token(p, token, now).await.ok()?;
+    // An API asking about a token learns of it only when the token is meant
+    // for that API (its own client is the caller).
+    if let Some(api) = apis::of_client(p.store, &caller.id).await.ok()? {
+        if claims.aud != api.identifier {
+            return None;
+        }
+    }
     // A deleted client's tokens die with it.
     p.store.get_client(&claims.client_id).await.ok()??;
     let mut out = json!({

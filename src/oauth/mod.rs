@@ -2,6 +2,7 @@
 //! [`Provider`] (the narrow view of the server the rules need) and the
 //! current time, and map the outcome to a response.
 
+pub mod apis;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_keys;

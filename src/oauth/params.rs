@@ -6,17 +6,31 @@ use std::collections::HashMap;
 
 use crate::error::OAuthError;
 
+/// Parameters that may be sent more than once: RFC 8707 `resource`, RFC
+/// 8693 `audience`.
+pub const REPEATABLE: &[&str] = &["resource", "audience"];
+
 #[derive(Debug, Default, Clone)]
 pub struct Params {
     map: HashMap<String, String>,
     repeated: Option<String>,
+    /// Every value of a [`REPEATABLE`] parameter, in order.
+    many: HashMap<String, Vec<String>>,
 }
 
 impl Params {
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
         let mut map = HashMap::with_capacity(pairs.len());
         let mut repeated = None;
+        let mut many: HashMap<String, Vec<String>> = HashMap::new();
         for (k, v) in pairs {
+            if REPEATABLE.contains(&k.as_str()) {
+                if !v.is_empty() {
+                    many.entry(k.clone()).or_default().push(v.clone());
+                }
+                map.entry(k).or_insert(v);
+                continue;
+            }
             match map.entry(k) {
                 std::collections::hash_map::Entry::Occupied(e) => {
                     repeated.get_or_insert_with(|| e.key().clone());
@@ -26,7 +40,12 @@ impl Params {
                 }
             }
         }
-        Self { map, repeated }
+        Self { map, repeated, many }
+    }
+
+    /// Every value of a repeatable parameter (empty ones left out).
+    pub fn all(&self, key: &str) -> &[String] {
+        self.many.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn parse(query: &str) -> Self {
@@ -51,13 +70,24 @@ impl Params {
     /// These parameters with `key` set to `value`.
     pub fn with(mut self, key: &str, value: &str) -> Self {
         self.map.insert(key.to_string(), value.to_string());
+        if REPEATABLE.contains(&key) {
+            self.many.insert(key.to_string(), vec![value.to_string()]);
+        }
         self
     }
 
     /// Every parameter, for keeping a request (a repeated one appears once:
     /// such a request is refused before it is kept).
     pub fn pairs(&self) -> Vec<(String, String)> {
-        let mut pairs: Vec<(String, String)> = self.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut pairs: Vec<(String, String)> = self
+            .map
+            .iter()
+            .filter(|(k, _)| !REPEATABLE.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, values) in &self.many {
+            pairs.extend(values.iter().map(|v| (k.clone(), v.clone())));
+        }
         pairs.sort();
         pairs
     }
@@ -78,5 +108,14 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert!(Params::parse("a=1&b=2").check_unique().is_ok());
+    }
+
+    #[test]
+    fn resources_may_repeat() {
+        let p = Params::parse("resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fb.example&resource=&x=1");
+        assert!(p.check_unique().is_ok());
+        assert_eq!(p.all("resource"), ["https://a.example", "https://b.example"]);
+        assert_eq!(Params::from_pairs(p.pairs()).all("resource"), p.all("resource"), "kept whole");
+        assert!(p.all("audience").is_empty());
     }
 }

@@ -32,6 +32,8 @@ pub struct NewRefresh<'a> {
     pub family_expires_at: Timestamp,
     /// The DPoP key a public client's token is bound to.
     pub dpop_jkt: Option<&'a str>,
+    /// The grant's APIs (kept with the grant; carried for the answer).
+    pub resources: &'a [String],
 }
 
 /// A new token value and its row.
@@ -53,6 +55,7 @@ pub fn mint(p: Provider<'_>, n: &NewRefresh<'_>, now: Timestamp) -> (String, Ref
         successor_sealed: None,
         revoked_at: None,
         dpop_jkt: n.dpop_jkt.map(str::to_string),
+        resources: n.resources.to_vec(),
     };
     (value, row)
 }

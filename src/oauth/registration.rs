@@ -64,6 +64,11 @@ pub struct Metadata {
     /// This server's extension: `fapi2` holds the client to the FAPI 2.0
     /// Security Profile.
     pub security_profile: Option<String>,
+    /// This server's extensions: the API identifiers the client may ask
+    /// tokens for (RFC 8707 resources; absent: any), and those it may
+    /// exchange a person's token for (RFC 8693; absent: none).
+    pub allowed_resources: Option<Vec<String>>,
+    pub token_exchange_targets: Option<Vec<String>>,
 }
 
 /// Parses a JSON body into metadata, with the RFC's error for bad JSON.
@@ -171,6 +176,8 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         require_pushed_authorization_requests: m.require_pushed_authorization_requests.unwrap_or(false),
         dpop_bound_access_tokens: m.dpop_bound_access_tokens.unwrap_or(false),
         security_profile: m.security_profile.clone(),
+        allowed_resources: m.allowed_resources.clone().unwrap_or_default(),
+        token_exchange_targets: m.token_exchange_targets.clone().unwrap_or_default(),
     })
 }
 

@@ -73,6 +73,11 @@ pub async fn open(p: Provider<'_>, client: &Client, token: &str, now: Timestamp)
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(claims.len());
     for (name, value) in claims.iter().filter(|(name, _)| !JWT_CLAIMS.contains(&name.as_str())) {
         let text = match value {
+            // RFC 8707 in a request object: several resources as an array.
+            Value::Array(items) if super::params::REPEATABLE.contains(&name.as_str()) => {
+                pairs.extend(items.iter().filter_map(Value::as_str).map(|v| (name.clone(), v.to_string())));
+                continue;
+            }
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),

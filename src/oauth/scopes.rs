@@ -19,10 +19,16 @@ pub const ADMIN: &str = "admin";
 /// Splits a space-separated scope string, keeps known scopes allowed for the
 /// client, drops unknown ones, and removes duplicates (keeping first order).
 pub fn parse(raw: &str, allowed: &[String]) -> Vec<String> {
+    parse_for(raw, allowed, &[])
+}
+
+/// As [`parse`], also keeping the scopes of the APIs the request names
+/// (RFC 8707 resources): a person may grant those at /authorize.
+pub fn parse_for(raw: &str, allowed: &[String], api_scopes: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in raw.split(' ').filter(|s| !s.is_empty()) {
-        let known = SUPPORTED.iter().any(|(name, _)| *name == s);
-        if known && allowed.iter().any(|a| a == s) && !out.iter().any(|o| o == s) {
+        let known = SUPPORTED.iter().any(|(name, _)| *name == s) && allowed.iter().any(|a| a == s);
+        if (known || api_scopes.iter().any(|a| a == s)) && !out.iter().any(|o| o == s) {
             out.push(s.to_string());
         }
     }

@@ -9,7 +9,7 @@ use crate::crypto::{b64url, random_token, sha256};
 use crate::error::OAuthError;
 use crate::keys::KeyError;
 use crate::oauth::{Provider, dpop};
-use crate::store::{ClientId, GrantId, User};
+use crate::store::{Api, ClientId, GrantId, User};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const ID_TOKEN_TYP: &str = "JWT";
@@ -33,6 +33,10 @@ pub struct AccessClaims {
     /// RFC 9449 §6.1: the DPoP key the token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: who acts for the subject (a chain, the latest actor
+    /// outermost), in a token made by token exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 /// RFC 7800 `cnf` with RFC 9449's `jkt`: the SHA-256 thumbprint of the key.
@@ -84,16 +88,22 @@ pub struct AccessGrant<'a> {
     pub grant_id: Option<&'a GrantId>,
     /// Bind the token to this DPoP key.
     pub jkt: Option<&'a str>,
+    /// The API the token is for (RFC 8707): its identifier is the audience,
+    /// and its settings the lifetime and algorithm. None: the issuer.
+    pub api: Option<&'a Api>,
+    /// RFC 8693 `act`.
+    pub act: Option<&'a Value>,
 }
 
-pub fn issue_access_token(
+pub async fn issue_access_token(
     p: Provider<'_>, g: &AccessGrant<'_>, now: Timestamp,
 ) -> Result<(String, AccessClaims), KeyError> {
+    let ttl = g.api.and_then(|a| a.access_token_ttl).unwrap_or(p.config.access_token_ttl);
     let claims = AccessClaims {
         iss: p.config.issuer.clone(),
         sub: g.sub.to_string(),
-        aud: access_audience(&p.config.issuer),
-        exp: now + p.config.access_token_ttl,
+        aud: g.api.map_or_else(|| access_audience(&p.config.issuer), |a| a.identifier.clone()),
+        exp: now + ttl,
         iat: now,
         jti: random_token(16),
         client_id: g.client_id.clone(),
@@ -101,8 +111,10 @@ pub fn issue_access_token(
         auth_time: g.auth_time,
         gid: g.grant_id.cloned(),
         cnf: g.jkt.map(|jkt| Confirmation { jkt: jkt.to_string() }),
+        act: g.act.cloned(),
     };
-    let token = p.keys.sign_access(ACCESS_TOKEN_TYP, &claims)?;
+    let alg = g.api.and_then(|a| a.access_token_alg.as_deref());
+    let token = p.keys.sign_access_with(alg, ACCESS_TOKEN_TYP, &claims).await?;
     Ok((token, claims))
 }
 
@@ -178,6 +190,12 @@ pub async fn validate_presented(
         .await
         .map_err(|e| if presented.scheme == dpop::Scheme::DPoP { e.at_dpop_resource() } else { e })?;
     dpop::check_binding(p, claims.jkt(), presented, now).await?;
+    // A token meant for a registered API (RFC 8707) is that API's: this
+    // server's own resources take only tokens addressed to the issuer.
+    if claims.aud != access_audience(&p.config.issuer) {
+        let e = OAuthError::invalid_token("this access token is meant for another API");
+        return Err(if presented.scheme == dpop::Scheme::DPoP { e.at_dpop_resource() } else { e });
+    }
     Ok(claims)
 }
 

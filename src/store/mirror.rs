@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use super::cache::Cached;
-use super::{Change, Client, User};
+use super::{Api, Change, Client, User};
 use crate::clock::Timestamp;
 
 /// Milliseconds since the epoch on the wall clock: the change feed's time,
@@ -39,6 +39,11 @@ struct Revoked {
 pub struct Mirror {
     pub clients: Cached<Client>,
     pub users: Cached<User>,
+    /// Every registered API, or None until read again after a change.
+    apis: RwLock<Option<Arc<Vec<Api>>>>,
+    /// Bumped by every change to the APIs: a read that started before one
+    /// must not keep what it read.
+    apis_generation: std::sync::atomic::AtomicU64,
     revoked: RwLock<Revoked>,
     /// Feed rows already applied: sequence number → when written.
     applied: Mutex<HashMap<i64, i64>>,
@@ -66,7 +71,31 @@ impl Mirror {
             }
             Change::Grants(_) => {}
             Change::Keys => self.keys_changed.notify_one(),
+            Change::Apis => {
+                self.apis_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                *self.apis.write().unwrap_or_else(|p| p.into_inner()) = None;
+            }
         }
+    }
+
+    /// The APIs held, if they are current.
+    pub fn apis(&self) -> Option<Arc<Vec<Api>>> {
+        self.apis.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn apis_generation(&self) -> u64 {
+        self.apis_generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps the APIs read from the database, unless a change came since
+    /// the read began (`generation`); returns them either way.
+    pub fn keep_apis(&self, apis: Vec<Api>, generation: u64) -> Arc<Vec<Api>> {
+        let apis = Arc::new(apis);
+        let mut held = self.apis.write().unwrap_or_else(|p| p.into_inner());
+        if self.apis_generation() == generation {
+            *held = Some(apis.clone());
+        }
+        apis
     }
 
     pub fn revoke_grant(&self, id: &str, until: Timestamp) {

@@ -157,6 +157,14 @@ pub struct Client {
     pub secret_sealed: Option<Vec<u8>>,
     #[serde(skip)]
     pub old_secret_sealed: Option<Vec<u8>>,
+    /// The APIs (identifiers) it may ask tokens for; empty: any registered
+    /// API. This server's registration metadata `allowed_resources`.
+    #[sqlx(try_from = "sql::JsonList")]
+    pub allowed_resources: Vec<String>,
+    /// The APIs it may exchange a person's token for (RFC 8693); empty:
+    /// none. Registration metadata `token_exchange_targets`.
+    #[sqlx(try_from = "sql::JsonList")]
+    pub token_exchange_targets: Vec<String>,
 }
 
 /// A JSON document kept as text, serialized as the document itself.
@@ -395,6 +403,10 @@ pub struct RefreshToken {
     /// RFC 9449 §5: a public client's token is bound to its DPoP key (the
     /// key's SHA-256 thumbprint); rotations keep the binding.
     pub dpop_jkt: Option<String>,
+    /// The APIs its grant reaches (RFC 8707); read with the grant, not
+    /// stored with the token.
+    #[sqlx(try_from = "sql::JsonList")]
+    pub resources: Vec<String>,
 }
 
 /// How rotating a refresh token went.
@@ -485,6 +497,9 @@ pub struct Grant {
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub revoked_reason: Option<String>,
+    /// The APIs (identifiers) the person allowed it to reach (RFC 8707).
+    #[sqlx(try_from = "sql::JsonList")]
+    pub resources: Vec<String>,
 }
 
 /// A single-use value (authorization code, email link) as stored: its hash,
@@ -587,6 +602,8 @@ pub enum Change {
     Grants(String),
     /// An access token was revoked; it expires at the time given.
     AccessToken { jti: String, until: Timestamp },
+    /// An API was registered, edited or deleted.
+    Apis,
     /// Signing keys were added, scheduled or retired.
     Keys,
 }
@@ -628,11 +645,139 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, user_id: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// A registered API (resource server): access tokens meant for it carry its
+/// identifier as their audience (RFC 8707).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+pub struct Api {
+    pub id: String,
+    /// An absolute URI without fragment: the resource indicator.
+    pub identifier: String,
+    pub name: String,
+    #[sqlx(try_from = "sql::JsonList")]
+    pub scopes: Vec<String>,
+    /// Lifetime of its access tokens, seconds; None: the server's.
+    pub access_token_ttl: Option<Timestamp>,
+    /// Their signing algorithm; None: the server's.
+    pub access_token_alg: Option<String>,
+    /// The person who registered it in the developer portal, if any.
+    pub owner_id: Option<String>,
+    /// The API's own client: introspection tells it which tokens are meant
+    /// for it, and it may exchange tokens (RFC 8693).
+    pub client_id: Option<ClientId>,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait ApiStore: Send + Sync {
+    /// `Conflict` when the identifier is taken.
+    async fn create_api(&self, api: &Api) -> StoreResult<()>;
+    async fn update_api(&self, api: &Api) -> StoreResult<bool>;
+    async fn delete_api(&self, id: &str) -> StoreResult<bool>;
+    /// Every API, from memory (APIs are few; the change feed keeps the copy
+    /// current).
+    async fn list_apis(&self) -> StoreResult<std::sync::Arc<Vec<Api>>>;
+}
+
+/// Where a device authorization stands (RFC 8628).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// Its tokens were issued.
+    Used,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Used => "used",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeviceStatus::Pending,
+            "approved" => DeviceStatus::Approved,
+            "denied" => DeviceStatus::Denied,
+            "used" => DeviceStatus::Used,
+            _ => return None,
+        })
+    }
+}
+
+/// A device waiting for a person to approve it (RFC 8628).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    /// SHA-256 of the device code; the code itself is never stored.
+    pub device_code_hash: String,
+    /// Normalized: upper case, no dash.
+    pub user_code: String,
+    pub client_id: ClientId,
+    pub scopes: Vec<String>,
+    pub resources: Vec<String>,
+    pub status: DeviceStatus,
+    /// Set when approved.
+    pub user_id: Option<String>,
+    pub grant_id: Option<GrantId>,
+    pub auth_time: Option<Timestamp>,
+    pub amr: Vec<String>,
+    pub poll_interval: i64,
+    pub last_polled_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What a device's poll found (RFC 8628 §3.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poll {
+    /// Unknown, or another client's.
+    Unknown,
+    Expired,
+    /// Not decided yet.
+    Pending,
+    /// Polled faster than allowed: the interval grew by 5 s.
+    SlowDown,
+    Denied,
+    /// Approved, and now taken: the tokens are issued from it, once.
+    Approved(Box<DeviceAuthorization>),
+    /// Its tokens were issued already.
+    Used,
+}
+
+/// A person's decision on a device.
+pub enum DeviceDecision<'a> {
+    /// Approved: the grant made for it is stored with the decision.
+    Approve { grant: &'a Grant, auth_time: Timestamp, amr: &'a [String] },
+    Deny,
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// `Conflict` when the user code is taken.
+    async fn create_device(&self, device: &DeviceAuthorization) -> StoreResult<()>;
+    /// A pending, unexpired authorization by its (normalized) user code.
+    async fn pending_device(&self, user_code: &str, now: Timestamp) -> StoreResult<Option<DeviceAuthorization>>;
+    /// Records the person's decision, if the authorization is still pending
+    /// and unexpired; false otherwise (decided already, or expired).
+    async fn decide_device(
+        &self, user_code: &str, user_id: &str, decision: DeviceDecision<'_>, now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// A device's poll: answers, and takes an approved authorization once.
+    async fn poll_device(&self, device_code_hash: &str, client_id: &ClientId, now: Timestamp) -> StoreResult<Poll>;
+    async fn delete_expired_devices(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
 /// Everything durable, behind one object the app holds as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
     KeyStore
     + ClientStore
+    + ApiStore
+    + DeviceStore
     + UserStore
     + IdentityStore
     + MfaStore

@@ -97,6 +97,8 @@ fn client(tag: &str) -> Client {
         security_profile: Some("fapi2".into()),
         secret_sealed: Some(vec![1, 2, 3]),
         old_secret_sealed: None,
+        allowed_resources: vec!["https://api.example/photos".into()],
+        token_exchange_targets: vec![],
     }
 }
 
@@ -277,6 +279,7 @@ fn refresh(tag: &str, grant: &str, user: &str, client: &str, expires_at: i64) ->
         successor_sealed: None,
         revoked_at: None,
         dpop_jkt: Some("jkt".into()),
+        resources: vec![],
     }
 }
 
@@ -291,6 +294,7 @@ fn grant(user: &str, client: &str, now: i64) -> Grant {
         expires_at: now + 1000,
         revoked_at: None,
         revoked_reason: None,
+        resources: vec![],
     }
 }
 

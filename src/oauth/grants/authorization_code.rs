@@ -16,7 +16,7 @@ use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
-use crate::oauth::Provider;
+use crate::oauth::{Provider, apis};
 use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
@@ -47,6 +47,9 @@ pub struct CodeRecord {
     /// RFC 9449 §10: the DPoP key the code must be redeemed with.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+    /// RFC 8707: the APIs the person allowed the tokens to reach.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// Stores a new grant with its code, and returns the code.
@@ -63,6 +66,7 @@ pub async fn mint(p: Provider<'_>, record: &CodeRecord, now: Timestamp) -> Resul
         expires_at: record.expires_at + p.config.access_token_ttl,
         revoked_at: None,
         revoked_reason: None,
+        resources: record.resources.clone(),
     };
     let token = OneTimeToken {
         token_hash: token_hash(&code),
@@ -143,6 +147,9 @@ pub async fn redeem(
     let user = users::enabled(p.store, &record.user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer available"))?;
+    // RFC 8707: the one API this access token is for, and its scopes.
+    let api = apis::pick(p, client, params.all("resource"), &record.resources).await?;
+    let token_scopes = api.as_ref().map_or_else(|| record.scopes.clone(), |a| apis::narrow(&record.scopes, a));
     let refresh = refresh::should_issue(client, &record.scopes).then(|| {
         refresh::mint(
             p,
@@ -157,6 +164,7 @@ pub async fn redeem(
                 // RFC 9449 §5: a public client's refresh token is bound to
                 // its key; a confidential client authenticates instead.
                 dpop_jkt: jkt.filter(|_| client.public),
+                resources: &record.resources,
             },
             now,
         )
@@ -173,13 +181,16 @@ pub async fn redeem(
         &AccessGrant {
             sub: &user.id,
             client_id: &client.id,
-            scopes: &record.scopes,
+            scopes: &token_scopes,
             auth_time: Some(record.auth_time),
             grant_id: Some(&record.grant_id),
             jkt,
+            api: api.as_ref(),
+            act: None,
         },
         now,
     )
+    .await
     .map_err(OAuthError::server)?;
     let id_token = if record.scopes.iter().any(|s| s == scopes::OPENID) {
         Some(
@@ -205,8 +216,8 @@ pub async fn redeem(
     Ok(TokenResponse {
         access_token,
         token_type: claims.token_type(),
-        expires_in: p.config.access_token_ttl,
-        scope: scopes::join(&record.scopes),
+        expires_in: claims.exp - now,
+        scope: scopes::join(&token_scopes),
         id_token,
         refresh_token,
     })

@@ -4,7 +4,7 @@
 
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::Provider;
+use crate::oauth::{Provider, apis};
 use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::scopes;
@@ -17,7 +17,13 @@ pub async fn grant(
     if client.public {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "client credentials are for confidential clients"));
     }
-    let allowed: Vec<String> = client.scopes.iter().filter(|s| !scopes::is_user_scope(s)).cloned().collect();
+    // RFC 8707: for one API, the client's scopes that API defines; with no
+    // API named, any of its API scopes (the issuer is the audience).
+    let api = apis::pick(p, client, params.all("resource"), &[]).await?;
+    let mut allowed: Vec<String> = client.scopes.iter().filter(|s| !scopes::is_user_scope(s)).cloned().collect();
+    if let Some(api) = &api {
+        allowed = apis::narrow(&allowed, api);
+    }
     let granted = match params.get("scope") {
         Some(raw) => {
             let mut asked: Vec<String> = Vec::new();
@@ -47,14 +53,17 @@ pub async fn grant(
             // its own revocation or with its client.
             grant_id: None,
             jkt: dpop.map(|proof| proof.jkt.as_str()),
+            api: api.as_ref(),
+            act: None,
         },
         now,
     )
+    .await
     .map_err(OAuthError::server)?;
     Ok(TokenResponse {
         access_token,
         token_type: claims.token_type(),
-        expires_in: p.config.access_token_ttl,
+        expires_in: claims.exp - now,
         scope: scopes::join(&granted),
         id_token: None,
         refresh_token: None,

@@ -9,13 +9,13 @@ use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::Provider;
+use crate::oauth::{Provider, apis};
 use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
-use crate::store::{Client, GrantsOf, RefreshToken, RevokeReason, Rotation};
+use crate::store::{Api, Client, GrantsOf, RefreshToken, RevokeReason, Rotation};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
@@ -43,6 +43,9 @@ pub async fn refresh(
         }
     }
     let jkt = dpop.map(|proof| proof.jkt.as_str());
+    // RFC 8707: the one API the access token is for.
+    let api = apis::pick(p, client, params.all("resource"), &row.resources).await?;
+    let api = api.as_ref();
     // RFC 6749 §6: the scope may be narrowed, never widened.
     let scopes = match params.get("scope") {
         Some(raw) => {
@@ -64,7 +67,7 @@ pub async fn refresh(
         None => row.scopes.clone(),
     };
     if row.used_at.is_some() {
-        return reused(p, client, &row, presented, &scopes, jkt, now).await;
+        return reused(p, client, &row, presented, &scopes, jkt, api, now).await;
     }
     if now >= row.expires_at || now >= row.family_expires_at {
         return Err(invalid());
@@ -82,6 +85,7 @@ pub async fn refresh(
             amr: &row.amr,
             family_expires_at: row.family_expires_at,
             dpop_jkt: row.dpop_jkt.as_deref(),
+            resources: &row.resources,
         },
         now,
     );
@@ -94,18 +98,19 @@ pub async fn refresh(
         // which the grace window turns into the same successor.
         Rotation::AlreadyUsed => {
             let row = p.store.get_refresh_token(&hash).await?.ok_or_else(invalid)?;
-            return reused(p, client, &row, presented, &scopes, jkt, now).await;
+            return reused(p, client, &row, presented, &scopes, jkt, api, now).await;
         }
         // Revoked while this request ran: no successor was stored.
         Rotation::GrantRevoked => return Err(invalid()),
     }
-    respond(p, client, &user, &row, &scopes, successor, jkt, now)
+    respond(p, client, &user, &row, Answer { scopes: &scopes, refresh_token: successor, jkt, api }, now).await
 }
 
 /// A token that was already rotated was presented again.
+#[allow(clippy::too_many_arguments)]
 async fn reused(
     p: Provider<'_>, client: &Client, row: &RefreshToken, presented: &str, scopes: &[String], jkt: Option<&str>,
-    now: Timestamp,
+    api: Option<&Api>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let grace = p.config.refresh_token_grace;
     let within_grace = grace > 0 && row.used_at.is_some_and(|at| now - at <= grace);
@@ -122,7 +127,8 @@ async fn reused(
                         return Err(invalid());
                     }
                     tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh token retried within the grace window");
-                    return respond(p, client, &user, row, scopes, value, jkt, now);
+                    let answer = Answer { scopes, refresh_token: value, jkt, api };
+                    return respond(p, client, &user, row, answer, now).await;
                 }
             }
         }
@@ -138,23 +144,36 @@ async fn reused(
     Err(invalid())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn respond(
-    p: Provider<'_>, client: &Client, user: &crate::store::User, row: &RefreshToken, scopes: &[String],
-    refresh_token: String, jkt: Option<&str>, now: Timestamp,
+/// What a refresh answers with: the scopes asked (or granted), the
+/// successor, the DPoP key and the API the access token is for.
+struct Answer<'a> {
+    scopes: &'a [String],
+    refresh_token: String,
+    jkt: Option<&'a str>,
+    api: Option<&'a Api>,
+}
+
+async fn respond(
+    p: Provider<'_>, client: &Client, user: &crate::store::User, row: &RefreshToken, answer: Answer<'_>,
+    now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
+    let Answer { scopes, refresh_token, jkt, api } = answer;
+    let token_scopes = api.map_or_else(|| scopes.to_vec(), |a| apis::narrow(scopes, a));
     let (access_token, claims) = tokens::issue_access_token(
         p,
         &AccessGrant {
             sub: &user.id,
             client_id: &client.id,
-            scopes,
+            scopes: &token_scopes,
             auth_time: Some(row.auth_time),
             grant_id: Some(&row.grant_id),
             jkt,
+            api,
+            act: None,
         },
         now,
     )
+    .await
     .map_err(OAuthError::server)?;
     // OIDC Core §12.2: a refreshed ID token keeps the original auth_time and
     // carries no nonce.
@@ -181,8 +200,8 @@ fn respond(
     Ok(TokenResponse {
         access_token,
         token_type: claims.token_type(),
-        expires_in: p.config.access_token_ttl,
-        scope: scopes::join(scopes),
+        expires_in: claims.exp - now,
+        scope: scopes::join(&token_scopes),
         id_token,
         refresh_token: Some(refresh_token),
     })

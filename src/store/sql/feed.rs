@@ -12,6 +12,7 @@ pub(crate) fn to_row(change: &Change) -> (&'static str, String, Option<i64>) {
         Change::Grants(filter) => ("grants", filter.clone(), None),
         Change::AccessToken { jti, until } => ("jti", jti.clone(), Some(*until)),
         Change::Keys => ("keys", String::new(), None),
+        Change::Apis => ("apis", String::new(), None),
     }
 }
 
@@ -23,6 +24,7 @@ fn from_row(kind: &str, key: String, until: Option<i64>) -> Option<Change> {
         "grants" => Change::Grants(key),
         "jti" => Change::AccessToken { jti: key, until: until.unwrap_or(0) },
         "keys" => Change::Keys,
+        "apis" => Change::Apis,
         _ => return None,
     })
 }

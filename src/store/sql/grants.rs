@@ -42,6 +42,24 @@ impl Tx<'_> {
         Ok(self.execute(sql, args![now, expires_at, grant_id]).await? == 1)
     }
 
+    pub(super) async fn insert_grant(&mut self, g: &Grant) -> StoreResult<()> {
+        let sql = "INSERT INTO grants (id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        let values = args![
+            &g.id,
+            &g.client_id,
+            &g.user_id,
+            to_json(&g.scopes),
+            g.created_at,
+            g.last_issued_at,
+            g.expires_at,
+            g.revoked_at,
+            &g.revoked_reason,
+            to_json(&g.resources)
+        ];
+        self.execute(sql, values).await.map_err(conflict("grant"))?;
+        Ok(())
+    }
+
     async fn insert_one_time(&mut self, t: &OneTimeToken) -> StoreResult<()> {
         let sql = "INSERT INTO one_time_tokens (token_hash, purpose, grant_id, data, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)";
         let values = args![&t.token_hash, &t.purpose, &t.grant_id, &t.data, t.created_at, t.expires_at];
@@ -54,7 +72,7 @@ impl Tx<'_> {
 impl RefreshTokenStore for SqlStore {
     async fn get_refresh_token(&self, id_hash: &str) -> StoreResult<Option<RefreshToken>> {
         // A token is as revoked as its grant.
-        let sql = "SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at, rt.dpop_jkt FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1";
+        let sql = "SELECT rt.id_hash, rt.grant_id, rt.client_id, rt.user_id, rt.scopes, rt.auth_time, rt.amr, rt.created_at, rt.expires_at, rt.family_expires_at, rt.used_at, rt.successor_hash, rt.successor_sealed, COALESCE(rt.revoked_at, g.revoked_at) AS revoked_at, rt.dpop_jkt, g.resources FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id WHERE rt.id_hash = $1";
         self.fetch_optional(sql, args![id_hash]).await
     }
 
@@ -119,26 +137,14 @@ impl SqlStore {
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn create_grant(&self, g: &Grant, code: &OneTimeToken) -> StoreResult<()> {
-        let sql = "INSERT INTO grants (id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        let values = args![
-            &g.id,
-            &g.client_id,
-            &g.user_id,
-            to_json(&g.scopes),
-            g.created_at,
-            g.last_issued_at,
-            g.expires_at,
-            g.revoked_at,
-            &g.revoked_reason
-        ];
         let mut tx = self.begin().await?;
-        tx.execute(sql, values).await.map_err(conflict("grant"))?;
+        tx.insert_grant(g).await?;
         tx.insert_one_time(code).await?;
         tx.commit().await
     }
 
     async fn get_grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        let sql = "SELECT id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason FROM grants WHERE id = $1";
+        let sql = "SELECT id, client_id, user_id, scopes, created_at, last_issued_at, expires_at, revoked_at, revoked_reason, resources FROM grants WHERE id = $1";
         self.fetch_optional(sql, args![id]).await
     }
 

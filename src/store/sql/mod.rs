@@ -20,8 +20,10 @@ enum Db {
     Postgres(PgPool),
 }
 
+mod apis;
 mod audit;
 mod clients;
+mod devices;
 pub mod feed;
 mod grants;
 mod json_list;
