@@ -139,6 +139,9 @@ pub struct Config {
     /// How old a DPoP proof may be (its `iat`), seconds; also how long its
     /// `jti` is remembered.
     pub dpop_proof_lifetime: i64,
+    /// Wrong device user codes accepted across all IPs in a minute, after
+    /// which code entry pauses until the next minute (RFC 8628 §5.1).
+    pub device_code_guesses_per_minute: i64,
 }
 
 /// Deadlines for the backends.
@@ -332,6 +335,7 @@ impl Config {
             fapi2: src.parse("LATCHKEY_FAPI2", Some(false))?,
             dpop_nonce: src.parse("LATCHKEY_DPOP_NONCE", Some(false))?,
             dpop_proof_lifetime: src.positive("LATCHKEY_DPOP_PROOF_LIFETIME", 60)?,
+            device_code_guesses_per_minute: src.positive("LATCHKEY_DEVICE_CODE_GUESSES_PER_MINUTE", 100)?,
         };
         Ok(config)
     }

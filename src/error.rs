@@ -405,6 +405,18 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
+/// A rule's failure on a page: an unavailable backend is the friendly
+/// 503 page, anything else the error page (the protocol detail logged).
+impl From<OAuthError> for PageError {
+    fn from(e: OAuthError) -> Self {
+        let detail = e.detail.clone().unwrap_or_else(|| e.to_string());
+        match e.code {
+            ErrorCode::TemporarilyUnavailable => PageError::unavailable(detail),
+            _ => PageError::server(detail),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {

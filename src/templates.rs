@@ -34,6 +34,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mfa_setup.html", include_str!("../templates/mfa_setup.html")),
     ("backup_codes.html", include_str!("../templates/backup_codes.html")),
     ("reset.html", include_str!("../templates/reset.html")),
+    ("device.html", include_str!("../templates/device.html")),
+    ("device_confirm.html", include_str!("../templates/device_confirm.html")),
+    ("device_done.html", include_str!("../templates/device_done.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("../static/latchkey.css");
@@ -499,6 +502,49 @@ impl Page for LinkGithubPage {
         "Link your GitHub account".into()
     }
 }
+/// Entering a device's code (RFC 8628).
+#[derive(Debug, Serialize, Default)]
+pub struct DevicePage {
+    pub csrf: String,
+    /// Prefilled from `verification_uri_complete`, or as typed.
+    pub user_code: String,
+    pub error: Option<String>,
+}
+impl Page for DevicePage {
+    const TEMPLATE: &'static str = "device.html";
+    fn title(&self) -> String {
+        "Connect a device".into()
+    }
+}
+
+/// Confirming a device and what it may do.
+#[derive(Debug, Serialize, Default)]
+pub struct DeviceConfirmPage {
+    pub csrf: String,
+    /// XXXX-XXXX.
+    pub user_code: String,
+    pub client_name: String,
+    pub scopes: Vec<ScopeLine>,
+    pub user: UserLine,
+}
+impl Page for DeviceConfirmPage {
+    const TEMPLATE: &'static str = "device_confirm.html";
+    fn title(&self) -> String {
+        format!("Sign in to {} on another device?", self.client_name)
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct DeviceDonePage {
+    pub approved: bool,
+}
+impl Page for DeviceDonePage {
+    const TEMPLATE: &'static str = "device_done.html";
+    fn title(&self) -> String {
+        if self.approved { "Your device is signed in".into() } else { "The device was not signed in".into() }
+    }
+}
+
 impl Page for AccountPage {
     const TEMPLATE: &'static str = "account.html";
     fn title(&self) -> String {
@@ -546,7 +592,10 @@ mod tests {
         empty::<ForgotPage>(&t);
         empty::<ResetPage>(&t);
         empty::<LinkGithubPage>(&t);
-        assert_eq!(TEMPLATES.len(), 17 + 2, "a new page is rendered here too (base and nav are partials)");
+        empty::<DevicePage>(&t);
+        empty::<DeviceConfirmPage>(&t);
+        empty::<DeviceDonePage>(&t);
+        assert_eq!(TEMPLATES.len(), 20 + 2, "a new page is rendered here too (base and nav are partials)");
     }
 
     #[test]

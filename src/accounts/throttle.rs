@@ -29,6 +29,8 @@ pub enum Kind {
     Reset,
     /// Client authentication at the token endpoint (the subject is the client id).
     Client,
+    /// A device's user code at /device (the subject is the IP).
+    DeviceCode,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Kind::SecondFactor => "mfa",
             Kind::Reset => "reset",
             Kind::Client => "client",
+            Kind::DeviceCode => "device",
         }
     }
 }

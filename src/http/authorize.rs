@@ -14,7 +14,6 @@ use crate::app::AppState;
 use crate::error::{ErrorCode, PageError};
 use crate::oauth::authorize::{self, AuthorizationRequest, Rejection};
 use crate::oauth::consent::{self, Decision};
-use crate::oauth::scopes;
 use crate::templates::{ConsentPage, ScopeLine, UserLine};
 
 /// GET or POST /authorize: check the request, then go on.
@@ -100,9 +99,10 @@ pub async fn consent_page(
         csrf: browser.csrf.clone(),
         request_id: id.clone(),
         client_name: req.client_name.clone(),
-        scopes: consent::scopes_to_ask(&req, user.role)
-            .iter()
-            .filter_map(|s| scopes::describe(s).map(|d| ScopeLine { name: s.clone(), description: d.into() }))
+        scopes: consent::describe(state.provider(), &consent::scopes_to_ask(&req, user.role), &req.resources)
+            .await?
+            .into_iter()
+            .map(|(name, description)| ScopeLine { name, description })
             .collect(),
         user: UserLine { username: user.username, email: Some(user.email), name: user.name },
         switch_url: with_request(routes::LOGIN, Some(&id)),

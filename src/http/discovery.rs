@@ -29,6 +29,7 @@ pub fn document(config: &Config) -> serde_json::Value {
         "revocation_endpoint": url(routes::REVOKE),
         "introspection_endpoint": url(routes::INTROSPECT),
         "pushed_authorization_request_endpoint": url(routes::PAR),
+        "device_authorization_endpoint": url(routes::DEVICE_AUTHORIZATION),
         "require_pushed_authorization_requests": config.require_par || config.fapi2,
         "scopes_supported": scopes::SUPPORTED.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "response_types_supported": ["code"],

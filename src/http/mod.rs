@@ -10,6 +10,7 @@ mod admin;
 mod authorize;
 mod browser;
 mod cors;
+mod device;
 mod discovery;
 mod extract;
 mod federation;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     let client_facing = Router::new()
         .route(routes::TOKEN, post(token::token).options(cors::preflight))
         .route(routes::PAR, post(par::push).options(cors::preflight))
+        .route(routes::DEVICE_AUTHORIZATION, post(device::start).options(cors::preflight))
         .route(routes::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo).options(cors::preflight))
         .route(routes::REVOKE, post(token::revoke).options(cors::preflight))
         .layer(middleware::from_fn_with_state(state.clone(), cors::registered_origins));
@@ -77,6 +79,9 @@ pub fn router(state: AppState) -> Router {
         .route(routes::END_SESSION_ONE, post(account::end_session))
         .route(routes::MFA_SETUP, get(mfa::setup_page).post(mfa::setup_submit))
         .route(routes::MFA_DISABLE, post(mfa::disable))
+        .route(routes::DEVICE, get(device::page).post(device::enter))
+        .route(routes::DEVICE_DECIDE, post(device::decide))
+        .route(routes::DEVICE_DONE, get(device::done))
         .route(routes::GITHUB_START, get(federation::start_sign_in))
         .route(routes::GITHUB_CALLBACK, get(federation::callback))
         .route(routes::GITHUB_CONFIRM, post(federation::confirm))

@@ -9,6 +9,11 @@ pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
 pub const TOKEN: &str = "/token";
 /// RFC 9126 pushed authorization requests.
 pub const PAR: &str = "/par";
+/// RFC 8628: where a device asks, and where its person answers.
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+pub const DEVICE: &str = "/device";
+pub const DEVICE_DECIDE: &str = "/device/decide";
+pub const DEVICE_DONE: &str = "/device/done";
 pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";

@@ -142,7 +142,8 @@ pub async fn resolve(p: Provider<'_>, client: &Client, requested: &[String]) -> 
     let mut out: Vec<Api> = Vec::new();
     for uri in requested {
         check_identifier(uri).map_err(invalid_target)?;
-        let api = find(p.store, uri).await?.ok_or_else(|| invalid_target(format!("`{uri}` is not a registered API")))?;
+        let api =
+            find(p.store, uri).await?.ok_or_else(|| invalid_target(format!("`{uri}` is not a registered API")))?;
         if !may_request(client, &api) {
             return Err(invalid_target(format!("this client may not ask for tokens for `{uri}`")));
         }

@@ -9,8 +9,13 @@ use crate::store::{Client, ClientId, GrantsOf, RevokeReason, Role, Store, StoreR
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+/// RFC 8628 §3.4.
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 8693 §2.1.
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// Grant types this build implements.
-pub const SUPPORTED_GRANTS: &[&str] = &[GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS];
+pub const SUPPORTED_GRANTS: &[&str] =
+    &[GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE];
 
 #[derive(Debug, Default, Clone)]
 pub struct ClientSpec {
@@ -164,6 +169,7 @@ pub const APP_TYPES: &[(&str, &str)] = &[
     ("spa", "Single-page app in the browser (no secret, PKCE)"),
     ("native", "Native or mobile app (no secret, PKCE)"),
     ("machine", "Machine to machine (client credentials)"),
+    ("device", "TV, console or command-line tool (device code, no secret)"),
 ];
 
 /// Fills in what the app type decides: the client type, and the grant types
@@ -188,6 +194,14 @@ fn apply_type(spec: &mut ClientSpec) -> Result<(), String> {
             spec.grant_types = vec![GRANT_CLIENT_CREDENTIALS.to_string()];
             if !spec.redirect_uris.is_empty() || !spec.post_logout_redirect_uris.is_empty() {
                 return Err("a machine-to-machine app has no redirect URIs".into());
+            }
+        }
+        // RFC 8628: shows a code instead of a browser; cannot keep a secret.
+        "device" => {
+            spec.public = spec.token_endpoint_auth_method.as_deref().is_none_or(|m| m == "none");
+            spec.grant_types = vec![GRANT_DEVICE_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()];
+            if !spec.redirect_uris.is_empty() || !spec.post_logout_redirect_uris.is_empty() {
+                return Err("a device app has no redirect URIs".into());
             }
         }
         other => return Err(format!("unknown app type `{other}`")),

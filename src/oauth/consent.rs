@@ -76,6 +76,21 @@ pub fn scopes_to_ask(req: &AuthorizationRequest, role: Role) -> Vec<String> {
     req.scopes.iter().filter(|s| s.as_str() != scopes::ADMIN || role == Role::Admin).cloned().collect()
 }
 
+/// What each scope lets the app do, in words for the consent page: OpenID
+/// scopes by their description, an API's scopes by the API's name.
+pub async fn describe(p: Provider<'_>, asked: &[String], resources: &[String]) -> StoreResult<Vec<(String, String)>> {
+    let apis = p.store.list_apis().await?;
+    let mut out = Vec::new();
+    for s in asked {
+        if let Some(words) = scopes::describe(s) {
+            out.push((s.clone(), words.to_string()));
+        } else if let Some(api) = apis.iter().find(|a| resources.contains(&a.identifier) && a.scopes.contains(s)) {
+            out.push((s.clone(), format!("Use {} on your behalf ({s})", api.name)));
+        }
+    }
+    Ok(out)
+}
+
 /// Remembers that the person allowed the app the request's scopes, on top
 /// of what they allowed before.
 pub async fn allow(

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use crate::accounts::users;
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
-use crate::oauth::{Provider, apis};
 use crate::oauth::tokens::{self, AccessClaims};
+use crate::oauth::{Provider, apis};
 use crate::store::Client;
 
 pub fn inactive() -> Value {

@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod client_keys;
 pub mod clients;
 pub mod consent;
+pub mod device;
 pub mod dpop;
 pub mod grants;
 pub mod introspection;

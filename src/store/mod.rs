@@ -751,7 +751,11 @@ pub enum Poll {
 /// A person's decision on a device.
 pub enum DeviceDecision<'a> {
     /// Approved: the grant made for it is stored with the decision.
-    Approve { grant: &'a Grant, auth_time: Timestamp, amr: &'a [String] },
+    Approve {
+        grant: &'a Grant,
+        auth_time: Timestamp,
+        amr: &'a [String],
+    },
     Deny,
 }
 

@@ -398,6 +398,11 @@ pub async fn sign_in(b: &reqwest::Client, base: &str, login_html: &str, username
     if let Some(r) = &request {
         fields.push(("request", r));
     }
+    // The page asked for before sign-in, as the form carries it on.
+    let next = input_value(login_html, "next");
+    if let Some(n) = &next {
+        fields.push(("next", n));
+    }
     submit(b, base, "/login", &fields).await
 }
 

@@ -8,6 +8,7 @@ mod smtp_sink;
 
 mod browser;
 mod cli;
+mod device;
 mod discovery;
 mod durability;
 mod federation;

@@ -16,14 +16,14 @@ use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::OAuthError;
-use crate::oauth::{Provider, apis};
 use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
-use crate::store::{Client, ClientId, Consumed, Grant, GrantId, GrantsOf, OneTimeToken, RevokeReason};
+use crate::oauth::{Provider, apis};
+use crate::store::{Client, ClientId, Consumed, Grant, GrantId, GrantsOf, OneTimeToken, RevokeReason, User};
 
 /// RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s.
 pub const CODE_TTL: i64 = 60;
@@ -116,7 +116,6 @@ pub async fn redeem(
             return Err(OAuthError::invalid_grant("the authorization code is bound to another DPoP key"));
         }
     }
-    let jkt = dpop.map(|proof| proof.jkt.as_str());
     match params.get("redirect_uri") {
         Some(uri) if uri == record.redirect_uri => {}
         Some(_) => {
@@ -147,6 +146,18 @@ pub async fn redeem(
     let user = users::enabled(p.store, &record.user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer available"))?;
+    issue(p, client, &user, &record, params, dpop, now).await
+}
+
+/// Tokens for an authorization the person approved (a redeemed code, or a
+/// device they confirmed): the access token (for one API, when the request
+/// names one), a refresh token when the client may have one, and an ID
+/// token for `openid`. Issued only while the grant is live.
+pub async fn issue(
+    p: Provider<'_>, client: &Client, user: &User, record: &CodeRecord, params: &Params, dpop: Option<&Proof>,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let jkt = dpop.map(|proof| proof.jkt.as_str());
     // RFC 8707: the one API this access token is for, and its scopes.
     let api = apis::pick(p, client, params.all("resource"), &record.resources).await?;
     let token_scopes = api.as_ref().map_or_else(|| record.scopes.clone(), |a| apis::narrow(&record.scopes, a));
@@ -197,7 +208,7 @@ pub async fn redeem(
             tokens::issue_id_token(
                 p,
                 &IdTokenInput {
-                    user: &user,
+                    user,
                     client_id: &client.id,
                     nonce: record.nonce.as_deref(),
                     auth_time: record.auth_time,

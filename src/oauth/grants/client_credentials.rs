@@ -4,11 +4,11 @@
 
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::{Provider, apis};
 use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, TokenResponse};
+use crate::oauth::{Provider, apis};
 use crate::store::Client;
 
 pub async fn grant(

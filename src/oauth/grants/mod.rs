@@ -6,7 +6,9 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use super::clients::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, SUPPORTED_GRANTS};
+use super::clients::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN, SUPPORTED_GRANTS,
+};
 use super::dpop::{self, Proof, Target};
 use super::params::Params;
 use super::tokens::TokenResponse;
@@ -55,6 +57,7 @@ pub async fn exchange(
         GRANT_AUTHORIZATION_CODE => authorization_code::redeem(p, client, params, proof, now).await,
         GRANT_REFRESH_TOKEN => refresh_token::refresh(p, client, params, proof, now).await,
         GRANT_CLIENT_CREDENTIALS => client_credentials::grant(p, client, params, proof, now).await,
+        GRANT_DEVICE_CODE => super::device::redeem(p, client, params, proof, now).await,
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported")),
     }
 }

@@ -9,12 +9,12 @@ use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::{Provider, apis};
 use crate::oauth::dpop::Proof;
 use crate::oauth::params::Params;
 use crate::oauth::refresh::{self, NewRefresh};
 use crate::oauth::scopes;
 use crate::oauth::tokens::{self, AccessGrant, IdTokenInput, TokenResponse};
+use crate::oauth::{Provider, apis};
 use crate::store::{Api, Client, GrantsOf, RefreshToken, RevokeReason, Rotation};
 
 fn invalid() -> OAuthError {
@@ -154,8 +154,7 @@ struct Answer<'a> {
 }
 
 async fn respond(
-    p: Provider<'_>, client: &Client, user: &crate::store::User, row: &RefreshToken, answer: Answer<'_>,
-    now: Timestamp,
+    p: Provider<'_>, client: &Client, user: &crate::store::User, row: &RefreshToken, answer: Answer<'_>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Answer { scopes, refresh_token, jkt, api } = answer;
     let token_scopes = api.map_or_else(|| scopes.to_vec(), |a| apis::narrow(scopes, a));

@@ -1,0 +1,246 @@
+//! The device authorization grant (RFC 8628) driven as a TV and its person
+//! would: the device asks and polls over HTTP, the person uses the real
+//! pages in a cookie-jar browser. Both backends; the clock is the test's.
+
+use latchkey::oauth::clients::ClientSpec;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A TV app: public, device code and refresh token grants.
+async fn tv_app(server: &TestServer) -> String {
+    let (id, secret) = server
+        .client(ClientSpec { name: "Living Room TV".into(), app_type: Some("device".into()), ..Default::default() })
+        .await;
+    assert!(secret.is_none(), "a device app has no secret");
+    id
+}
+
+async fn ask(server: &TestServer, client_id: &str, scope: &str) -> Value {
+    let res = http()
+        .post(server.url("/device_authorization"))
+        .form(&[("client_id", client_id), ("scope", scope)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    json(res).await
+}
+
+async fn poll(server: &TestServer, client_id: &str, device_code: &str) -> (StatusCode, Value) {
+    let res = http()
+        .post(server.url("/token"))
+        .form(&[("grant_type", DEVICE_GRANT), ("client_id", client_id), ("device_code", device_code)])
+        .send()
+        .await
+        .unwrap();
+    (res.status(), json(res).await)
+}
+
+/// The person's side: open the link, sign in, confirm the code, answer.
+async fn answer(server: &TestServer, b: &reqwest::Client, link: &str, username: &str, decision: &str) -> String {
+    let stop = follow(b, &server.base, link).await;
+    let (url, page) = match stop {
+        Stop::Page { url, body, .. } if url.contains("/login") => {
+            sign_in(b, &server.base, &body, username, PASSWORD).await.page()
+        }
+        other => other.page(),
+    };
+    assert!(url.contains("/device"), "back to the device page after sign-in: {url}");
+    // Prefilled from the link, but not submitted: the person confirms.
+    let code = input_value(&page, "user_code").expect("the code field");
+    assert!(!code.is_empty(), "prefilled");
+    let csrf = input_value(&page, "csrf").unwrap();
+    let res =
+        b.post(server.url("/device")).form(&[("csrf", csrf.as_str()), ("user_code", &code)]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let confirm = res.text().await.unwrap();
+    assert!(confirm.contains("Living Room TV") && confirm.contains(&code), "the app and the code are named");
+    assert!(confirm.contains("another device"));
+    let csrf = input_value(&confirm, "csrf").unwrap();
+    let res = b
+        .post(server.url("/device/decide"))
+        .form(&[("csrf", csrf.as_str()), ("user_code", &code), ("decision", decision)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "post, then redirect");
+    let (_, done) = follow(b, &server.base, &server.url(&location(&res))).await.page();
+    done
+}
+
+#[tokio::test]
+async fn a_tv_signs_in_through_the_persons_phone() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let tv = tv_app(&server).await;
+        let name = unique("viewer");
+        let sub = server.user(&name, PASSWORD).await;
+        let asked = ask(&server, &tv, "openid profile offline_access").await;
+        let device_code = asked["device_code"].as_str().unwrap().to_string();
+        let user_code = asked["user_code"].as_str().unwrap();
+        assert_eq!(user_code.len(), 9, "XXXX-XXXX: {user_code}");
+        assert!(user_code.chars().all(|c| c == '-' || "BCDFGHJKLMNPQRSTVWXZ".contains(c)), "{user_code}");
+        assert_eq!(asked["verification_uri"], server.url("/device"));
+        assert_eq!(asked["expires_in"], 600);
+        assert_eq!(asked["interval"], 5);
+        let link = asked["verification_uri_complete"].as_str().unwrap().to_string();
+        assert!(link.contains(user_code));
+
+        // Before the person answers: pending; too fast: slow down.
+        let (status, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("authorization_pending")), "{backend:?}");
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "slow_down", "{backend:?}: polled at once");
+        server.clock.advance(6);
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "slow_down", "6 s, under the 10 s it grew to; now 15 s");
+        server.clock.advance(16);
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "authorization_pending");
+
+        let b = browser();
+        let done = answer(&server, &b, &link, &name, "allow").await;
+        assert!(done.contains("Your device is signed in"), "{done}");
+        server.clock.advance(16);
+        let (status, tokens) = poll(&server, &tv, &device_code).await;
+        assert_eq!(status, 200, "{backend:?}: {tokens}");
+        assert!(tokens["refresh_token"].is_string() && tokens["id_token"].is_string());
+        let access = tokens["access_token"].as_str().unwrap();
+        let info = json(http().get(server.url("/userinfo")).bearer_auth(access).send().await.unwrap()).await;
+        assert_eq!(info["sub"], sub.as_str());
+        // Once.
+        server.clock.advance(16);
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "invalid_grant", "{backend:?}: tokens are issued once");
+        // The code cannot be answered again either.
+        let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let res = b
+            .post(server.url("/device"))
+            .form(&[("csrf", csrf.as_str()), ("user_code", user_code)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.text().await.unwrap().contains("wrong, expired, or was used"));
+    }
+}
+
+#[tokio::test]
+async fn a_refused_expired_or_foreign_device_gets_nothing() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let tv = tv_app(&server).await;
+        let other = tv_app(&server).await;
+        let name = unique("viewer");
+        server.user(&name, PASSWORD).await;
+
+        let asked = ask(&server, &tv, "openid").await;
+        let device_code = asked["device_code"].as_str().unwrap().to_string();
+        let done =
+            answer(&server, &browser(), asked["verification_uri_complete"].as_str().unwrap(), &name, "deny").await;
+        assert!(done.contains("was not signed in"), "{done}");
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "access_denied", "{backend:?}");
+
+        let asked = ask(&server, &tv, "openid").await;
+        let device_code = asked["device_code"].as_str().unwrap().to_string();
+        let (_, body) = poll(&server, &other, &device_code).await;
+        assert_eq!(body["error"], "invalid_grant", "{backend:?}: another client's device code");
+        let (_, body) = poll(&server, &tv, "no-such-device-code").await;
+        assert_eq!(body["error"], "invalid_grant");
+        server.clock.advance(601);
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "expired_token", "{backend:?}");
+
+        // A client not registered for the device flow cannot start it.
+        let (web, web_secret) = server.confidential("https://app.example/cb").await;
+        let res = http()
+            .post(server.url("/device_authorization"))
+            .basic_auth(&web, Some(&web_secret))
+            .form(&[("scope", "openid")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json(res).await["error"], "unauthorized_client");
+    }
+}
+
+#[tokio::test]
+async fn guessing_user_codes_is_throttled_per_ip_and_across_all() {
+    for backend in backends() {
+        // Per IP: the lockout threshold (3 here). Counts are shared through
+        // Redis by every test server: this one's browser comes from an IP of
+        // its own, through a trusted proxy.
+        let server = TestServer::spawn_with(
+            backend,
+            &[
+                ("LATCHKEY_LOCKOUT_THRESHOLD", "3"),
+                ("LATCHKEY_THROTTLE_DELAY_MS", "0"),
+                ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1"),
+            ],
+        )
+        .await;
+        let ip = latchkey::crypto::random_bytes(3);
+        let ip = format!("10.{}.{}.{}", ip[0], ip[1], ip[2]);
+        let name = unique("guesser");
+        server.user(&name, PASSWORD).await;
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&b, &server.base, &login, &name, PASSWORD).await;
+        let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let enter = |code: &'static str| {
+            let (b, url, csrf, ip) = (b.clone(), server.url("/device"), csrf.clone(), ip.clone());
+            async move {
+                let form = [("csrf", csrf.as_str()), ("user_code", code)];
+                b.post(url).header("X-Forwarded-For", ip).form(&form).send().await.unwrap()
+            }
+        };
+        let res = enter("BCDF-GHJ").await;
+        assert_eq!(res.status(), 400, "{backend:?}");
+        let res_text = res.text().await.unwrap();
+        assert!(res_text.contains("8 letters"), "{backend:?}: too short");
+        assert_eq!(enter("BCDF-GHJA").await.status(), 400, "a vowel");
+        assert_eq!(enter("BCDF-GHJK").await.status(), 429, "{backend:?}: the third wrong code locks the IP");
+        assert_eq!(enter("ZZZZ-ZZZZ").await.status(), 429, "still locked");
+
+        // Across all IPs: a cap on wrong codes per minute. The count is
+        // shared by every instance (and, on the shared backend, every test
+        // server): this server's clock is moved to a minute of its own.
+        let capped = TestServer::spawn_with(
+            backend,
+            &[("LATCHKEY_DEVICE_CODE_GUESSES_PER_MINUTE", "2"), ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1")],
+        )
+        .await;
+        let offset =
+            86_400 * (1 + (u32::from_be_bytes(latchkey::crypto::random_bytes(4).try_into().unwrap()) % 10_000) as i64);
+        capped.clock.advance(offset - capped.state.now().rem_euclid(60));
+        let name = unique("guesser");
+        capped.user(&name, PASSWORD).await;
+        let b = browser();
+        let (_, login) = follow(&b, &capped.base, &capped.url("/login")).await.page();
+        let _ = sign_in(&b, &capped.base, &login, &name, PASSWORD).await;
+        let csrf = input_value(&follow(&b, &capped.base, &capped.url("/device")).await.page().1, "csrf").unwrap();
+        // Each guess from another IP: the cap holds across them.
+        let from_anywhere = |code: &'static str| {
+            let (b, url, csrf) = (b.clone(), capped.url("/device"), csrf.clone());
+            let ip = latchkey::crypto::random_bytes(3);
+            let ip = format!("10.{}.{}.{}", ip[0], ip[1], ip[2]);
+            async move {
+                let form = [("csrf", csrf.as_str()), ("user_code", code)];
+                b.post(url).header("X-Forwarded-For", ip).form(&form).send().await.unwrap().status().as_u16()
+            }
+        };
+        let mut statuses = Vec::new();
+        for code in ["BBBB-BBBB", "CCCC-CCCC", "DDDD-DDDD", "FFFF-FFFF"] {
+            statuses.push(from_anywhere(code).await);
+        }
+        assert_eq!(statuses, [400, 400, 429, 429], "{backend:?}: the minute's budget is spent after two");
+        capped.clock.advance(60);
+        assert_eq!(from_anywhere("GGGG-GGGG").await, 400, "{backend:?}: a new minute");
+    }
+}
