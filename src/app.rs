@@ -347,6 +347,9 @@ async fn cleanup(state: &AppState) {
         // Kept a while after expiry, so a replay is still recognised.
         ("single-use values", store.delete_expired_one_time(now - window).await),
         ("grants", store.delete_expired_grants(now - window).await),
+        // Kept a while too: a device polling late hears "expired", and its
+        // user code is not drawn again meanwhile.
+        ("device authorizations", store.delete_expired_devices(now - window).await),
         ("access token revocations", store.delete_expired_access_token_revocations(now).await),
         ("lockouts", store.delete_expired_lockouts(now).await),
         ("change feed rows", store.prune_changes(wall_ms() - 3_600_000).await),

@@ -41,12 +41,58 @@ pub enum Command {
     /// OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Registered APIs (resource servers).
+    #[command(subcommand)]
+    Apis(ApisCommand),
     /// User accounts.
     #[command(subcommand)]
     Users(UsersCommand),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApisCommand {
+    /// Register an API: tokens asked for with `resource=IDENTIFIER` are
+    /// meant for it alone (RFC 8707).
+    Create {
+        /// Its identifier: an absolute URI without fragment, the tokens' `aud`.
+        #[arg(long, value_name = "URI")]
+        identifier: String,
+        #[arg(long)]
+        name: String,
+        /// A scope it defines (repeat, or space separated).
+        #[arg(long = "scope", value_name = "S", required = true)]
+        scopes: Vec<String>,
+        /// Lifetime of its access tokens, seconds (at most the server's).
+        #[arg(long, value_name = "SECONDS")]
+        token_ttl: Option<i64>,
+        /// Their signing algorithm: RS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        token_alg: Option<String>,
+        /// The API's own client (to introspect its tokens, and to exchange
+        /// them).
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<ClientId>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        identifier: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an API: tokens already issued for it live out their lifetime.
+    Delete {
+        identifier: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +235,12 @@ pub struct CreateClient {
     /// A security profile: `fapi2` (PAR, PKCE S256, private_key_jwt, DPoP).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+    /// An API it may ask tokens for (repeat); none given: any registered API.
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
+    /// An API it may exchange a person's token for (RFC 8693; repeat).
+    #[arg(long = "exchange-target", value_name = "URI")]
+    pub exchange_targets: Vec<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -251,6 +303,7 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
         }
         Command::Keys(cmd) => keys_cmd(cmd, config, clock).await,
         Command::Clients(cmd) => clients_cmd(cmd, config, clock).await,
+        Command::Apis(cmd) => apis_cmd(cmd, config, clock).await,
         Command::Users(cmd) => users_cmd(cmd, config, clock).await,
         Command::Audit(cmd) => audit_cmd(cmd, config).await,
     }
@@ -430,6 +483,8 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                     require_pushed_authorization_requests: c.require_par,
                     dpop_bound_access_tokens: c.dpop,
                     security_profile: c.profile,
+                    allowed_resources: c.resources,
+                    token_exchange_targets: c.exchange_targets,
                     ..Default::default()
                 },
                 clock.now(),
@@ -492,6 +547,70 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             report(json, json!({ "deleted": id, "grants_revoked": grants }), || {
                 format!("deleted client {id} ({grants} grants revoked)")
             })
+        }
+    }
+}
+
+async fn apis_cmd(cmd: ApisCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {
+    let store = app::open_store(&config).await?;
+    let find = |identifier: &str| {
+        let store = store.clone();
+        let identifier = identifier.to_string();
+        async move {
+            crate::oauth::apis::find(&*store, &identifier)
+                .await?
+                .ok_or_else(|| CliError(format!("no API `{identifier}`")))
+        }
+    };
+    match cmd {
+        ApisCommand::Create { identifier, name, scopes, token_ttl, token_alg, client, json } => {
+            if let Some(id) = &client {
+                store.get_client(id).await?.ok_or_else(|| CliError(format!("no client `{id}`")))?;
+            }
+            let spec = crate::oauth::apis::ApiSpec {
+                identifier,
+                name,
+                scopes,
+                access_token_ttl: token_ttl,
+                access_token_alg: token_alg,
+                owner_id: None,
+                client_id: client,
+            };
+            let api = crate::oauth::apis::build(spec, &config, clock.now()).map_err(CliError)?;
+            crate::oauth::apis::create(&*store, &api, audit::Actor::cli(), clock.now()).await?;
+            report(json, json!({ "identifier": api.identifier, "scopes": api.scopes }), || {
+                format!("registered API {} ({})", api.identifier, api.scopes.join(" "))
+            })
+        }
+        ApisCommand::List { json } => {
+            let apis = store.list_apis().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&*apis)?);
+            } else {
+                for a in apis.iter() {
+                    println!("{}  {}  {}", a.identifier, a.name, a.scopes.join(" "));
+                }
+            }
+            Ok(())
+        }
+        ApisCommand::Show { identifier, json } => {
+            let api = find(&identifier).await?;
+            report(json, serde_json::to_value(&api)?, || {
+                format!(
+                    "identifier: {}\nname:       {}\nscopes:     {}\ntoken ttl:  {}\ntoken alg:  {}\nclient:     {}",
+                    api.identifier,
+                    api.name,
+                    api.scopes.join(" "),
+                    api.access_token_ttl.map_or("the server's".into(), |t| format!("{t} s")),
+                    api.access_token_alg.as_deref().unwrap_or("the server's"),
+                    api.client_id.as_ref().map_or("none", |c| c.as_str()),
+                )
+            })
+        }
+        ApisCommand::Delete { identifier, json } => {
+            let api = find(&identifier).await?;
+            crate::oauth::apis::delete(&*store, &api, audit::Actor::cli(), clock.now()).await?;
+            report(json, json!({ "deleted": api.identifier }), || format!("deleted API {}", api.identifier))
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::routes;
 use crate::app::AppState;
 use crate::config::Config;
-use crate::oauth::{client_auth, clients, dpop, jose, scopes};
+use crate::oauth::{client_auth, clients, dpop, exchange, jose, scopes};
 
 pub fn document(config: &Config) -> serde_json::Value {
     let issuer = &config.issuer;
@@ -45,6 +45,9 @@ pub fn document(config: &Config) -> serde_json::Value {
             auth_methods.iter().filter(|m| **m != "none").collect::<Vec<_>>(),
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "dpop_signing_alg_values_supported": dpop::algorithms(config.fapi2),
+        // RFC 8693: the token types an exchange takes and issues (this
+        // server's metadata name; the RFC defines none).
+        "token_exchange_token_types_supported": exchange::TOKEN_TYPES,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr", "picture", "roles",

@@ -141,6 +141,12 @@ fn check_security(spec: &mut ClientSpec, method: &str, has_keys: bool) -> Result
     if signs_requests && !has_keys {
         return Err("signed request objects need the client's public keys (jwks or jwks_uri)".into());
     }
+    for uri in spec.allowed_resources.iter().chain(&spec.token_exchange_targets) {
+        super::apis::check_identifier(uri).map_err(|why| format!("API identifier: {why}"))?;
+    }
+    if !spec.token_exchange_targets.is_empty() && spec.public {
+        return Err("token exchange is for clients that authenticate (an API's own client)".into());
+    }
     if fapi {
         if spec.public || method != "private_key_jwt" {
             return Err("the FAPI 2.0 profile needs a confidential client authenticating with private_key_jwt".into());
@@ -369,13 +375,17 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
         redirect_uri::validate_registration(uri)?;
     }
-    let grant_types = if spec.grant_types.is_empty() {
+    let mut grant_types = if spec.grant_types.is_empty() {
         vec![GRANT_AUTHORIZATION_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()]
     } else {
         let mut g = spec.grant_types;
         g.dedup();
         g
     };
+    // Targets to exchange tokens for imply the grant that does it.
+    if !spec.token_exchange_targets.is_empty() && !grant_types.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
+        grant_types.push(GRANT_TOKEN_EXCHANGE.to_string());
+    }
     for g in &grant_types {
         if !SUPPORTED_GRANTS.contains(&g.as_str()) {
             return Err(format!("unsupported grant type `{g}` (supported: {})", SUPPORTED_GRANTS.join(", ")));

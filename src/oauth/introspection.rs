@@ -53,6 +53,10 @@ async fn access_token(p: Provider<'_>, caller: &Client, token: &str, now: Timest
     if let Some(jkt) = claims.jkt() {
         out["cnf"] = json!({ "jkt": jkt });
     }
+    // RFC 8693 §4.1: who acts for the person, in an exchanged token.
+    if let Some(act) = &claims.act {
+        out["act"] = act.clone();
+    }
     // A person's token (not a client's own) says whose it is, while the
     // account may act.
     if claims.sub != *claims.client_id {

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod consent;
 pub mod device;
 pub mod dpop;
+pub mod exchange;
 pub mod grants;
 pub mod introspection;
 pub mod jose;

@@ -234,6 +234,12 @@ pub fn document(client: &Client, registration_client_uri: &str) -> Value {
         obj.insert("require_signed_request_object".into(), json!(client.require_signed_request_object));
         obj.insert("require_pushed_authorization_requests".into(), json!(client.require_pushed_authorization_requests));
         obj.insert("dpop_bound_access_tokens".into(), json!(client.dpop_bound_access_tokens));
+        if !client.allowed_resources.is_empty() {
+            obj.insert("allowed_resources".into(), json!(client.allowed_resources));
+        }
+        if !client.token_exchange_targets.is_empty() {
+            obj.insert("token_exchange_targets".into(), json!(client.token_exchange_targets));
+        }
     }
     doc
 }

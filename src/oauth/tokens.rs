@@ -72,6 +72,9 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1, for an exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// The subject's audience for our access tokens: the authorization server
@@ -93,6 +96,9 @@ pub struct AccessGrant<'a> {
     pub api: Option<&'a Api>,
     /// RFC 8693 `act`.
     pub act: Option<&'a Value>,
+    /// The token expires by then at the latest (an exchanged token never
+    /// outlives the one it came from).
+    pub not_after: Option<Timestamp>,
 }
 
 pub async fn issue_access_token(
@@ -103,7 +109,7 @@ pub async fn issue_access_token(
         iss: p.config.issuer.clone(),
         sub: g.sub.to_string(),
         aud: g.api.map_or_else(|| access_audience(&p.config.issuer), |a| a.identifier.clone()),
-        exp: now + ttl,
+        exp: g.not_after.map_or(now + ttl, |limit| limit.min(now + ttl)),
         iat: now,
         jti: random_token(16),
         client_id: g.client_id.clone(),

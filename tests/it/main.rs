@@ -6,6 +6,7 @@ mod helpers;
 mod jose_client;
 mod smtp_sink;
 
+mod apis;
 mod browser;
 mod cli;
 mod device;

@@ -198,6 +198,7 @@ pub async fn issue(
             jkt,
             api: api.as_ref(),
             act: None,
+            not_after: None,
         },
         now,
     )
@@ -231,5 +232,6 @@ pub async fn issue(
         scope: scopes::join(&token_scopes),
         id_token,
         refresh_token,
+        issued_token_type: None,
     })
 }

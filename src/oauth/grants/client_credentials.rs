@@ -55,6 +55,7 @@ pub async fn grant(
             jkt: dpop.map(|proof| proof.jkt.as_str()),
             api: api.as_ref(),
             act: None,
+            not_after: None,
         },
         now,
     )
@@ -67,5 +68,6 @@ pub async fn grant(
         scope: scopes::join(&granted),
         id_token: None,
         refresh_token: None,
+        issued_token_type: None,
     })
 }

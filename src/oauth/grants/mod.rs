@@ -7,7 +7,8 @@ pub mod client_credentials;
 pub mod refresh_token;
 
 use super::clients::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN, SUPPORTED_GRANTS,
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE,
+    SUPPORTED_GRANTS,
 };
 use super::dpop::{self, Proof, Target};
 use super::params::Params;
@@ -58,6 +59,7 @@ pub async fn exchange(
         GRANT_REFRESH_TOKEN => refresh_token::refresh(p, client, params, proof, now).await,
         GRANT_CLIENT_CREDENTIALS => client_credentials::grant(p, client, params, proof, now).await,
         GRANT_DEVICE_CODE => super::device::redeem(p, client, params, proof, now).await,
+        GRANT_TOKEN_EXCHANGE => super::exchange::exchange(p, client, params, proof, now).await,
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported")),
     }
 }

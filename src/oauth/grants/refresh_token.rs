@@ -169,6 +169,7 @@ async fn respond(
             jkt,
             api,
             act: None,
+            not_after: None,
         },
         now,
     )
@@ -203,5 +204,6 @@ async fn respond(
         scope: scopes::join(&token_scopes),
         id_token,
         refresh_token: Some(refresh_token),
+        issued_token_type: None,
     })
 }
