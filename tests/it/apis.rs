@@ -8,7 +8,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use latchkey::oauth::apis::{self, ApiSpec};
 use latchkey::oauth::clients::ClientSpec;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::*;
 
