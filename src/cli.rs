@@ -73,7 +73,7 @@ pub enum ApisCommand {
         token_alg: Option<String>,
         /// The API's own client (to introspect its tokens, and to exchange
         /// them).
-        #[arg(long, value_name = "CLIENT_ID")]
+        #[arg(long, value_name = "CLIENT_ID", allow_hyphen_values = true)]
         client: Option<ClientId>,
         #[arg(long)]
         json: bool,
@@ -153,11 +153,15 @@ pub enum ClientsCommand {
         json: bool,
     },
     Show {
+        /// Client ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: ClientId,
         #[arg(long)]
         json: bool,
     },
     Delete {
+        /// Client ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: ClientId,
         #[arg(long)]
         json: bool,
@@ -490,6 +494,10 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 clock.now(),
             )
             .map_err(CliError)?;
+            let targets = [&new.client.allowed_resources[..], &new.client.token_exchange_targets[..]].concat();
+            if let Some(why) = crate::oauth::apis::unregistered(&*store, &targets).await? {
+                return Err(CliError(format!("{why}: register it first with `latchkey apis create`")));
+            }
             // Only a client_secret_jwt secret is kept sealed; other clients
             // need no at-rest key (and none is created for them).
             let key = match new.client.token_endpoint_auth_method.as_str() {
@@ -565,7 +573,8 @@ async fn apis_cmd(cmd: ApisCommand, config: Config, clock: Arc<dyn Clock>) -> Cl
     match cmd {
         ApisCommand::Create { identifier, name, scopes, token_ttl, token_alg, client, json } => {
             if let Some(id) = &client {
-                store.get_client(id).await?.ok_or_else(|| CliError(format!("no client `{id}`")))?;
+                let own = store.get_client(id).await?.ok_or_else(|| CliError(format!("no client `{id}`")))?;
+                crate::oauth::apis::check_own_client(&own).map_err(CliError)?;
             }
             let spec = crate::oauth::apis::ApiSpec {
                 identifier,
@@ -701,4 +710,35 @@ fn report(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) -
         println!("{}", text());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_may_start_with_a_dash() {
+        // Generated ids are base64url: about one in 64 starts with `-`.
+        for args in [
+            vec!["latchkey", "clients", "show", "-Cx4"],
+            vec!["latchkey", "clients", "delete", "-Cx4", "--json"],
+            vec!["latchkey", "keys", "remove", "-k1"],
+            vec!["latchkey", "apis", "create", "--identifier", "https://a.example", "--name", "A", "--scope", "a:r"],
+            vec![
+                "latchkey",
+                "apis",
+                "create",
+                "--identifier",
+                "https://a.example",
+                "--name",
+                "A",
+                "--scope",
+                "a",
+                "--client",
+                "-Cx4",
+            ],
+        ] {
+            Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
 }

@@ -433,6 +433,15 @@ impl From<crate::ephemeral::EphemeralError> for OAuthError {
     }
 }
 
+impl From<crate::oauth::apis::StoreErrorOr> for PageError {
+    fn from(e: crate::oauth::apis::StoreErrorOr) -> Self {
+        match e {
+            crate::oauth::apis::StoreErrorOr::Store(e) => e.into(),
+            e => PageError::server(e),
+        }
+    }
+}
+
 impl From<crate::ephemeral::EphemeralError> for PageError {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
         PageError::unavailable(e)

@@ -37,6 +37,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("device.html", include_str!("../templates/device.html")),
     ("device_confirm.html", include_str!("../templates/device_confirm.html")),
     ("device_done.html", include_str!("../templates/device_done.html")),
+    ("apis.html", include_str!("../templates/apis.html")),
+    ("api_form.html", include_str!("../templates/api_form.html")),
+    ("api.html", include_str!("../templates/api.html")),
+    ("confirm.html", include_str!("../templates/confirm.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("../static/latchkey.css");
@@ -279,6 +283,15 @@ pub struct AdminUserLine {
 }
 
 #[derive(Debug, Serialize, Default)]
+pub struct AdminApiLine {
+    pub id: String,
+    pub name: String,
+    pub identifier: String,
+    /// Registered by a person in the portal (not by an operator).
+    pub owned: bool,
+}
+
+#[derive(Debug, Serialize, Default)]
 pub struct AdminClientLine {
     pub id: ClientId,
     pub name: String,
@@ -292,6 +305,7 @@ pub struct AdminPage {
     pub csrf: String,
     pub users: Vec<AdminUserLine>,
     pub clients: Vec<AdminClientLine>,
+    pub apis: Vec<AdminApiLine>,
     pub notice: Option<String>,
     pub is_admin: bool,
 }
@@ -350,6 +364,12 @@ pub struct AppFormValues {
     /// ("" for any).
     pub auth_signing_alg: String,
     pub request_object_signing_alg: String,
+    /// API identifiers, one per line: those it may ask tokens for (empty:
+    /// any), and those it may exchange tokens for (set by admins).
+    pub allowed_resources: String,
+    pub exchange_targets: String,
+    /// A machine app's API scopes, separated by spaces or lines.
+    pub scopes: String,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -364,6 +384,8 @@ pub struct TypeOption {
 pub struct AppFormPage {
     pub csrf: String,
     pub app_id: Option<String>,
+    /// Admins also set what an app may exchange tokens for.
+    pub is_admin: bool,
     pub values: AppFormValues,
     pub types: Vec<TypeOption>,
     pub error: Option<String>,
@@ -397,6 +419,10 @@ pub struct AppDetail {
     pub authorize_example: Option<String>,
     /// Until when the previous secret still works, after a rotation.
     pub old_secret_until: Option<String>,
+    pub allowed_resources: Vec<String>,
+    pub token_exchange_targets: Vec<String>,
+    /// The API scopes it is registered with (a machine app's, mostly).
+    pub api_scopes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -411,6 +437,120 @@ impl Page for AppPage {
     const TEMPLATE: &'static str = "app.html";
     fn title(&self) -> String {
         self.app.name.clone()
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct ApiSummary {
+    pub id: String,
+    pub name: String,
+    pub identifier: String,
+    pub created: String,
+}
+
+/// The developer portal's list of the person's APIs.
+#[derive(Debug, Serialize, Default)]
+pub struct ApisPage {
+    pub apis: Vec<ApiSummary>,
+    pub is_admin: bool,
+    pub notice: Option<String>,
+}
+impl Page for ApisPage {
+    const TEMPLATE: &'static str = "apis.html";
+    fn title(&self) -> String {
+        "Your APIs".into()
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct ApiFormValues {
+    /// RFC 8707 resource indicator: an absolute URI.
+    pub identifier: String,
+    pub name: String,
+    /// Separated by spaces or lines.
+    pub scopes: String,
+    /// Seconds; "" for the server's.
+    pub token_ttl: String,
+    /// "" for the server's.
+    pub token_alg: String,
+    /// The API's own client; "" for none.
+    pub client_id: String,
+}
+
+/// An option of a select.
+#[derive(Debug, Serialize, Default)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Registering an API, or editing one (`api_id` set).
+#[derive(Debug, Serialize, Default)]
+pub struct ApiFormPage {
+    pub csrf: String,
+    pub api_id: Option<String>,
+    pub values: ApiFormValues,
+    pub clients: Vec<Choice>,
+    pub algs: Vec<Choice>,
+    /// The server's access-token lifetime: an API's may be shorter.
+    pub max_ttl: i64,
+    pub error: Option<String>,
+}
+impl Page for ApiFormPage {
+    const TEMPLATE: &'static str = "api_form.html";
+    fn title(&self) -> String {
+        if self.api_id.is_some() { "Edit API".into() } else { "Register an API".into() }
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct ApiDetail {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// In words, with the server's default when it has none of its own.
+    pub token_ttl: String,
+    pub token_alg: String,
+    pub client_id: Option<ClientId>,
+    pub client_name: Option<String>,
+    pub created: String,
+    /// How apps ask for its tokens, and how it checks them.
+    pub token_example: String,
+    pub check_example: String,
+    pub introspection_url: String,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct ApiPage {
+    pub csrf: String,
+    pub api: ApiDetail,
+    pub notice: Option<String>,
+}
+impl Page for ApiPage {
+    const TEMPLATE: &'static str = "api.html";
+    fn title(&self) -> String {
+        self.api.name.clone()
+    }
+}
+
+/// A destructive action, said in words before it is done.
+#[derive(Debug, Serialize, Default)]
+pub struct ConfirmPage {
+    pub csrf: String,
+    pub heading: String,
+    pub question: String,
+    pub consequence: String,
+    /// Where the confirming form posts.
+    pub action: String,
+    pub confirm_label: String,
+    pub cancel_href: String,
+}
+impl Page for ConfirmPage {
+    const TEMPLATE: &'static str = "confirm.html";
+    fn title(&self) -> String {
+        self.heading.clone()
     }
 }
 
@@ -595,7 +735,11 @@ mod tests {
         empty::<DevicePage>(&t);
         empty::<DeviceConfirmPage>(&t);
         empty::<DeviceDonePage>(&t);
-        assert_eq!(TEMPLATES.len(), 20 + 2, "a new page is rendered here too (base and nav are partials)");
+        empty::<ApisPage>(&t);
+        empty::<ApiFormPage>(&t);
+        empty::<ApiPage>(&t);
+        empty::<ConfirmPage>(&t);
+        assert_eq!(TEMPLATES.len(), 24 + 2, "a new page is rendered here too (base and nav are partials)");
     }
 
     #[test]
@@ -700,6 +844,7 @@ mod tests {
                     is_me: false,
                 }],
                 clients: vec![AdminClientLine { id: "c".into(), name: evil.into(), public: true, owned: false }],
+                apis: vec![AdminApiLine { id: "a".into(), name: evil.into(), identifier: evil.into(), owned: true }],
                 notice: None,
                 is_admin: true,
             })
@@ -718,6 +863,7 @@ mod tests {
             t.render(&AppFormPage {
                 csrf: "tok".into(),
                 app_id: None,
+                is_admin: true,
                 values: AppFormValues {
                     name: evil.into(),
                     redirect_uris: evil.into(),
@@ -726,6 +872,10 @@ mod tests {
                     require_par: true,
                     dpop: true,
                     fapi2: true,
+                    allowed_resources: evil.into(),
+                    exchange_targets: evil.into(),
+                    scopes: evil.into(),
+                    app_type: "machine".into(),
                     ..Default::default()
                 },
                 types: vec![TypeOption { value: "web".into(), label: "Web".into(), checked: true }],
@@ -751,6 +901,9 @@ mod tests {
                     discovery_url: "http://127.0.0.1:8080/.well-known/openid-configuration".into(),
                     authorize_example: Some(evil.into()),
                     old_secret_until: Some("2026-11-23 23:10 UTC".into()),
+                    allowed_resources: vec![evil.into()],
+                    token_exchange_targets: vec![evil.into()],
+                    api_scopes: vec![evil.into()],
                 },
                 secret: Some("s3cret".into()),
                 notice: Some(evil.into()),
@@ -776,6 +929,63 @@ mod tests {
                 has_password: true,
                 error: Some("That password is not correct.".into()),
                 cancel_url: "/login".into(),
+            })
+            .unwrap(),
+            t.render(&ApisPage {
+                apis: vec![ApiSummary {
+                    id: "a1".into(),
+                    name: evil.into(),
+                    identifier: evil.into(),
+                    created: "2026-11-22 23:10 UTC".into(),
+                }],
+                is_admin: false,
+                notice: Some(evil.into()),
+            })
+            .unwrap(),
+            t.render(&ApiFormPage {
+                csrf: "tok".into(),
+                api_id: None,
+                values: ApiFormValues {
+                    identifier: evil.into(),
+                    name: evil.into(),
+                    scopes: evil.into(),
+                    token_ttl: evil.into(),
+                    token_alg: evil.into(),
+                    client_id: evil.into(),
+                },
+                clients: vec![Choice { value: evil.into(), label: evil.into(), selected: true }],
+                algs: vec![Choice { value: "".into(), label: evil.into(), selected: true }],
+                max_ttl: 900,
+                error: Some(evil.into()),
+            })
+            .unwrap(),
+            t.render(&ApiPage {
+                csrf: "tok".into(),
+                api: ApiDetail {
+                    id: "a1".into(),
+                    identifier: evil.into(),
+                    name: evil.into(),
+                    scopes: vec![evil.into()],
+                    token_ttl: evil.into(),
+                    token_alg: evil.into(),
+                    client_id: Some("c1".into()),
+                    client_name: Some(evil.into()),
+                    created: "2026-11-22 23:10 UTC".into(),
+                    token_example: evil.into(),
+                    check_example: evil.into(),
+                    introspection_url: evil.into(),
+                },
+                notice: Some(evil.into()),
+            })
+            .unwrap(),
+            t.render(&ConfirmPage {
+                csrf: "tok".into(),
+                heading: evil.into(),
+                question: evil.into(),
+                consequence: evil.into(),
+                action: "/x".into(),
+                confirm_label: evil.into(),
+                cancel_href: "/y".into(),
             })
             .unwrap(),
         ];

@@ -1,5 +1,5 @@
-//! Administration: pages for admins (all users and apps; disable a user,
-//! delete an app) and the same operations as a JSON API for access tokens
+//! Administration: pages for admins (all users, apps and APIs; disable a
+//! user, delete an app) and the same operations as a JSON API for access tokens
 //! with the `admin` scope (docs/admin-api.yaml). The rules, and their audit
 //! events, are `accounts::users::set_disabled` and `oauth::clients::delete`.
 
@@ -18,7 +18,7 @@ use crate::audit::{Actor, Origin, Via};
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::{clients, scopes, tokens};
 use crate::store::{ClientId, Role, User};
-use crate::templates::{AdminClientLine, AdminPage, AdminUserLine};
+use crate::templates::{AdminApiLine, AdminClientLine, AdminPage, AdminUserLine};
 
 fn page_actor(admin: &Admin) -> Actor<'_> {
     Actor { user_id: Some(&admin.0.user.id), origin: admin.0.browser.origin(), via: Via::AdminPage }
@@ -50,16 +50,30 @@ pub async fn page(
         .into_iter()
         .map(|c| AdminClientLine { id: c.id, name: c.name, public: c.public, owned: c.owner_id.is_some() })
         .collect();
+    let apis = state
+        .store
+        .list_apis()
+        .await?
+        .iter()
+        .map(|a| AdminApiLine {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            identifier: a.identifier.clone(),
+            owned: a.owner_id.is_some(),
+        })
+        .collect();
     let notice = match params.get("done") {
         Some("disabled") => Some("The account is disabled; its sessions and tokens have ended."),
         Some("enabled") => Some("The account is enabled again."),
         Some("deleted") => Some("The app is deleted."),
+        Some("api-deleted") => Some("The API is deleted."),
         _ => None,
     };
     let page = AdminPage {
         csrf: admin.0.browser.csrf.clone(),
         users,
         clients,
+        apis,
         notice: notice.map(str::to_string),
         is_admin: true,
     };

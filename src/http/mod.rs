@@ -7,6 +7,7 @@
 
 mod account;
 mod admin;
+mod api_portal;
 mod authorize;
 mod browser;
 mod cors;
@@ -73,6 +74,11 @@ pub fn router(state: AppState) -> Router {
         .route("/developer/apps/{id}/edit", get(portal::edit_form))
         .route("/developer/apps/{id}/rotate-secret", post(portal::rotate))
         .route("/developer/apps/{id}/delete", post(portal::delete))
+        .route(routes::DEVELOPER_APIS, get(api_portal::list).post(api_portal::create))
+        .route("/developer/apis/new", get(api_portal::new_form))
+        .route("/developer/apis/{id}", get(api_portal::show).post(api_portal::update))
+        .route("/developer/apis/{id}/edit", get(api_portal::edit_form))
+        .route("/developer/apis/{id}/delete", get(api_portal::confirm_delete).post(api_portal::delete))
         .route(routes::ADMIN, get(admin::page))
         .route("/admin/users/{id}/{action}", post(admin::user_action))
         .route("/admin/clients/{id}/delete", post(admin::client_delete))

@@ -13,6 +13,7 @@ use super::routes;
 use crate::app::AppState;
 use crate::audit::{Actor, Via};
 use crate::error::PageError;
+use crate::oauth::apis;
 use crate::oauth::clients::{self, APP_TYPES, ClientSpec};
 use crate::oauth::params::Params;
 use crate::store::{Client, ClientId, Role, User};
@@ -67,7 +68,46 @@ fn form_values(params: &Params) -> AppFormValues {
         signed_requests: params.get("signed_requests") == Some("yes"),
         auth_signing_alg: params.get("auth_signing_alg").unwrap_or("").to_string(),
         request_object_signing_alg: params.get("request_object_signing_alg").unwrap_or("").to_string(),
+        allowed_resources: params.get("allowed_resources").unwrap_or("").to_string(),
+        exchange_targets: params.get("exchange_targets").unwrap_or("").to_string(),
+        scopes: params.get("scopes").unwrap_or("").to_string(),
     }
+}
+
+/// The form's APIs onto a spec. What an app may exchange tokens for is an
+/// admin's to grant (RFC 8693 §5); others keep what the app has (`kept`).
+/// A machine app's scopes are checked against the APIs the person manages.
+async fn apis_of(
+    state: &AppState, me: &User, spec: ClientSpec, values: &AppFormValues, kept: &[String], kept_scopes: &[String],
+) -> Result<Result<ClientSpec, String>, PageError> {
+    let allowed_resources = match apis::parse_identifiers(&values.allowed_resources) {
+        Ok(list) => list,
+        Err(why) => return Ok(Err(format!("APIs it may ask for: {why}"))),
+    };
+    let token_exchange_targets = if me.role == Role::Admin {
+        match apis::parse_identifiers(&values.exchange_targets) {
+            Ok(list) => list,
+            Err(why) => return Ok(Err(format!("APIs it may exchange for: {why}"))),
+        }
+    } else {
+        kept.to_vec()
+    };
+    let named = [&allowed_resources[..], &token_exchange_targets[..]].concat();
+    if let Some(why) = apis::unregistered(&*state.store, &named).await? {
+        return Ok(Err(why));
+    }
+    // A machine app's scopes are API scopes; other apps keep theirs (the
+    // person grants those at sign-in).
+    let scopes = if values.app_type == "machine" {
+        let requested: Vec<String> = values.scopes.split_whitespace().map(str::to_string).collect();
+        if let Err(why) = apis::check_machine_scopes(&*state.store, me, &requested, kept_scopes).await? {
+            return Ok(Err(why));
+        }
+        requested
+    } else {
+        spec.scopes.clone()
+    };
+    Ok(Ok(ClientSpec { allowed_resources, token_exchange_targets, scopes, ..spec }))
 }
 
 /// The form's key and security settings onto a client spec; keys and the
@@ -88,10 +128,11 @@ fn security(spec: ClientSpec, values: &AppFormValues) -> ClientSpec {
     }
 }
 
-fn form_page(browser: &Browser, app_id: Option<&str>, values: AppFormValues, error: Option<String>) -> AppFormPage {
+fn form_page(me: &SignedIn, app_id: Option<&str>, values: AppFormValues, error: Option<String>) -> AppFormPage {
     AppFormPage {
-        csrf: browser.csrf.clone(),
+        csrf: me.browser.csrf.clone(),
         app_id: app_id.map(str::to_string),
+        is_admin: me.user.role == Role::Admin,
         types: APP_TYPES
             .iter()
             .map(|(k, label)| TypeOption {
@@ -157,6 +198,9 @@ fn detail(state: &AppState, client: &Client) -> AppDetail {
         discovery_url: format!("{issuer}{}", routes::DISCOVERY),
         authorize_example,
         old_secret_until: client.old_secret_expires_at.filter(|t| *t > state.now()).map(crate::clock::utc_text),
+        allowed_resources: client.allowed_resources.clone(),
+        token_exchange_targets: client.token_exchange_targets.clone(),
+        api_scopes: client.scopes.iter().filter(|s| !crate::oauth::scopes::is_user_scope(s)).cloned().collect(),
     }
 }
 
@@ -199,7 +243,7 @@ pub async fn list(
 pub async fn new_form(State(state): State<AppState>, me: SignedIn) -> Response {
     let values =
         AppFormValues { app_type: "web".into(), auth_method: "client_secret_basic".into(), ..Default::default() };
-    render(&state, StatusCode::OK, &form_page(&me.browser, None, values, None))
+    render(&state, StatusCode::OK, &form_page(&me, None, values, None))
 }
 
 /// POST /developer/apps
@@ -219,10 +263,17 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
         public: !matches!(values.app_type.as_str(), "web" | "machine"),
         ..Default::default()
     };
-    let new = match clients::build(security(spec, &values), state.now()) {
+    let spec = match apis_of(&state, &me.user, security(spec, &values), &values, &[], &[]).await? {
+        Ok(s) => s,
+        Err(message) => {
+            let page = form_page(&me, None, values, Some(message));
+            return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    let new = match clients::build(spec, state.now()) {
         Ok(n) => n,
         Err(message) => {
-            let page = form_page(&me.browser, None, values, Some(message));
+            let page = form_page(&me, None, values, Some(message));
             return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
@@ -260,8 +311,11 @@ pub async fn edit_form(
         signed_requests: c.require_signed_request_object,
         auth_signing_alg: c.token_endpoint_auth_signing_alg.clone().unwrap_or_default(),
         request_object_signing_alg: c.request_object_signing_alg.clone().unwrap_or_default(),
+        allowed_resources: c.allowed_resources.join("\n"),
+        exchange_targets: c.token_exchange_targets.join("\n"),
+        scopes: c.scopes.join(" "),
     };
-    Ok(render(&state, StatusCode::OK, &form_page(&me.browser, Some(&c.id), values, None)))
+    Ok(render(&state, StatusCode::OK, &form_page(&me, Some(&c.id), values, None)))
 }
 
 /// POST /developer/apps/{id}: name, homepage, logo, URIs and how it sends
@@ -285,10 +339,26 @@ pub async fn update(
         token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
         ..Default::default()
     };
-    let client = match clients::revise(&client, security(spec, &values)) {
+    let spec = match apis_of(
+        &state,
+        &me.user,
+        security(spec, &values),
+        &values,
+        &client.token_exchange_targets,
+        &client.scopes,
+    )
+    .await?
+    {
+        Ok(s) => s,
+        Err(message) => {
+            let page = form_page(&me, Some(&client.id), values, Some(message));
+            return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    let client = match clients::revise(&client, spec) {
         Ok(c) => c,
         Err(message) => {
-            let page = form_page(&me.browser, Some(&client.id), values, Some(message));
+            let page = form_page(&me, Some(&client.id), values, Some(message));
             return Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };

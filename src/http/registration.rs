@@ -14,8 +14,8 @@ use crate::app::AppState;
 use crate::audit::{Actor, Via};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::clients;
-use crate::oauth::registration::{self, MetadataError};
+use crate::oauth::clients::{self, ClientSpec};
+use crate::oauth::registration::{self, MetadataError, StoreOr};
 use crate::store::{Client, ClientId};
 
 fn metadata_error(e: MetadataError) -> OAuthError {
@@ -24,6 +24,14 @@ fn metadata_error(e: MetadataError) -> OAuthError {
         MetadataError::Metadata(_) => ErrorCode::InvalidClientMetadata,
     };
     OAuthError::new(code, e.description().to_string())
+}
+
+async fn checked_apis(state: &AppState, spec: &ClientSpec, existing: Option<&Client>) -> Result<(), OAuthError> {
+    match registration::check_apis(&*state.store, spec, existing).await {
+        Ok(()) => Ok(()),
+        Err(StoreOr::Rule(e)) => Err(metadata_error(e)),
+        Err(StoreOr::Store(e)) => Err(e.into()),
+    }
 }
 
 fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<registration::Metadata, OAuthError> {
@@ -59,6 +67,7 @@ pub async fn register(
     }
     let metadata = json_body(&headers, &body)?;
     let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
+    checked_apis(&state, &spec, None).await?;
     let mut new = registration::build(spec, now).map_err(metadata_error)?;
     let registration_token = random_token(32);
     new.client.registration_token_hash = Some(token_hash(&registration_token));
@@ -111,6 +120,7 @@ pub async fn update(
             "token_endpoint_auth_method cannot switch between none and a secret; register a new client",
         ));
     }
+    checked_apis(&state, &spec, Some(&client)).await?;
     let client = registration::revise(&client, spec).map_err(metadata_error)?;
     clients::save(&*state.store, &client, ACTOR, state.now()).await?;
     Ok(NoStore(registration::document(&client, &client_uri(&state, &id))))

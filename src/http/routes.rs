@@ -38,6 +38,7 @@ pub const MFA_DISABLE: &str = "/account/mfa/disable";
 pub const REVOKE_APP: &str = "/account/apps/revoke";
 pub const END_SESSION_ONE: &str = "/account/sessions/end";
 pub const DEVELOPER_APPS: &str = "/developer/apps";
+pub const DEVELOPER_APIS: &str = "/developer/apis";
 pub const ADMIN: &str = "/admin";
 pub const REGISTER: &str = "/register";
 pub const PROFILE: &str = "/account/profile";

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::crypto::random_token;
 use crate::error::{ErrorCode, OAuthError};
 use crate::keys;
-use crate::store::{Api, Client, ClientId, Store, StoreError, StoreResult};
+use crate::store::{Api, Client, ClientId, Role, Store, StoreError, StoreResult, User};
 
 /// What an API is registered with.
 #[derive(Debug, Default, Clone)]
@@ -127,6 +127,58 @@ pub async fn find(store: &dyn Store, identifier: &str) -> StoreResult<Option<Api
     Ok(store.list_apis().await?.iter().find(|a| a.identifier == identifier).cloned())
 }
 
+/// Whether `user` may edit or delete `api`: its owner, or an admin.
+pub fn may_manage(api: &Api, user: &User) -> bool {
+    api.owner_id.as_deref() == Some(user.id.as_str()) || user.role == Role::Admin
+}
+
+/// The first of `identifiers` that names no registered API, in words: a
+/// client limited to, or allowed to exchange for, an API that does not
+/// exist is almost always a typo.
+pub async fn unregistered(store: &dyn Store, identifiers: &[String]) -> StoreResult<Option<String>> {
+    let apis = store.list_apis().await?;
+    Ok(identifiers
+        .iter()
+        .find(|i| !apis.iter().any(|a| &a.identifier == *i))
+        .map(|i| format!("`{i}` is not a registered API")))
+}
+
+/// Whether `user` may give a machine app `requested` (scopes it gets with
+/// no person present, through client credentials): each must be a scope of
+/// an API they manage, or one the app holds already (`kept`, perhaps given
+/// by an operator). Otherwise any developer could give their app another
+/// team's scopes. Admins may give any API's scopes.
+pub async fn check_machine_scopes(
+    store: &dyn Store, user: &User, requested: &[String], kept: &[String],
+) -> StoreResult<Result<(), String>> {
+    let apis = store.list_apis().await?;
+    for s in requested {
+        if kept.contains(s) {
+            continue;
+        }
+        let defined = apis.iter().filter(|a| a.scopes.contains(s));
+        let mine = defined.clone().any(|a| may_manage(a, user));
+        if !mine {
+            let why = if defined.count() == 0 {
+                format!("`{s}` is not a scope of a registered API")
+            } else {
+                format!("`{s}` belongs to an API you do not manage: its owner or an admin grants it")
+            };
+            return Ok(Err(why));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Whether `client` can be an API's own client: it must authenticate, as it
+/// introspects tokens and exchanges them.
+pub fn check_own_client(client: &Client) -> Result<(), String> {
+    if client.public {
+        return Err(format!("{} is a public client: an API's own client authenticates", client.name));
+    }
+    Ok(())
+}
+
 /// The API whose own client `client_id` is.
 pub async fn of_client(store: &dyn Store, client_id: &ClientId) -> StoreResult<Option<Api>> {
     Ok(store.list_apis().await?.iter().find(|a| a.client_id.as_ref() == Some(client_id)).cloned())
@@ -186,7 +238,8 @@ pub async fn pick(
     Ok(apis.into_iter().next())
 }
 
-/// The client ids an admin or portal form names, checked to exist.
+/// The API identifiers a form names (one per line, or separated by spaces
+/// or commas), each checked to be an absolute URI without a fragment.
 pub fn parse_identifiers(text: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for line in text.split(['\n', ' ', ',']).map(str::trim).filter(|l| !l.is_empty()) {

@@ -49,8 +49,9 @@ pub struct ClientSpec {
     /// `fapi2`: held to the FAPI 2.0 Security Profile (see [`FAPI2`]).
     pub security_profile: Option<String>,
     /// API identifiers it may ask tokens for (empty: any), and those it may
-    /// exchange tokens for (empty: none). Checked against the registered
-    /// APIs by [`check_resources`](super::apis::check_client_targets).
+    /// exchange tokens for (empty: none). The second is an operator's
+    /// permission: only the CLI and admins set it. Callers check both name
+    /// registered APIs with [`unregistered`](super::apis::unregistered).
     pub allowed_resources: Vec<String>,
     pub token_exchange_targets: Vec<String>,
 }

@@ -5,7 +5,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::clients::{self, ClientSpec, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, SUPPORTED_GRANTS};
+use super::clients::{
+    self, ClientSpec, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, SUPPORTED_GRANTS,
+};
 use super::redirect_uri;
 use super::scopes;
 use crate::store::Client;
@@ -111,8 +113,12 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
             return Err(meta(&format!("grant type `{g}` is not supported")));
         }
     }
-    let response_types = m.response_types.clone().unwrap_or_else(|| vec!["code".into()]);
     let uses_code = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+    // RFC 7591 defaults response_types to ["code"]; a client that names only
+    // grants without it (a device or machine app) means none, so the default
+    // follows the grants rather than refusing what the client plainly asked.
+    let response_types =
+        m.response_types.clone().unwrap_or_else(|| if uses_code { vec!["code".into()] } else { vec![] });
     if response_types.iter().any(|r| r != "code") || (uses_code != response_types.iter().any(|r| r == "code")) {
         return Err(meta("response_types must be [\"code\"] with the authorization_code grant, and empty without it"));
     }
@@ -145,10 +151,12 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
     }
     let requested_scopes = if requested_scopes.is_empty() && m.scope.is_none() {
         // Without `scope`, the client gets what self-registered clients may
-        // have, minus what it cannot use.
+        // have, minus what it cannot use: a person's scopes need a grant
+        // through which a person signs in.
+        let for_people = uses_code || grant_types.iter().any(|g| g == GRANT_DEVICE_CODE);
         allowed_scopes
             .iter()
-            .filter(|s| *s != scopes::ADMIN && (uses_code || !scopes::is_user_scope(s)))
+            .filter(|s| *s != scopes::ADMIN && (for_people || !scopes::is_user_scope(s)))
             .cloned()
             .collect()
     } else {
@@ -179,6 +187,39 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         allowed_resources: m.allowed_resources.clone().unwrap_or_default(),
         token_exchange_targets: m.token_exchange_targets.clone().unwrap_or_default(),
     })
+}
+
+/// The APIs a self-registered client names. `allowed_resources` only
+/// narrows what it may ask for, so it may set it, to registered APIs.
+/// `token_exchange_targets` is an operator's permission (RFC 8693 §5: the
+/// server decides who may exchange for what): a client keeps what it was
+/// given (`existing`) and cannot give itself more.
+pub async fn check_apis(
+    store: &dyn crate::store::Store, spec: &ClientSpec, existing: Option<&Client>,
+) -> Result<(), StoreOr<MetadataError>> {
+    let given: &[String] = existing.map_or(&[], |c| &c.token_exchange_targets);
+    if spec.token_exchange_targets != given {
+        return Err(StoreOr::Rule(MetadataError::Metadata(
+            "token_exchange_targets is set by an operator (latchkey clients, or an admin in the portal)".into(),
+        )));
+    }
+    if let Some(why) = super::apis::unregistered(store, &spec.allowed_resources).await? {
+        return Err(StoreOr::Rule(MetadataError::Metadata(format!("allowed_resources: {why}"))));
+    }
+    Ok(())
+}
+
+/// A rule's refusal, or the store failing while checking it.
+#[derive(Debug)]
+pub enum StoreOr<E> {
+    Rule(E),
+    Store(crate::store::StoreError),
+}
+
+impl<E> From<crate::store::StoreError> for StoreOr<E> {
+    fn from(e: crate::store::StoreError) -> Self {
+        StoreOr::Store(e)
+    }
 }
 
 /// Builds the client, mapping the remaining rule failures to metadata errors.
@@ -275,6 +316,10 @@ mod tests {
         assert_eq!(spec.scopes, allowed(), "no scope asked: the allowed ones");
         let spec = meta(json!({"grant_types": ["client_credentials"], "response_types": []})).unwrap();
         assert_eq!(spec.scopes, ["orders:read"], "no person, no OpenID scopes");
+        let device = json!({"grant_types": [GRANT_DEVICE_CODE], "token_endpoint_auth_method": "none"});
+        let spec = meta(device).unwrap();
+        assert_eq!(spec.scopes, allowed(), "a person signs in on the device: the allowed ones");
+        assert!(spec.grant_types.iter().all(|g| g != "authorization_code"), "response_types follows the grants");
     }
 
     #[test]

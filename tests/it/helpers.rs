@@ -305,7 +305,7 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     None
 }
 
-fn html_unescape(s: &str) -> String {
+pub fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")

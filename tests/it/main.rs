@@ -6,6 +6,7 @@ mod helpers;
 mod jose_client;
 mod smtp_sink;
 
+mod api_portal;
 mod apis;
 mod browser;
 mod cli;

@@ -6,14 +6,14 @@ use crate::helpers::*;
 const REDIRECT: &str = "https://app.example/callback";
 
 /// Text between `start` and the next `end`.
-fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = html.find(start)? + start.len();
     let to = html[from..].find(end)? + from;
     Some(&html[from..to])
 }
 
 /// A signed-in browser for a new account.
-async fn signed_in(server: &TestServer) -> (reqwest::Client, String, String) {
+pub(crate) async fn signed_in(server: &TestServer) -> (reqwest::Client, String, String) {
     let username = unique("dev");
     let sub = server.user(&username, PASSWORD).await;
     let b = browser();
@@ -24,7 +24,7 @@ async fn signed_in(server: &TestServer) -> (reqwest::Client, String, String) {
 }
 
 /// Registers an app through the portal form; returns the status and page.
-async fn register(server: &TestServer, b: &reqwest::Client, fields: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn register(server: &TestServer, b: &reqwest::Client, fields: &[(&str, &str)]) -> (u16, String) {
     let (_, form) = follow(b, &server.base, &server.url("/developer/apps/new")).await.page();
     let csrf = input_value(&form, "csrf").unwrap();
     let mut all = vec![("csrf", csrf.as_str())];
@@ -323,7 +323,9 @@ async fn sign_in_status(server: &TestServer, username: &str) -> u16 {
         .as_u16()
 }
 
-async fn register_json(server: &TestServer, token: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+pub(crate) async fn register_json(
+    server: &TestServer, token: Option<&str>, body: serde_json::Value,
+) -> reqwest::Response {
     let mut req = http().post(server.url("/register")).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
