@@ -302,3 +302,90 @@ async fn chromium_signs_in_with_github_and_proves_an_existing_account() {
         c.close().await.unwrap();
     }
 }
+
+/// The device flow as a person does it on a phone: the TV shows a code; the
+/// phone opens /device, signs in, types the code (lower case, no dash),
+/// confirms, and the TV's next poll gets its tokens. Then, on a desktop, a
+/// developer registers an API in the portal. Screenshots of each page.
+#[tokio::test]
+async fn chromium_approves_a_tv_on_a_phone_and_registers_an_api() {
+    for backend in backends() {
+        let Some((_driver, c)) = start_browser().await else {
+            return;
+        };
+        let server = TestServer::spawn(backend).await;
+        let (tv, _) = server
+            .client(latchkey::oauth::clients::ClientSpec {
+                name: "Living Room TV".into(),
+                app_type: Some("device".into()),
+                ..Default::default()
+            })
+            .await;
+        let username = unique("tv");
+        server.user(&username, PASSWORD).await;
+        let asked = json(
+            http()
+                .post(server.url("/device_authorization"))
+                .form(&[("client_id", tv.as_str()), ("scope", "openid profile")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let user_code = asked["user_code"].as_str().unwrap().to_string();
+        let device_code = asked["device_code"].as_str().unwrap().to_string();
+
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(asked["verification_uri"].as_str().unwrap()).await.unwrap();
+        wait_for_path(&c, "/login").await;
+        fill(&c, "username", &username).await;
+        fill(&c, "password", PASSWORD).await;
+        click(&c, "button[type=\"submit\"]").await;
+        wait_for_path(&c, "/device").await;
+        shot(&c, "20-device-code-phone").await;
+        let typed = user_code.replace('-', "").to_lowercase();
+        fill(&c, "user_code", &typed).await;
+        click(&c, "button[type=\"submit\"]").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let html = c.source().await.unwrap();
+        assert!(html.contains("Living Room TV") && html.contains(&user_code), "{html}");
+        shot(&c, "21-device-confirm-phone").await;
+        click(&c, "button[value=\"allow\"]").await;
+        wait_for_path(&c, "/device/done").await;
+        shot(&c, "22-device-done-phone").await;
+        let res = http()
+            .post(server.url("/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", tv.as_str()),
+                ("device_code", device_code.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert!(json(res).await["id_token"].is_string());
+
+        // The portal's API pages, on a desktop.
+        c.set_window_size(1280, 1100).await.unwrap();
+        c.goto(&server.url("/developer/apis/new")).await.unwrap();
+        wait_for_path(&c, "/developer/apis/new").await;
+        shot(&c, "23-portal-new-api").await;
+        fill(&c, "name", "Photos").await;
+        fill(&c, "identifier", "https://api.example/photos").await;
+        fill(&c, "scopes", "photos:read photos:write").await;
+        click(&c, "button[type=\"submit\"]").await;
+        let mut url = c.current_url().await.unwrap();
+        for _ in 0..100 {
+            if url.query() == Some("done=created") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            url = c.current_url().await.unwrap();
+        }
+        assert_eq!(url.query(), Some("done=created"), "post, then redirect to the API: {url}");
+        assert!(c.source().await.unwrap().contains("photos:write"));
+        shot(&c, "24-portal-api").await;
+        c.close().await.unwrap();
+    }
+}
