@@ -203,7 +203,8 @@ pub struct CreateClient {
     /// A first-party client: people are not asked to consent.
     #[arg(long)]
     pub skip_consent: bool,
-    /// `web`, `spa`, `native` or `machine`: sets the client type and grant
+    /// `web`, `spa`, `native`, `machine` or `device` (a TV or command-line
+    /// tool: the device flow, no secret): sets the client type and grant
     /// types as the developer portal does. Only a native app's loopback
     /// redirect URIs may use any port (RFC 8252 §7.3).
     #[arg(long, value_name = "TYPE")]
@@ -511,7 +512,10 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 println!("client_id:     {}", new.client.id);
                 match &new.secret {
                     Some(s) => println!("client_secret: {s}\n(the secret is shown once; store it now)"),
-                    None => println!("public client: no secret; PKCE (S256) is required"),
+                    None if new.client.grant_types.iter().any(|g| g == clients::GRANT_AUTHORIZATION_CODE) => {
+                        println!("public client: no secret; PKCE (S256) is required")
+                    }
+                    None => println!("public client: no secret"),
                 }
             }
             Ok(())
@@ -543,6 +547,8 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                 println!("skip_consent:              {}", c.skip_consent);
                 println!("token_endpoint_auth_method: {}", c.token_endpoint_auth_method);
                 println!("app_type:                  {}", c.app_type.as_deref().unwrap_or("-"));
+                println!("allowed_resources:         {}", or_any(&c.allowed_resources));
+                println!("token_exchange_targets:    {}", c.token_exchange_targets.join(" "));
             }
             Ok(())
         }
@@ -557,6 +563,11 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
             })
         }
     }
+}
+
+/// An allow-list for a line: empty means no limit.
+fn or_any(list: &[String]) -> String {
+    if list.is_empty() { "(any registered API)".into() } else { list.join(" ") }
 }
 
 async fn apis_cmd(cmd: ApisCommand, config: Config, clock: Arc<dyn Clock>) -> CliResult {

@@ -661,6 +661,8 @@ impl Page for DevicePage {
 #[derive(Debug, Serialize, Default)]
 pub struct DeviceConfirmPage {
     pub csrf: String,
+    /// The id of the held code the answer names.
+    pub confirmation: String,
     /// XXXX-XXXX.
     pub user_code: String,
     pub client_name: String,

@@ -122,6 +122,32 @@ impl Throttle<'_> {
         Ok(self.locks.locked_until(&keys, now).await?.map(|until| until - now))
     }
 
+    /// Counts an attempt before it is judged, for secrets guessed in
+    /// parallel (a device's user code): checking a lock and counting the
+    /// failure afterwards would let every concurrent guess through while the
+    /// count catches up. Of any number of attempts in a window, at most
+    /// `max_failures` are let through; the next one locks. None: go on.
+    pub async fn admit(&self, kind: Kind, subject: &str, now: Timestamp) -> ThrottleResult<Option<i64>> {
+        let policy = self.policy;
+        let window = Duration::from_secs(policy.lock_seconds.max(1) as u64);
+        let attempts = self.counts.incr(&key(kind, "attempts", subject), window).await?;
+        if attempts <= policy.max_failures {
+            return Ok(None);
+        }
+        if attempts == policy.max_failures + 1 {
+            self.locks.lock(&key(kind, "lock", subject), now + policy.lock_seconds).await?;
+        }
+        Ok(Some(policy.lock_seconds))
+    }
+
+    /// Gives back an attempt [`admit`](Self::admit) counted that was good:
+    /// only guesses use up the limit. (One's own good codes cannot launder
+    /// guesses: each gives back only itself.)
+    pub async fn admitted_good(&self, kind: Kind, subject: &str) -> ThrottleResult<()> {
+        let window = Duration::from_secs(self.policy.lock_seconds.max(1) as u64);
+        Ok(self.counts.decr(&key(kind, "attempts", subject), window).await?)
+    }
+
     /// Counts a failure of `subject` (and of `ip`), locking past the limits.
     pub async fn fail(&self, kind: Kind, subject: &str, ip: Option<&str>, now: Timestamp) -> ThrottleResult<Failure> {
         let policy = self.policy;

@@ -17,6 +17,7 @@ use crate::accounts::two_step::PendingStep;
 use crate::crypto::{constant_time_eq, sha256, token_hash};
 use crate::federation::{PendingProof, RoundTrip};
 use crate::oauth::authorize::AuthorizationRequest;
+use crate::oauth::device::Confirmation;
 
 /// An authorization request waiting for the person to sign in and consent,
 /// under the id in the sign-in and consent URLs.
@@ -32,6 +33,9 @@ pub const GITHUB_ROUND_TRIP: Kind<RoundTrip> = Kind::new("fed:state", 10 * 60);
 /// A GitHub identity waiting for the password proving the matching local
 /// account is the person's own, under the id in the proof form.
 pub const GITHUB_PROOF: Kind<PendingProof> = Kind::new("fed:proof", 10 * 60);
+/// A device code the person entered and saw named at /device, waiting for
+/// their answer, under the id in the confirm form; taken once.
+pub const DEVICE_CONFIRMATION: Kind<Confirmation> = Kind::new("device:confirm", 10 * 60);
 /// `jti`s of client assertions seen, kept until the assertion expires
 /// (RFC 7523 §3: an assertion is used once).
 pub const ASSERTION_JTIS: Seen = Seen::new("jti:assertion");
@@ -115,6 +119,12 @@ impl BrowserBound for PendingStep {
 }
 
 impl BrowserBound for PendingProof {
+    fn binding(&self) -> &str {
+        &self.binding
+    }
+}
+
+impl BrowserBound for Confirmation {
     fn binding(&self) -> &str {
         &self.binding
     }

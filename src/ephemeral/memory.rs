@@ -131,6 +131,16 @@ impl Ephemeral for MemoryStore {
         Ok(n)
     }
 
+    async fn decr(&self, key: &str, _ttl: Duration) -> EphemeralResult<()> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        if let Some(entry) = inner.map.get_mut(key).filter(|e| e.expires_at > now) {
+            let n = entry.value.parse::<i64>().unwrap_or(0) - 1;
+            entry.value = n.max(0).to_string();
+        }
+        Ok(())
+    }
+
     async fn first_sighting(&self, _set: &str, id: [u8; 16], ttl: Duration) -> EphemeralResult<bool> {
         let now = self.clock.now();
         let expires_at = self.expiry(ttl);

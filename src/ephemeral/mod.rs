@@ -41,6 +41,10 @@ pub trait Ephemeral: Send + Sync {
     /// Adds one to the counter at `key`, starting a `ttl` window at its first
     /// increment; returns the new count.
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64>;
+    /// Takes one back from the counter at `key` (an attempt counted before
+    /// it was judged turned out good). A counter that is gone stays gone in
+    /// effect: whatever is left expires within `ttl`.
+    async fn decr(&self, key: &str, ttl: Duration) -> EphemeralResult<()>;
     /// Records that `id` (a 128-bit digest) of the set `set` was seen, for
     /// `ttl`; false when it had been seen already. Of two concurrent first
     /// sightings (on any instance), one wins. Replay caches hold many such

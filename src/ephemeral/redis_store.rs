@@ -93,6 +93,25 @@ impl Ephemeral for RedisStore {
         Ok(n)
     }
 
+    async fn decr(&self, key: &str, ttl: Duration) -> EphemeralResult<()> {
+        let mut c = self.conn.clone();
+        let key = self.key(key);
+        // EXPIRE NX too: had the counter just expired, DECR would create a
+        // key without a lifetime.
+        let _: () = redis::pipe()
+            .atomic()
+            .decr(&key, 1)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(secs(ttl))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
     async fn ping(&self) -> EphemeralResult<()> {
         let mut c = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut c).await?;

@@ -55,8 +55,10 @@ pub async fn enter(State(state): State<AppState>, me: SignedIn, Form(params): Fo
         }
         Lookup::Found(found, client) => {
             let scopes = consent::describe(p, &found.scopes, &found.resources).await?;
+            let confirmation = device::hold(p, &found, &me.user, me.browser.binding()).await?;
             let page = DeviceConfirmPage {
                 csrf: me.browser.csrf.clone(),
+                confirmation,
                 user_code: device::display(&found.user_code),
                 client_name: client.name.clone(),
                 scopes: scopes.into_iter().map(|(name, description)| ScopeLine { name, description }).collect(),
@@ -69,10 +71,13 @@ pub async fn enter(State(state): State<AppState>, me: SignedIn, Form(params): Fo
 
 /// POST /device/decide: the person's answer, then the result page.
 pub async fn decide(State(state): State<AppState>, me: SignedIn, Form(params): Form) -> Result<Response, PageError> {
-    let code = params.get("user_code").and_then(device::normalize).ok_or_else(expired)?;
+    let confirmation = params.get("confirmation").ok_or_else(expired)?;
     let approve = params.get("decision") == Some("allow");
-    let p = state.provider();
-    let decided = device::decide(p, &code, &me.user, &me.session, approve, me.browser.origin(), state.now()).await?;
+    let (p, binding) = (state.provider(), me.browser.known_binding());
+    let origin = me.browser.origin();
+    let decided =
+        device::decide(p, confirmation, binding.as_deref(), &me.user, &me.session, approve, origin, state.now())
+            .await?;
     if !decided {
         return Err(expired());
     }

@@ -113,7 +113,8 @@ pub async fn update(
     if metadata.client_id.as_deref() != Some(id.as_str()) {
         return Err(OAuthError::invalid_request("client_id in the body must be this client's id"));
     }
-    let spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
+    let mut spec = registration::to_spec(&metadata, &state.config.registration_scopes).map_err(metadata_error)?;
+    registration::keep_operator_settings(&metadata, &mut spec, &client);
     if spec.public != client.public {
         return Err(OAuthError::new(
             ErrorCode::InvalidClientMetadata,

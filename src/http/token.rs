@@ -6,22 +6,24 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::extract::{AuthenticatedClient, DpopHeaders, NoStore, no_store_ok, with_dpop_nonce};
+use super::extract::{AuthenticatedClient, ClientIp, DpopHeaders, NoStore, no_store_ok, with_dpop_nonce};
 use super::routes;
 use crate::app::AppState;
+use crate::audit::Origin;
 use crate::error::OAuthError;
 use crate::oauth::grants::{self, DpopInput};
 use crate::oauth::{introspection, revocation};
 
 /// POST /token
 pub async fn token(
-    State(state): State<AppState>, DpopHeaders(proofs): DpopHeaders,
+    State(state): State<AppState>, DpopHeaders(proofs): DpopHeaders, ClientIp(ip): ClientIp,
     AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Result<Response, OAuthError> {
     let url = format!("{}{}", state.config.issuer, routes::TOKEN);
     let headers: Vec<&str> = proofs.iter().map(String::as_str).collect();
     let dpop = DpopInput { headers: &headers, url: &url };
-    let answer = grants::exchange(state.provider(), &client, &params, &dpop, state.now()).await?;
+    let origin = Origin { ip: ip.as_deref(), user_agent: None };
+    let answer = grants::exchange(state.provider(), &client, &params, &dpop, origin, state.now()).await?;
     Ok(with_dpop_nonce(&state, NoStore(answer).into_response()))
 }
 

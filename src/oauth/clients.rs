@@ -398,7 +398,9 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
     if spec.public && grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
         return Err("client_credentials is for confidential clients; drop --public".into());
     }
-    let machine = spec.app_type.as_deref() == Some("machine");
+    // A person's scopes by default only where a person signs in.
+    let for_people = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE || g == GRANT_DEVICE_CODE);
+    let machine = spec.app_type.as_deref() == Some("machine") || !for_people;
     let scopes = if spec.scopes.is_empty() && !machine { scopes::default_client_scopes() } else { spec.scopes };
     for s in &scopes {
         if !scopes::is_user_scope(s) && !scopes::valid_api_scope(s) {

@@ -5,13 +5,13 @@
 //!
 //! The user code is the weak point (RFC 8628 §5.1): 8 characters from 20
 //! consonants, 20^8 ≈ 2.6·10^10 codes, and guessing is limited per IP and
-//! across the whole code space per minute (see [`GuessLimit`]). A prefilled
+//! across the whole code space per minute (see [`lookup`]). A prefilled
 //! link (`verification_uri_complete`) never skips the person's
 //! confirmation: a phished link is the main attack on this flow (§5.4).
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::grants::authorization_code::{self, CodeRecord};
 use super::{Provider, apis, scopes};
@@ -20,6 +20,7 @@ use crate::accounts::users;
 use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
 use crate::crypto::{random_bytes, random_token, token_hash};
+use crate::ephemeral::kinds::{self, DEVICE_CONFIRMATION};
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::clients::GRANT_DEVICE_CODE;
 use crate::oauth::dpop::Proof;
@@ -130,14 +131,6 @@ pub async fn start(
     Err(OAuthError::unavailable("no free user code after five draws"))
 }
 
-/// How far guessing may go: failed code entries per IP (the account
-/// throttle's limits, locked in the database) and, across every IP, at most
-/// `per_minute` failed entries in a minute.
-#[derive(Debug, Clone, Copy)]
-pub struct GuessLimit {
-    pub per_minute: i64,
-}
-
 /// What entering a code found.
 pub enum Lookup {
     /// Not a code of ours in form (wrong length or letters).
@@ -149,18 +142,23 @@ pub enum Lookup {
     Found(Box<DeviceAuthorization>, Box<Client>),
 }
 
-/// Finds the device a code names, counting failures against the IP and the
-/// whole code space so that guessing stays hopeless.
+/// Finds the device a code names, counting entries against the IP and the
+/// whole code space so that guessing stays hopeless. Each entry is counted
+/// before it is looked at: concurrent guesses cannot slip in while the
+/// count catches up.
 pub async fn lookup(p: Provider<'_>, typed: &str, origin: Origin<'_>, now: Timestamp) -> Result<Lookup, OAuthError> {
     let throttle = p.throttle();
     let ip = origin.ip.unwrap_or("unknown");
     if let Some(wait) = throttle.locked(Kind::DeviceCode, ip, origin.ip, now).await? {
         return Ok(Lookup::Locked(wait));
     }
+    if let Some(wait) = throttle.admit(Kind::DeviceCode, ip, now).await? {
+        return Ok(Lookup::Locked(wait));
+    }
     let minute = now.div_euclid(60);
     let space_key = format!("device:guesses:{minute}");
-    let space_busy = |n: i64| n >= p.config.device_code_guesses_per_minute;
-    if space_busy(p.ephemeral.get(&space_key).await?.and_then(|v| v.parse().ok()).unwrap_or(0)) {
+    let space_window = Duration::from_secs(120);
+    if p.ephemeral.incr(&space_key, space_window).await? > p.config.device_code_guesses_per_minute {
         return Ok(Lookup::Locked(60 - now.rem_euclid(60)));
     }
     let found = match normalize(typed) {
@@ -172,11 +170,13 @@ pub async fn lookup(p: Provider<'_>, typed: &str, origin: Origin<'_>, now: Times
         None => None,
     };
     if let (Some(device), Some(client)) = (found, client) {
+        throttle.admitted_good(Kind::DeviceCode, ip).await?;
+        p.ephemeral.decr(&space_key, space_window).await?;
         return Ok(Lookup::Found(Box::new(device), Box::new(client)));
     }
-    // A miss counts, whatever its form: a guess is a guess.
+    // A miss counts, whatever its form: a guess is a guess. Misses lock the
+    // IP in the database (entries are counted in short-lived state only).
     let failure = throttle.fail(Kind::DeviceCode, ip, origin.ip, now).await?;
-    p.ephemeral.incr(&space_key, Duration::from_secs(120)).await?;
     audit::record(p.store, now, origin.event("device.code_entry", "failure", None)).await;
     if let Some(wait) = failure.locked_for {
         return Ok(Lookup::Locked(wait));
@@ -184,12 +184,43 @@ pub async fn lookup(p: Provider<'_>, typed: &str, origin: Origin<'_>, now: Times
     Ok(if normalize(typed).is_none() { Lookup::Malformed } else { Lookup::Unknown })
 }
 
-/// The person's answer, from their signed-in `session`, for the device with
-/// `user_code`. False when the code is no longer pending (decided,
-/// expired).
+/// A code the person entered at /device and was shown, waiting for their
+/// answer. The answer names this, never the code: only the browser and the
+/// person who entered the code (through [`lookup`]'s limits) may answer it,
+/// once; otherwise the answer step would be a way round those limits.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub user_code: String,
+    pub user_id: String,
+    /// The browser's binding (its CSRF cookie).
+    pub binding: String,
+}
+
+/// Holds a found code for `user`'s answer from the browser with `binding`;
+/// the id for the confirm form.
+pub async fn hold(
+    p: Provider<'_>, device: &DeviceAuthorization, user: &User, binding: String,
+) -> Result<String, OAuthError> {
+    let id = random_token(24);
+    let held = Confirmation { user_code: device.user_code.clone(), user_id: user.id.clone(), binding };
+    DEVICE_CONFIRMATION.put(p.ephemeral, &id, &held).await?;
+    Ok(id)
+}
+
+/// The person's answer to the code held under `confirmation`, from their
+/// signed-in `session` in the browser with `binding`. False when there is
+/// nothing to answer: the hold is unknown, used, another browser's or
+/// another person's, or the code is no longer pending (decided, expired).
+#[allow(clippy::too_many_arguments)]
 pub async fn decide(
-    p: Provider<'_>, user_code: &str, user: &User, session: &Session, approve: bool, origin: Origin<'_>, now: Timestamp,
+    p: Provider<'_>, confirmation: &str, binding: Option<&str>, user: &User, session: &Session, approve: bool,
+    origin: Origin<'_>, now: Timestamp,
 ) -> Result<bool, OAuthError> {
+    let held = DEVICE_CONFIRMATION.take(p.ephemeral, confirmation).await?;
+    let Some(held) = held.filter(|h| kinds::same_browser(h, binding) && h.user_id == user.id) else {
+        return Ok(false);
+    };
+    let user_code = held.user_code.as_str();
     let (auth_time, amr) = (session.auth_time, session.amr.as_slice());
     let Some(device) = p.store.pending_device(user_code, now).await? else {
         return Ok(false);
@@ -218,6 +249,19 @@ pub async fn decide(
     } else {
         p.store.decide_device(user_code, &user.id, DeviceDecision::Deny, now).await?
     };
+    if decided && approve {
+        // Recorded as a consent, so the device is among the person's
+        // connected apps, where revoking it ends its grant. It never skips
+        // the confirmation: every device code is confirmed (RFC 8628 §5.4).
+        let mut consented = p.store.get_consent(&user.id, &device.client_id).await?.unwrap_or_default();
+        for s in &device.scopes {
+            let admin_only = s == scopes::ADMIN && user.role != Role::Admin;
+            if !admin_only && !consented.contains(s) {
+                consented.push(s.clone());
+            }
+        }
+        p.store.put_consent(&user.id, &device.client_id, &consented, now).await?;
+    }
     if decided {
         let (event, outcome) = if approve { ("device.approve", "success") } else { ("device.deny", "success") };
         let e = origin.event(event, outcome, Some(&user.id)).client(&device.client_id).detail(display(user_code));

@@ -73,9 +73,23 @@ async fn target(p: Provider<'_>, client: &Client, params: &Params) -> Result<Api
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "that API is not registered"))
 }
 
-/// POST /token with the token-exchange grant, from an authenticated client.
+/// POST /token with the token-exchange grant, from an authenticated client
+/// at `origin`. Refusals are audited too: an API trying what it may not is
+/// worth an operator's look.
 pub async fn exchange(
-    p: Provider<'_>, client: &Client, params: &Params, dpop: Option<&Proof>, now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, dpop: Option<&Proof>, origin: Origin<'_>, now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let answer = exchange_for(p, client, params, dpop, origin, now).await;
+    if let Err(e) = &answer {
+        let detail = format!("{}: {}", e.code.as_str(), e.description);
+        audit::record(p.store, now, origin.event("token.exchange", "failure", None).client(&client.id).detail(detail))
+            .await;
+    }
+    answer
+}
+
+async fn exchange_for(
+    p: Provider<'_>, client: &Client, params: &Params, dpop: Option<&Proof>, origin: Origin<'_>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     if client.public || client.token_exchange_targets.is_empty() {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not exchange tokens"));
@@ -161,8 +175,7 @@ pub async fn exchange(
         client.id,
         if act.is_some() { " (acting)" } else { "" }
     );
-    let event =
-        Origin::default().event("token.exchange", "success", Some(&subject.sub)).client(&client.id).detail(detail);
+    let event = origin.event("token.exchange", "success", Some(&subject.sub)).client(&client.id).detail(detail);
     audit::record(p.store, now, event).await;
     Ok(TokenResponse {
         access_token,

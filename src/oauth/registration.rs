@@ -189,6 +189,15 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
     })
 }
 
+/// On an update (RFC 7592 §2.2), what an operator set and the client left
+/// out stays: the client cannot change it, so leaving it out is no request
+/// to remove it.
+pub fn keep_operator_settings(m: &Metadata, spec: &mut ClientSpec, existing: &Client) {
+    if m.token_exchange_targets.is_none() {
+        spec.token_exchange_targets = existing.token_exchange_targets.clone();
+    }
+}
+
 /// The APIs a self-registered client names. `allowed_resources` only
 /// narrows what it may ask for, so it may set it, to registered APIs.
 /// `token_exchange_targets` is an operator's permission (RFC 8693 §5: the

@@ -335,5 +335,38 @@ async fn dynamic_registration_names_apis_and_registers_device_apps() {
         let stored = server.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
         assert_eq!(stored.name, "Bedroom TV");
         assert!(stored.token_exchange_targets.is_empty());
+
+        // An operator's exchange targets stay when an update leaves them out.
+        let res = register_json(
+            &server,
+            None,
+            json!({"client_name": "Photos backend", "grant_types": ["client_credentials"]}),
+        )
+        .await;
+        let mut update = json(res).await;
+        let id = update["client_id"].as_str().unwrap().to_string();
+        let rat = update["registration_access_token"].as_str().unwrap().to_string();
+        let uri = server.url(&format!("/register/{id}"));
+        let mut given = server.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
+        given.token_exchange_targets = vec![PHOTOS.into()];
+        latchkey::oauth::clients::save(&*server.state.store, &given, cli, server.state.now()).await.unwrap();
+        for gone in [
+            "registration_access_token",
+            "registration_client_uri",
+            "client_secret",
+            "client_secret_expires_at",
+            "client_id_issued_at",
+        ] {
+            update.as_object_mut().unwrap().remove(gone);
+        }
+        update["client_name"] = json!("Photos service");
+        let res = http().put(&uri).bearer_auth(&rat).json(&update).send().await.unwrap();
+        let status = res.status();
+        let doc = json(res).await;
+        assert_eq!(status, 200, "{backend:?}: {doc}");
+        assert_eq!(doc["token_exchange_targets"], json!([PHOTOS]), "{backend:?}: kept");
+        update["token_exchange_targets"] = json!([]);
+        let res = http().put(&uri).bearer_auth(&rat).json(&update).send().await.unwrap();
+        assert_eq!(json(res).await["error"], "invalid_client_metadata", "{backend:?}: nor removed by the client");
     }
 }

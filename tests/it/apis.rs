@@ -527,5 +527,18 @@ async fn apis_exchange_a_persons_token_along_a_chain() {
             "invalid_grant",
             "expired"
         );
+        // Refusals are audited too, with the calling API's client and address.
+        let refused: Vec<_> = server
+            .state
+            .store
+            .list_audit(None, 200)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == "token.exchange" && e.outcome == "failure")
+            .collect();
+        assert!(refused.len() >= 5, "{backend:?}: {refused:?}");
+        assert!(refused.iter().all(|e| e.ip.is_some() && e.client_id.is_some()), "{refused:?}");
+        assert!(refused.iter().any(|e| e.detail.as_deref().is_some_and(|d| d.starts_with("invalid_target:"))));
     }
 }

@@ -62,13 +62,13 @@ async fn answer(server: &TestServer, b: &reqwest::Client, link: &str, username: 
     assert!(confirm.contains("Living Room TV") && confirm.contains(&code), "the app and the code are named");
     assert!(confirm.contains("another device"));
     let csrf = input_value(&confirm, "csrf").unwrap();
-    let res = b
-        .post(server.url("/device/decide"))
-        .form(&[("csrf", csrf.as_str()), ("user_code", &code), ("decision", decision)])
-        .send()
-        .await
-        .unwrap();
+    let confirmation = input_value(&confirm, "confirmation").expect("the answer names the code held for it");
+    let answer = [("csrf", csrf.as_str()), ("confirmation", &confirmation), ("decision", decision)];
+    let res = b.post(server.url("/device/decide")).form(&answer).send().await.unwrap();
     assert_eq!(res.status(), 303, "post, then redirect");
+    // Answered once.
+    let again = b.post(server.url("/device/decide")).form(&answer).send().await.unwrap();
+    assert_eq!(again.status(), 400, "a held code is answered once");
     let (_, done) = follow(b, &server.base, &server.url(&location(&res))).await.page();
     done
 }
@@ -246,5 +246,141 @@ async fn guessing_user_codes_is_throttled_per_ip_and_across_all() {
         assert_eq!(statuses, [400, 400, 429, 429], "{backend:?}: the minute's budget is spent after two");
         capped.clock.advance(60);
         assert_eq!(from_anywhere("GGGG-GGGG").await, 400, "{backend:?}: a new minute");
+    }
+}
+
+/// The answer names a code held for the browser that entered it: posting a
+/// code straight to /device/decide, or another person's held code, answers
+/// nothing, so the answer step is no way round the limits on entering
+/// codes. And once approved, the TV is among the person's connected apps,
+/// where revoking it ends its tokens.
+#[tokio::test]
+async fn only_the_browser_that_entered_a_code_answers_it_and_the_tv_can_be_revoked() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let tv = tv_app(&server).await;
+        let (owner, intruder) = (unique("viewer"), unique("intruder"));
+        server.user(&owner, PASSWORD).await;
+        server.user(&intruder, PASSWORD).await;
+        let asked = ask(&server, &tv, "openid offline_access").await;
+        let device_code = asked["device_code"].as_str().unwrap().to_string();
+        let user_code = asked["user_code"].as_str().unwrap().to_string();
+
+        // The intruder, signed in, posts the code (and a made-up hold)
+        // straight to the answer.
+        let evil = browser();
+        let (_, login) = follow(&evil, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&evil, &server.base, &login, &intruder, PASSWORD).await;
+        let csrf = input_value(&follow(&evil, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        for form in [
+            vec![("csrf", csrf.as_str()), ("user_code", user_code.as_str()), ("decision", "allow")],
+            vec![("csrf", csrf.as_str()), ("confirmation", user_code.as_str()), ("decision", "allow")],
+        ] {
+            let res = evil.post(server.url("/device/decide")).form(&form).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{backend:?}: {form:?}");
+        }
+
+        // The owner enters the code; the hold in their form is theirs alone.
+        let b = browser();
+        let (url, page) = follow(&b, &server.base, asked["verification_uri_complete"].as_str().unwrap()).await.page();
+        assert!(url.contains("/login"));
+        let (_, page) = sign_in(&b, &server.base, &page, &owner, PASSWORD).await.page();
+        let csrf = input_value(&page, "csrf").unwrap();
+        let res = b
+            .post(server.url("/device"))
+            .form(&[("csrf", csrf.as_str()), ("user_code", user_code.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let confirm = res.text().await.unwrap();
+        let held = input_value(&confirm, "confirmation").unwrap();
+        let evil_csrf =
+            input_value(&follow(&evil, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let stolen = [("csrf", evil_csrf.as_str()), ("confirmation", held.as_str()), ("decision", "allow")];
+        let res = evil.post(server.url("/device/decide")).form(&stolen).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{backend:?}: another person's hold");
+        let (_, body) = poll(&server, &tv, &device_code).await;
+        assert_eq!(body["error"], "authorization_pending", "{backend:?}: nothing was decided");
+
+        // The stolen hold was spent: the owner enters the code again.
+        let res = b
+            .post(server.url("/device"))
+            .form(&[("csrf", csrf.as_str()), ("user_code", user_code.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let held = input_value(&res.text().await.unwrap(), "confirmation").unwrap();
+        let form = [("csrf", csrf.as_str()), ("confirmation", held.as_str()), ("decision", "allow")];
+        let res = b.post(server.url("/device/decide")).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 303, "{backend:?}");
+        server.clock.advance(6);
+        let (status, tokens) = poll(&server, &tv, &device_code).await;
+        assert_eq!(status, 200, "{backend:?}: {tokens}");
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+        // Connected apps lists the TV; revoking it ends its refresh token.
+        let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
+        assert!(account.contains("Living Room TV"), "{backend:?}: the TV among the connected apps");
+        let csrf = input_value(&account, "csrf").unwrap();
+        let res = b
+            .post(server.url("/account/apps/revoke"))
+            .form(&[("csrf", csrf.as_str()), ("client_id", tv.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let res = http()
+            .post(server.url("/token"))
+            .form(&[("grant_type", "refresh_token"), ("client_id", tv.as_str()), ("refresh_token", refresh.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json(res).await["error"], "invalid_grant", "{backend:?}: revoked from the account page");
+    }
+}
+
+/// Guesses sent all at once from one address: each is counted before it is
+/// looked at, so no more than the limit are ever judged.
+#[tokio::test]
+async fn concurrent_guesses_from_one_address_stop_at_the_limit() {
+    for backend in backends() {
+        let server = TestServer::spawn_with(
+            backend,
+            &[
+                ("LATCHKEY_LOCKOUT_THRESHOLD", "3"),
+                ("LATCHKEY_THROTTLE_DELAY_MS", "0"),
+                ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1"),
+            ],
+        )
+        .await;
+        let ip = latchkey::crypto::random_bytes(3);
+        let ip = format!("10.{}.{}.{}", ip[0], ip[1], ip[2]);
+        let name = unique("guesser");
+        server.user(&name, PASSWORD).await;
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let _ = sign_in(&b, &server.base, &login, &name, PASSWORD).await;
+        let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let guesses: Vec<_> = (0..40)
+            .map(|i| {
+                let (b, url, csrf, ip) = (b.clone(), server.url("/device"), csrf.clone(), ip.clone());
+                // Codes of the alphabet, none issued.
+                let code = format!("ZZZZ-Z{}", ["BCD", "FGH", "JKL", "MNP", "QRS"][i % 5]);
+                tokio::spawn(async move {
+                    let form = [("csrf", csrf.as_str()), ("user_code", code.as_str())];
+                    b.post(url).header("X-Forwarded-For", ip).form(&form).send().await.unwrap().status().as_u16()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for guess in guesses {
+            statuses.push(guess.await.unwrap());
+        }
+        let judged = statuses.iter().filter(|s| **s == 400).count();
+        assert!(judged <= 3, "{backend:?}: {judged} guesses judged of 40: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
+        let failures = server.state.store.list_audit(None, 100).await.unwrap();
+        let counted = failures.iter().filter(|e| e.event == "device.code_entry").count();
+        assert!(counted <= 3, "{backend:?}: {counted} wrong codes looked up");
     }
 }

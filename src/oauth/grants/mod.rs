@@ -14,6 +14,7 @@ use super::dpop::{self, Proof, Target};
 use super::params::Params;
 use super::tokens::TokenResponse;
 use super::{Provider, request_object};
+use crate::audit::Origin;
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, OAuthError};
 use crate::store::Client;
@@ -43,7 +44,7 @@ pub async fn dpop_proof(
 
 /// A token request (RFC 6749 §3.2) from an authenticated client.
 pub async fn exchange(
-    p: Provider<'_>, client: &Client, params: &Params, dpop: &DpopInput<'_>, now: Timestamp,
+    p: Provider<'_>, client: &Client, params: &Params, dpop: &DpopInput<'_>, origin: Origin<'_>, now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let grant_type = params.require("grant_type")?;
     if !SUPPORTED_GRANTS.contains(&grant_type) {
@@ -59,7 +60,7 @@ pub async fn exchange(
         GRANT_REFRESH_TOKEN => refresh_token::refresh(p, client, params, proof, now).await,
         GRANT_CLIENT_CREDENTIALS => client_credentials::grant(p, client, params, proof, now).await,
         GRANT_DEVICE_CODE => super::device::redeem(p, client, params, proof, now).await,
-        GRANT_TOKEN_EXCHANGE => super::exchange::exchange(p, client, params, proof, now).await,
+        GRANT_TOKEN_EXCHANGE => super::exchange::exchange(p, client, params, proof, origin, now).await,
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported")),
     }
 }
