@@ -44,6 +44,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 pub const STYLESHEET: &str = include_str!("../static/latchkey.css");
+pub const SCRIPT: &str = include_str!("../static/copy.js");
 
 pub struct Templates {
     env: Environment<'static>,
@@ -546,6 +547,8 @@ pub struct ConfirmPage {
     pub action: String,
     pub confirm_label: String,
     pub cancel_href: String,
+    /// What the confirming form carries besides its CSRF token.
+    pub fields: Vec<HiddenField>,
 }
 impl Page for ConfirmPage {
     const TEMPLATE: &'static str = "confirm.html";
@@ -587,6 +590,8 @@ impl Page for MfaSetupPage {
 #[derive(Debug, Serialize, Default)]
 pub struct BackupCodesPage {
     pub codes: Vec<String>,
+    /// The codes as a text file, one a line, for the download link.
+    pub download: String,
 }
 impl Page for BackupCodesPage {
     const TEMPLATE: &'static str = "backup_codes.html";
@@ -919,7 +924,7 @@ mod tests {
                 error: None,
             })
             .unwrap(),
-            t.render(&BackupCodesPage { codes: vec![evil.into()] }).unwrap(),
+            t.render(&BackupCodesPage { codes: vec![evil.into()], download: evil.into() }).unwrap(),
             t.render(&ForgotPage { csrf: "tok".into(), sent: false, error: Some(evil.into()) }).unwrap(),
             t.render(&ResetPage { csrf: "tok".into(), token: evil.into(), error: None, min_password: 8 }).unwrap(),
             t.render(&LinkGithubPage {
@@ -988,13 +993,16 @@ mod tests {
                 action: "/x".into(),
                 confirm_label: evil.into(),
                 cancel_href: "/y".into(),
+                fields: vec![HiddenField { name: "client_id".into(), value: evil.into() }],
             })
             .unwrap(),
         ];
         for html in &pages {
             assert!(html.contains("Acme ID"), "brand missing");
             assert!(!html.contains(evil), "unescaped input in {html}");
-            assert!(!html.contains("<script"), "script tag in page");
+            // The one same-origin script file, never inline script.
+            let without_copy = html.replace(r#"<script src="/static/copy.js" defer></script>"#, "");
+            assert!(!without_copy.contains("<script"), "script tag in page");
             assert!(!html.contains("style=\""), "inline style in page");
         }
         assert!(pages[0].contains("name=\"csrf\""));

@@ -9,8 +9,8 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{Ephemeral, EphemeralResult};
 use crate::accounts::two_step::PendingStep;
@@ -36,6 +36,10 @@ pub const GITHUB_PROOF: Kind<PendingProof> = Kind::new("fed:proof", 10 * 60);
 /// A device code the person entered and saw named at /device, waiting for
 /// their answer, under the id in the confirm form; taken once.
 pub const DEVICE_CONFIRMATION: Kind<Confirmation> = Kind::new("device:confirm", 10 * 60);
+/// A secret shown once, on the page a form redirects to (a new client
+/// secret, backup codes), under the id in that page's URL; the first load
+/// takes it, so a reload or a shared URL shows nothing.
+pub const REVEAL: Kind<Reveal> = Kind::new("reveal", 5 * 60);
 /// `jti`s of client assertions seen, kept until the assertion expires
 /// (RFC 7523 §3: an assertion is used once).
 pub const ASSERTION_JTIS: Seen = Seen::new("jti:assertion");
@@ -90,6 +94,22 @@ impl<T: Serialize + DeserializeOwned> Kind<T> {
 
     pub async fn delete(&self, eph: &dyn Ephemeral, id: &str) -> EphemeralResult<()> {
         eph.delete(&self.key(id)).await
+    }
+}
+
+/// What [`REVEAL`] holds: secrets for one person in one browser, about one
+/// thing (`subject`, such as `client:ID`), so a page shows only its own.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reveal {
+    pub binding: String,
+    pub user_id: String,
+    pub subject: String,
+    pub secrets: Vec<String>,
+}
+
+impl BrowserBound for Reveal {
+    fn binding(&self) -> &str {
+        &self.binding
     }
 }
 

@@ -15,7 +15,9 @@ use crate::audit;
 use crate::error::PageError;
 use crate::federation::{github, linking};
 use crate::store::{ClientId, Role};
-use crate::templates::{AccountPage, ActivityLine, AppLine, SessionLine, SignedOutPage, UserLine};
+use crate::templates::{
+    AccountPage, ActivityLine, AppLine, ConfirmPage, HiddenField, SessionLine, SignedOutPage, UserLine,
+};
 
 /// GET /: the account page, or the sign-in page.
 pub async fn home(browser: Browser) -> Response {
@@ -208,11 +210,71 @@ pub async fn sign_out_everywhere(
     State(state): State<AppState>, me: SignedIn, Form(_): Form,
 ) -> Result<Response, PageError> {
     let SignedIn { mut browser, session, .. } = me;
-    let ended = profile::sign_out_everywhere(state.accounts(), &session, browser.origin(), state.now()).await?;
+    profile::sign_out_everywhere(state.accounts(), &session, browser.origin(), state.now()).await?;
     browser.sign_out(&state).await?;
-    let page = SignedOutPage {
-        heading: "Signed out everywhere".into(),
-        message: format!("{ended} session(s) on your devices have ended, this one included."),
+    Ok(see_other(&format!("{}?reason=everywhere", routes::SIGNED_OUT)))
+}
+
+/// GET /account/sign-out-everywhere: what it does, to confirm.
+pub async fn confirm_sign_out_everywhere(State(state): State<AppState>, me: SignedIn) -> Result<Response, PageError> {
+    let sessions = state.store.list_user_sessions(&me.user.id, state.now()).await?.len();
+    let page = ConfirmPage {
+        csrf: me.browser.csrf.clone(),
+        heading: "Sign out everywhere?".into(),
+        question: format!("All {sessions} of your sessions end, this one included: you sign in again on every device."),
+        consequence:
+            "Every app you allowed is signed out too: their tokens end and they must ask you to sign in again. \
+                      Do this if a device was lost or you think someone else is signed in."
+                .into(),
+        action: routes::SIGN_OUT_EVERYWHERE.into(),
+        confirm_label: "Sign out everywhere".into(),
+        cancel_href: routes::ACCOUNT.into(),
+        fields: Vec::new(),
     };
     Ok(render(&state, StatusCode::OK, &page))
+}
+
+/// GET /account/apps/revoke?client_id=…: what revoking does, to confirm.
+pub async fn confirm_revoke_app(
+    State(state): State<AppState>, me: SignedIn, PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    let client_id = ClientId::from(params.get("client_id").unwrap_or(""));
+    let name = match state.store.get_client(&client_id).await? {
+        Some(c) => c.name,
+        None => return Ok(see_other(routes::ACCOUNT)),
+    };
+    let page = ConfirmPage {
+        csrf: me.browser.csrf.clone(),
+        heading: format!("Revoke access for {name}?"),
+        question: format!("{name} is signed out of your account: its tokens end at once."),
+        consequence: format!("To use {name} again, you sign in to it and allow it again."),
+        action: routes::REVOKE_APP.into(),
+        confirm_label: "Revoke access".into(),
+        cancel_href: routes::ACCOUNT.into(),
+        fields: vec![HiddenField { name: "client_id".into(), value: client_id.as_str().into() }],
+    };
+    Ok(render(&state, StatusCode::OK, &page))
+}
+
+/// GET /signed-out?reason=…: after a form that signed the person out.
+pub async fn signed_out(State(state): State<AppState>, PageParams(params): PageParams) -> Response {
+    let page = match params.get("reason") {
+        Some("password-reset") => SignedOutPage {
+            heading: "Password reset".into(),
+            message: "Your new password is set, and every session and app sign-in of your account has ended. \
+                      Sign in with the new password."
+                .into(),
+        },
+        Some("everywhere") => SignedOutPage {
+            heading: "Signed out everywhere".into(),
+            message: "Every session of your account has ended, this one included, and every app you allowed \
+                      must ask you to sign in again."
+                .into(),
+        },
+        _ => SignedOutPage {
+            heading: "You are signed out".into(),
+            message: "You can close this window, or sign in again.".into(),
+        },
+    };
+    render(&state, StatusCode::OK, &page)
 }

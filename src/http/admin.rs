@@ -18,7 +18,7 @@ use crate::audit::{Actor, Origin, Via};
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::{clients, scopes, tokens};
 use crate::store::{ClientId, Role, User};
-use crate::templates::{AdminApiLine, AdminClientLine, AdminPage, AdminUserLine};
+use crate::templates::{AdminApiLine, AdminClientLine, AdminPage, AdminUserLine, ConfirmPage};
 
 fn page_actor(admin: &Admin) -> Actor<'_> {
     Actor { user_id: Some(&admin.0.user.id), origin: admin.0.browser.origin(), via: Via::AdminPage }
@@ -89,18 +89,73 @@ fn disabling(action: &str) -> Option<bool> {
     }
 }
 
-/// POST /admin/users/{id}/disable and /enable
-pub async fn user_action(
-    State(state): State<AppState>, admin: Admin, Path((id, action)): Path<(String, String)>, Form(_): Form,
+/// POST /admin/users/{id}/disable
+pub async fn disable_user(
+    State(state): State<AppState>, admin: Admin, Path(id): Path<String>, Form(_): Form,
 ) -> Result<Response, PageError> {
-    let disabled = disabling(&action).ok_or_else(|| PageError::bad_request("Unknown action."))?;
-    match users::set_disabled(&*state.store, &id, disabled, page_actor(&admin), state.now()).await? {
+    user_action(&state, &admin, &id, true).await
+}
+
+/// POST /admin/users/{id}/enable
+pub async fn enable_user(
+    State(state): State<AppState>, admin: Admin, Path(id): Path<String>, Form(_): Form,
+) -> Result<Response, PageError> {
+    user_action(&state, &admin, &id, false).await
+}
+
+async fn user_action(state: &AppState, admin: &Admin, id: &str, disabled: bool) -> Result<Response, PageError> {
+    let action = if disabled { "disable" } else { "enable" };
+    match users::set_disabled(&*state.store, id, disabled, page_actor(admin), state.now()).await? {
         Toggle::OwnAccount => {
             Err(PageError::bad_request("You cannot disable your own account.").with_back(routes::ADMIN))
         }
         Toggle::NoSuchUser => Err(PageError::bad_request("There is no such account.").with_back(routes::ADMIN)),
         Toggle::Done => Ok(see_other(&format!("{}?done={action}d", routes::ADMIN))),
     }
+}
+
+/// GET /admin/users/{id}/disable: what disabling does, to confirm.
+pub async fn confirm_disable(
+    State(state): State<AppState>, admin: Admin, Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let user = state.store.get_user(&id).await?.ok_or_else(|| {
+        PageError::new(StatusCode::NOT_FOUND, "No such account", "It may have been removed.").with_back(routes::ADMIN)
+    })?;
+    let page = ConfirmPage {
+        csrf: admin.0.browser.csrf.clone(),
+        heading: format!("Disable @{}?", user.username),
+        question: format!("@{} ({}) can no longer sign in.", user.username, user.email),
+        consequence: "Every session of the account ends and every app it allowed is signed out at once. \
+                      Enabling it again lets the person sign in; the apps must ask again."
+            .into(),
+        action: format!("/admin/users/{}/disable", user.id),
+        confirm_label: "Disable account".into(),
+        cancel_href: routes::ADMIN.into(),
+        fields: Vec::new(),
+    };
+    Ok(render(&state, StatusCode::OK, &page))
+}
+
+/// GET /admin/clients/{id}/delete: what deleting does, to confirm.
+pub async fn confirm_client_delete(
+    State(state): State<AppState>, admin: Admin, Path(id): Path<ClientId>,
+) -> Result<Response, PageError> {
+    let client = state.store.get_client(&id).await?.ok_or_else(|| {
+        PageError::new(StatusCode::NOT_FOUND, "No such app", "It may have been deleted.").with_back(routes::ADMIN)
+    })?;
+    let page = ConfirmPage {
+        csrf: admin.0.browser.csrf.clone(),
+        heading: format!("Delete {}?", client.name),
+        question: format!("Client ID {} stops working at once.", client.id.as_str()),
+        consequence: "Everyone signed in to it is signed out (all its tokens end) and their consents are removed. \
+                      This cannot be undone."
+            .into(),
+        action: format!("/admin/clients/{}/delete", client.id.as_str()),
+        confirm_label: "Delete app".into(),
+        cancel_href: routes::ADMIN.into(),
+        fields: Vec::new(),
+    };
+    Ok(render(&state, StatusCode::OK, &page))
 }
 
 /// POST /admin/clients/{id}/delete

@@ -310,6 +310,7 @@ pub async fn confirm_delete(
         action: format!("{}/delete", href(&api.id)),
         confirm_label: "Delete API".into(),
         cancel_href: href(&api.id),
+        fields: Vec::new(),
     };
     Ok(render(&state, StatusCode::OK, &page))
 }

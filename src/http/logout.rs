@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::error::PageError;
 use crate::oauth::logout::{self, Answer, Decision, LogoutRequest, Refusal};
 use crate::oauth::params::Params;
-use crate::templates::{HiddenField, LogoutPage, SignedOutPage, UserLine};
+use crate::templates::{HiddenField, LogoutPage, UserLine};
 
 /// GET /logout
 pub async fn end_session_get(
@@ -38,7 +38,7 @@ async fn end_session(
         Refusal::Store(e) => e.into(),
     })?;
     let Some(session) = browser.session.clone() else {
-        return Ok(signed_out(state, &request));
+        return Ok(signed_out(&request));
     };
     let answer = match (post, params.get("confirm")) {
         (true, Some("yes")) if browser.csrf_ok(params.get("csrf")) => Answer::Yes,
@@ -51,7 +51,7 @@ async fn end_session(
             browser.sign_out(state).await?;
             let client_id = request.client.as_ref().map(|c| c.id.as_str());
             tracing::info!(user_id = %session.user_id, client_id = ?client_id, "signed out");
-            Ok(signed_out(state, &request))
+            Ok(signed_out(&request))
         }
         Decision::Ask => {
             // The confirmation form carries the request on.
@@ -76,16 +76,7 @@ async fn end_session(
     }
 }
 
-/// Back to the app, or a page saying it is done.
-fn signed_out(state: &AppState, request: &LogoutRequest) -> Response {
-    match &request.target {
-        Some(url) => see_other(url),
-        None => {
-            let page = SignedOutPage {
-                heading: "You are signed out".into(),
-                message: "You can close this window, or sign in again.".into(),
-            };
-            render(state, StatusCode::OK, &page)
-        }
-    }
+/// Back to the app, or (post/redirect/get) to a page saying it is done.
+fn signed_out(request: &LogoutRequest) -> Response {
+    see_other(request.target.as_deref().unwrap_or(routes::SIGNED_OUT))
 }

@@ -6,9 +6,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::browser::Browser;
-use super::extract::{Form, SignedIn};
+use super::extract::{Form, PageParams, SignedIn};
 use super::pages::{render, see_other};
 use super::respond::{finish_sign_in, second_step_page};
+use super::reveal::{self, Shown};
 use super::routes;
 use crate::accounts::throttle;
 use crate::accounts::two_step::{self, Confirmation, Enrolment, StepOutcome};
@@ -83,7 +84,10 @@ pub async fn setup_submit(
     let outcome =
         two_step::confirm_enrolment(state.accounts(), &me.user, code, me.browser.origin(), state.now()).await?;
     match outcome {
-        Confirmation::Enabled(codes) => Ok(no_store(render(&state, StatusCode::OK, &BackupCodesPage { codes }))),
+        Confirmation::Enabled(codes) => {
+            let id = reveal::hold(&state, &me, BACKUP_CODES, codes).await?;
+            Ok(see_other(&format!("{}?reveal={id}", routes::BACKUP_CODES)))
+        }
         Confirmation::WrongCode(enrolment) => {
             let view = setup_view(&me.browser, enrolment, Some("That code is not correct. Try the next one."));
             Ok(render(&state, StatusCode::OK, &view))
@@ -92,6 +96,28 @@ pub async fn setup_submit(
             StatusCode::BAD_REQUEST,
             "This set-up has expired",
             "Start setting up two-step verification again.",
+        )
+        .with_back(routes::ACCOUNT)),
+    }
+}
+
+const BACKUP_CODES: &str = "backup-codes";
+
+/// GET /account/mfa/backup-codes?reveal=…: the backup codes, once, after
+/// two-step verification is turned on.
+pub async fn backup_codes(
+    State(state): State<AppState>, me: SignedIn, PageParams(params): PageParams,
+) -> Result<Response, PageError> {
+    match reveal::take(&state, &me, params.get("reveal"), BACKUP_CODES).await? {
+        Shown::Secrets(codes) => {
+            let download = codes.join("\n") + "\n";
+            Ok(no_store(render(&state, StatusCode::OK, &BackupCodesPage { codes, download })))
+        }
+        Shown::Gone | Shown::Nothing => Err(PageError::new(
+            StatusCode::GONE,
+            "These codes were shown once",
+            "Backup codes are shown only once, right after two-step verification is turned on. If you did not \
+             save them, turn two-step verification off and on again for new ones.",
         )
         .with_back(routes::ACCOUNT)),
     }

@@ -25,6 +25,7 @@ mod portal;
 mod recovery;
 mod registration;
 mod respond;
+mod reveal;
 pub mod routes;
 mod token;
 mod userinfo;
@@ -60,31 +61,37 @@ pub fn router(state: AppState) -> Router {
         .route(routes::CONSENT, get(authorize::consent_page).post(authorize::consent_submit))
         .route(routes::END_SESSION, get(logout::end_session_get).post(logout::end_session_post))
         .route(routes::ACCOUNT, get(account::account_page))
-        .route(routes::SIGN_OUT_EVERYWHERE, post(account::sign_out_everywhere))
+        .route(
+            routes::SIGN_OUT_EVERYWHERE,
+            get(account::confirm_sign_out_everywhere).post(account::sign_out_everywhere),
+        )
+        .route(routes::SIGNED_OUT, get(account::signed_out))
         .route(routes::CHANGE_PASSWORD, post(account::change_password))
         .route(routes::FORGOT_PASSWORD, get(recovery::forgot_page).post(recovery::forgot_submit))
         .route(routes::RESET_PASSWORD, get(recovery::reset_page).post(recovery::reset_submit))
         .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
-        .route(routes::REVOKE_APP, post(account::revoke_app))
+        .route(routes::REVOKE_APP, get(account::confirm_revoke_app).post(account::revoke_app))
         .route(routes::PROFILE, post(account::update_profile))
         .route(routes::DEVELOPER_APPS, get(portal::list).post(portal::create))
         .route("/developer/apps/new", get(portal::new_form))
         .route("/developer/apps/{id}", get(portal::show).post(portal::update))
         .route("/developer/apps/{id}/edit", get(portal::edit_form))
-        .route("/developer/apps/{id}/rotate-secret", post(portal::rotate))
-        .route("/developer/apps/{id}/delete", post(portal::delete))
+        .route("/developer/apps/{id}/rotate-secret", get(portal::confirm_rotate).post(portal::rotate))
+        .route("/developer/apps/{id}/delete", get(portal::confirm_delete).post(portal::delete))
         .route(routes::DEVELOPER_APIS, get(api_portal::list).post(api_portal::create))
         .route("/developer/apis/new", get(api_portal::new_form))
         .route("/developer/apis/{id}", get(api_portal::show).post(api_portal::update))
         .route("/developer/apis/{id}/edit", get(api_portal::edit_form))
         .route("/developer/apis/{id}/delete", get(api_portal::confirm_delete).post(api_portal::delete))
         .route(routes::ADMIN, get(admin::page))
-        .route("/admin/users/{id}/{action}", post(admin::user_action))
-        .route("/admin/clients/{id}/delete", post(admin::client_delete))
+        .route("/admin/users/{id}/disable", get(admin::confirm_disable).post(admin::disable_user))
+        .route("/admin/users/{id}/enable", post(admin::enable_user))
+        .route("/admin/clients/{id}/delete", get(admin::confirm_client_delete).post(admin::client_delete))
         .route(routes::END_SESSION_ONE, post(account::end_session))
         .route(routes::MFA_SETUP, get(mfa::setup_page).post(mfa::setup_submit))
         .route(routes::MFA_DISABLE, post(mfa::disable))
+        .route(routes::BACKUP_CODES, get(mfa::backup_codes))
         .route(routes::DEVICE, get(device::page).post(device::enter))
         .route(routes::DEVICE_DECIDE, post(device::decide))
         .route(routes::DEVICE_DONE, get(device::done))
@@ -109,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::HEALTH, get(health::healthz))
         .route(routes::STYLESHEET, get(pages::stylesheet))
         .route(routes::THEME, get(pages::theme))
+        .route(routes::SCRIPT, get(pages::script))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), pages::render_page_errors))

@@ -55,10 +55,9 @@ pub async fn render_page_errors(State(state): State<AppState>, req: Request, nex
     out
 }
 
-const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'";
 
-/// Headers for every response. HTML gets a strict CSP with no script at all,
+/// Headers for every response. HTML gets a strict CSP (no inline script; one same-origin script file),
 /// is never framed (clickjacking on credential pages) and never cached.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
@@ -104,6 +103,16 @@ pub async fn method_not_allowed(headers: HeaderMap) -> Response {
 
 pub async fn stylesheet() -> Response {
     css(templates::STYLESHEET.to_string())
+}
+
+/// The copy buttons' script, the only one: same-origin, so the CSP allows it
+/// without allowing inline script.
+pub async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        templates::SCRIPT,
+    )
+        .into_response()
 }
 
 pub async fn theme(State(state): State<AppState>) -> Response {

@@ -9,6 +9,7 @@ use axum::response::Response;
 use super::browser::Browser;
 use super::extract::{Form, PageParams, SignedIn};
 use super::pages::{render, see_other};
+use super::reveal::{self, Shown};
 use super::routes;
 use crate::app::AppState;
 use crate::audit::{Actor, Via};
@@ -17,7 +18,7 @@ use crate::oauth::apis;
 use crate::oauth::clients::{self, APP_TYPES, ClientSpec};
 use crate::oauth::params::Params;
 use crate::store::{Client, ClientId, Role, User};
-use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, TypeOption};
+use crate::templates::{AppDetail, AppFormPage, AppFormValues, AppPage, AppSummary, AppsPage, ConfirmPage, TypeOption};
 
 fn not_found() -> PageError {
     PageError::new(StatusCode::NOT_FOUND, "No such app", "It does not exist, or it is not yours.")
@@ -278,16 +279,51 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
         }
     };
     let client = clients::create(&*state.store, &state.at_rest_key, &new, actor(&me), state.now()).await?;
-    let notice = new.secret.as_ref().map(|_| "Copy the client secret now: it is shown only once.");
-    Ok(app_page(&state, &me.browser, &client, new.secret.clone(), notice))
+    Ok(see_other(&after(&state, &me, &client, "created", new.secret.clone()).await?))
 }
 
-/// GET /developer/apps/{id}
+/// Where a form about `client` goes when done: its page saying what was
+/// `done`, with a new secret held for that page alone to show once.
+async fn after(
+    state: &AppState, me: &SignedIn, client: &Client, done: &str, secret: Option<String>,
+) -> Result<String, PageError> {
+    let mut to = format!("{}?done={done}", app_href(&client.id));
+    if let Some(secret) = secret {
+        let id = reveal::hold(state, me, &secret_subject(&client.id), vec![secret]).await?;
+        to.push_str(&format!("&reveal={id}"));
+    }
+    Ok(to)
+}
+
+fn app_href(id: &ClientId) -> String {
+    format!("{}/{}", routes::DEVELOPER_APPS, id.as_str())
+}
+
+fn secret_subject(id: &ClientId) -> String {
+    format!("client:{}", id.as_str())
+}
+
+/// GET /developer/apps/{id}[?done=…][&reveal=…]
 pub async fn show(
-    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>,
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let client = owned(&state, &me.user, &id).await?;
-    Ok(app_page(&state, &me.browser, &client, None, None))
+    let (secret, gone) = match reveal::take(&state, &me, params.get("reveal"), &secret_subject(&client.id)).await? {
+        Shown::Secrets(mut s) => (s.pop(), false),
+        Shown::Gone => (None, true),
+        Shown::Nothing => (None, false),
+    };
+    let notice = match (params.get("done"), secret.is_some()) {
+        _ if gone => Some("The secret was shown once and cannot be shown again. If it was not saved, rotate it."),
+        (Some("created"), true) => Some("The app is registered. Copy the client secret now: it is shown only once."),
+        (Some("created"), false) => Some("The app is registered."),
+        (Some("rotated"), _) => Some(
+            "New secret made. Copy it now: it is shown only once. The previous secret keeps working until the time below.",
+        ),
+        (Some("saved"), _) => Some("Saved."),
+        _ => None,
+    };
+    Ok(app_page(&state, &me.browser, &client, secret, notice))
 }
 
 /// GET /developer/apps/{id}/edit
@@ -363,7 +399,31 @@ pub async fn update(
         }
     };
     clients::save(&*state.store, &client, actor(&me), state.now()).await?;
-    Ok(app_page(&state, &me.browser, &client, None, Some("Saved.")))
+    Ok(see_other(&after(&state, &me, &client, "saved", None).await?))
+}
+
+/// GET /developer/apps/{id}/rotate-secret: what rotating does, to confirm.
+pub async fn confirm_rotate(
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>,
+) -> Result<Response, PageError> {
+    let client = owned(&state, &me.user, &id).await?;
+    let overlap = match state.config.secret_rotation_overlap {
+        s if s >= 3600 => format!("{} hours", s / 3600),
+        s => format!("{} minutes", s / 60),
+    };
+    let page = ConfirmPage {
+        csrf: me.browser.csrf.clone(),
+        heading: format!("Rotate the secret of {}?", client.name),
+        question: "A new secret is made and shown once.".into(),
+        consequence: format!(
+            "The current secret keeps working for {overlap}, time to deploy the new one; then only the new one works."
+        ),
+        action: format!("{}/rotate-secret", app_href(&client.id)),
+        confirm_label: "Rotate secret".into(),
+        cancel_href: app_href(&client.id),
+        fields: Vec::new(),
+    };
+    Ok(render(&state, StatusCode::OK, &page))
 }
 
 /// POST /developer/apps/{id}/rotate-secret
@@ -377,15 +437,27 @@ pub async fn rotate(
     else {
         return Err(PageError::bad_request("This app has no secret to rotate.").with_back(routes::DEVELOPER_APPS));
     };
-    Ok(app_page(
-        &state,
-        &me.browser,
-        &client,
-        Some(secret),
-        Some(
-            "New secret made. Copy it now: it is shown only once. The previous secret keeps working until the time below.",
-        ),
-    ))
+    Ok(see_other(&after(&state, &me, &client, "rotated", Some(secret)).await?))
+}
+
+/// GET /developer/apps/{id}/delete: what deleting does, to confirm.
+pub async fn confirm_delete(
+    State(state): State<AppState>, me: SignedIn, Path(id): Path<ClientId>,
+) -> Result<Response, PageError> {
+    let client = owned(&state, &me.user, &id).await?;
+    let page = ConfirmPage {
+        csrf: me.browser.csrf.clone(),
+        heading: format!("Delete {}?", client.name),
+        question: format!("Client ID {} stops working at once.", client.id.as_str()),
+        consequence: "Everyone signed in to it is signed out (all its tokens end) and their consents are removed. \
+                      This cannot be undone."
+            .into(),
+        action: format!("{}/delete", app_href(&client.id)),
+        confirm_label: "Delete app".into(),
+        cancel_href: app_href(&client.id),
+        fields: Vec::new(),
+    };
+    Ok(render(&state, StatusCode::OK, &page))
 }
 
 /// POST /developer/apps/{id}/delete

@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use super::browser::Browser;
 use super::extract::{Form, PageParams};
-use super::pages::render;
+use super::pages::{render, see_other};
 use super::routes;
 use crate::accounts::password;
 use crate::accounts::recovery::{self, ResetOutcome, ResetRequest, Verification};
@@ -26,8 +26,8 @@ fn link_invalid() -> PageError {
 }
 
 /// GET /password/forgot
-pub async fn forgot_page(State(state): State<AppState>, browser: Browser) -> Response {
-    let page = ForgotPage { csrf: browser.csrf.clone(), sent: false, error: None };
+pub async fn forgot_page(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
+    let page = ForgotPage { csrf: browser.csrf.clone(), sent: params.get("sent") == Some("1"), error: None };
     render(&state, StatusCode::OK, &page)
 }
 
@@ -51,7 +51,7 @@ pub async fn forgot_submit(
             format!("Too many reset requests. Try again {}.", throttle::wait_words(wait)),
         )
         .with_retry_after(wait)),
-        ResetRequest::Accepted => Ok(render(&state, StatusCode::OK, &page(true, None))),
+        ResetRequest::Accepted => Ok(see_other(&format!("{}?sent=1", routes::FORGOT_PASSWORD))),
     }
 }
 
@@ -90,15 +90,7 @@ pub async fn reset_submit(
         ResetOutcome::Refused(why) => {
             Ok(reset_form(&state, &browser, token, StatusCode::UNPROCESSABLE_ENTITY, Some(why)))
         }
-        ResetOutcome::Done => {
-            let page = SignedOutPage {
-                heading: "Password reset".into(),
-                message: "Your new password is set, and every session and app sign-in of your account has ended. \
-                          Sign in with the new password."
-                    .into(),
-            };
-            Ok(render(&state, StatusCode::OK, &page))
-        }
+        ResetOutcome::Done => Ok(see_other(&format!("{}?reason=password-reset", routes::SIGNED_OUT))),
     }
 }
 

@@ -215,15 +215,15 @@ async fn developers_register_apis_and_give_their_machine_apps_its_scopes() {
             let store = server.state.store.clone();
             async move { store.get_client(&id.as_str().into()).await.unwrap().unwrap() }
         };
-        assert_eq!(edit_app(&server, &dev, &own_id, &[("exchange_targets", PAYMENTS)]).await, 200);
+        assert_eq!(edit_app(&server, &dev, &own_id, &[("exchange_targets", PAYMENTS)]).await, 303);
         assert!(stored(own_id.clone()).await.token_exchange_targets.is_empty(), "{backend:?}: a developer cannot");
         let (admin, _, admin_id) = signed_in(&server).await;
         server.state.store.set_user_role(&admin_id, latchkey::store::Role::Admin, server.state.now()).await.unwrap();
-        assert_eq!(edit_app(&server, &admin, &own_id, &[("scopes", ""), ("exchange_targets", PAYMENTS)]).await, 200);
+        assert_eq!(edit_app(&server, &admin, &own_id, &[("scopes", ""), ("exchange_targets", PAYMENTS)]).await, 303);
         let own = stored(own_id.clone()).await;
         assert_eq!(own.token_exchange_targets, [PAYMENTS]);
         assert!(own.grant_types.iter().any(|g| g == "urn:ietf:params:oauth:grant-type:token-exchange"));
-        assert_eq!(edit_app(&server, &dev, &own_id, &[("allowed_resources", PHOTOS)]).await, 200);
+        assert_eq!(edit_app(&server, &dev, &own_id, &[("allowed_resources", PHOTOS)]).await, 303);
         let own = stored(own_id.clone()).await;
         assert_eq!(own.token_exchange_targets, [PAYMENTS], "{backend:?}: kept when the developer edits");
         assert_eq!(own.allowed_resources, [PHOTOS]);

@@ -386,6 +386,42 @@ async fn chromium_approves_a_tv_on_a_phone_and_registers_an_api() {
         assert_eq!(url.query(), Some("done=created"), "post, then redirect to the API: {url}");
         assert!(c.source().await.unwrap().contains("photos:write"));
         shot(&c, "24-portal-api").await;
+
+        // Register a machine app; reloading the page with its secret
+        // registers nothing more and shows the secret no more.
+        c.goto(&server.url("/developer/apps/new")).await.unwrap();
+        wait_for_path(&c, "/developer/apps/new").await;
+        fill(&c, "name", "Nightly export").await;
+        click(&c, "input[value=\"machine\"]").await;
+        click(&c, "button[type=\"submit\"]").await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let html = c.source().await.unwrap();
+        assert!(html.contains("client-secret") && html.contains("Download"), "the secret, once");
+        shot(&c, "25-portal-secret-once").await;
+        let me = server.state.store.find_user_by_login(&username).await.unwrap().unwrap();
+        let apps = || async { server.state.store.list_clients_by_owner(&me.id).await.unwrap() };
+        assert_eq!(apps().await.len(), 1);
+        c.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let html = c.source().await.unwrap();
+        assert!(!html.contains("id=\"client-secret\"") && html.contains("shown once"), "{html}");
+        assert_eq!(apps().await.len(), 1, "{backend:?}: a reload registers nothing");
+
+        // Rotating asks first; a reload after it rotates nothing.
+        let app = apps().await.remove(0);
+        click(&c, &format!("a[href=\"/developer/apps/{}/rotate-secret\"]", app.id.as_str())).await;
+        wait_for_path(&c, &format!("/developer/apps/{}/rotate-secret", app.id.as_str())).await;
+        shot(&c, "26-portal-confirm-rotate").await;
+        click(&c, "button[type=\"submit\"]").await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(c.source().await.unwrap().contains("New secret made"));
+        let rotated = server.state.store.get_client(&app.id).await.unwrap().unwrap();
+        assert_ne!(rotated.secret_hash, app.secret_hash);
+        c.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = server.state.store.get_client(&app.id).await.unwrap().unwrap();
+        assert_eq!(after.secret_hash, rotated.secret_hash, "{backend:?}: a reload rotates nothing");
+        assert_eq!(after.old_secret_hash, app.secret_hash, "the first secret still overlaps");
         c.close().await.unwrap();
     }
 }

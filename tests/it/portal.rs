@@ -30,7 +30,20 @@ pub(crate) async fn register(server: &TestServer, b: &reqwest::Client, fields: &
     let mut all = vec![("csrf", csrf.as_str())];
     all.extend_from_slice(fields);
     let res = b.post(server.url("/developer/apps")).form(&all).send().await.unwrap();
+    if res.status() != 303 {
+        return (res.status().as_u16(), res.text().await.unwrap());
+    }
+    // Post, then redirect to the app's page, which shows a secret once.
+    let to = location(&res);
+    assert!(to.contains("?done=created"), "{to}");
+    let res = b.get(server.url(&to)).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// What another signed-in person gets at `url`.
+async fn stranger_sees(server: &TestServer, url: &str) -> String {
+    let (b, _, _) = signed_in(server).await;
+    b.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 async fn introspect_status(server: &TestServer, id: &str, secret: &str) -> u16 {
@@ -100,17 +113,31 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
         let id = between(&page, "<code id=\"client-id\">", "</code>").unwrap().to_string();
         let first = between(&page, "<code id=\"client-secret\">", "</code>").unwrap().to_string();
         assert_eq!(introspect_status(&server, &id, &first).await, 200);
-        let csrf = input_value(&page, "csrf").unwrap();
+        // Rotating asks first, then posts and redirects to the page that
+        // shows the new secret once: a reload shows nothing and rotates
+        // nothing.
+        let (_, confirm) =
+            follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}/rotate-secret"))).await.page();
+        assert!(confirm.contains("Rotate the secret of Web?") && confirm.contains("1 hours"), "{confirm}");
+        let csrf = input_value(&confirm, "csrf").unwrap();
         let res = b
             .post(server.url(&format!("/developer/apps/{id}/rotate-secret")))
             .form(&[("csrf", csrf.as_str())])
             .send()
             .await
             .unwrap();
-        let page = res.text().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let shown_at = server.url(&location(&res));
+        assert!(shown_at.contains("done=rotated&reveal="), "{shown_at}");
+        let page = b.get(&shown_at).send().await.unwrap().text().await.unwrap();
         let second = between(&page, "<code id=\"client-secret\">", "</code>").unwrap().to_string();
         assert_ne!(first, second);
-        assert!(page.contains("works until"));
+        assert!(page.contains("works until") && page.contains("download="), "{page}");
+        let reloaded = b.get(&shown_at).send().await.unwrap().text().await.unwrap();
+        assert!(!reloaded.contains(&second) && reloaded.contains("shown once"), "a reload shows nothing");
+        let stolen = stranger_sees(&server, &shown_at).await;
+        assert!(!stolen.contains(&second));
+        assert_eq!(introspect_status(&server, &id, &first).await, 200, "the reload did not rotate again");
         assert_eq!(introspect_status(&server, &id, &first).await, 200, "old secret during the overlap");
         assert_eq!(introspect_status(&server, &id, &second).await, 200);
         server.clock.advance(3601);
@@ -132,8 +159,9 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works() {
         assert!(res.status().is_client_error());
         assert!(server.state.store.get_client(&id.as_str().into()).await.unwrap().is_some());
 
-        // The owner deletes it.
-        let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}"))).await.page();
+        // The owner deletes it, after a confirmation naming what happens.
+        let (_, page) = follow(&b, &server.base, &server.url(&format!("/developer/apps/{id}/delete"))).await.page();
+        assert!(page.contains("Delete Web?") && page.contains("cannot be undone"), "{page}");
         let csrf = input_value(&page, "csrf").unwrap();
         let res = b
             .post(server.url(&format!("/developer/apps/{id}/delete")))
@@ -576,8 +604,9 @@ async fn the_portal_sets_how_an_app_authenticates() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200);
-        assert!(res.text().await.unwrap().contains("(client_secret_basic)"));
+        assert_eq!(location(&res), format!("/developer/apps/{id}?done=saved"));
+        let (_, page) = follow(&b, &server.base, &server.url(&location(&res))).await.page();
+        assert!(page.contains("(client_secret_basic)") && page.contains("Saved."));
         assert_eq!(by_basic().await.unwrap().status(), 200, "{backend:?}");
         assert_eq!(by_post().await.unwrap().status(), 401, "{backend:?}");
         // An SPA has no secret and no choice.
@@ -673,11 +702,35 @@ async fn the_portal_takes_public_keys_and_security_switches() {
             .send()
             .await
             .unwrap();
-        let page = res.text().await.unwrap();
+        let (_, page) = follow(&b, &server.base, &server.url(&location(&res))).await.page();
         assert!(page.contains("the FAPI 2.0 profile") && page.contains("DPoP-bound tokens"), "{backend:?}: {page}");
         let stored = server.state.store.get_client(&id.as_str().into()).await.unwrap().unwrap();
         assert_eq!(stored.security_profile.as_deref(), Some("fapi2"));
         assert_eq!(stored.token_endpoint_auth_signing_alg, None, "the edit form sent no pin: cleared");
         assert!(stored.require_pushed_authorization_requests && stored.dpop_bound_access_tokens);
+    }
+}
+
+/// Sign-in returns to the page asked for, and only to a path of ours.
+#[tokio::test]
+async fn sign_in_returns_to_the_page_asked_for() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let name = unique("returning");
+        server.user(&name, PASSWORD).await;
+        let b = browser();
+        let (url, login) = follow(&b, &server.base, &server.url("/developer/apps?x=1")).await.page();
+        assert!(url.contains("/login?next="), "{backend:?}: {url}");
+        let (landed, page) = sign_in(&b, &server.base, &login, &name, PASSWORD).await.page();
+        assert_eq!(landed, server.url("/developer/apps?x=1"), "{backend:?}");
+        assert!(page.contains("Your apps") || page.contains("apps"), "{page}");
+
+        for evil in ["//evil.example/x", "https://evil.example/x", "/\\evil.example"] {
+            let b = browser();
+            let next: String = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+            let (_, login) = follow(&b, &server.base, &server.url(&format!("/login?next={next}"))).await.page();
+            let (landed, _) = sign_in(&b, &server.base, &login, &name, PASSWORD).await.page();
+            assert_eq!(landed, server.url("/account"), "{backend:?}: {evil}");
+        }
     }
 }

@@ -575,7 +575,9 @@ async fn logout_without_hint_asks_first() {
         let csrf = input_value(&page, "csrf").unwrap();
         let res =
             b.post(server.url("/logout")).form(&[("csrf", csrf.as_str()), ("confirm", "yes")]).send().await.unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(location(&res), "/signed-out", "post, then redirect");
+        let (_, done) = follow(&b, &server.base, &server.url("/signed-out")).await.page();
+        assert!(done.contains("You are signed out"), "{done}");
         assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "signed out");
     }
 }

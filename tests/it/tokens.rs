@@ -405,9 +405,11 @@ async fn signing_out_everywhere_ends_sessions_and_grants() {
         let (_, account) = follow(&b, &server.base, &server.url("/account")).await.page();
         assert!(account.contains("2 devices"), "{account}");
         let csrf = input_value(&account, "csrf").unwrap();
+        let (_, confirm) = follow(&b, &server.base, &server.url("/account/sign-out-everywhere")).await.page();
+        assert!(confirm.contains("All 2 of your sessions end"), "{confirm}");
         let res =
             b.post(server.url("/account/sign-out-everywhere")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(location(&res), "/signed-out?reason=everywhere");
         assert_eq!(other.get(server.url("/account")).send().await.unwrap().status(), 303, "other session ended");
         assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "this one too");
         assert_eq!(json(use_refresh(&server, &id, &secret, refresh, None).await).await["error"], "invalid_grant");
