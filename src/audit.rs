@@ -124,6 +124,17 @@ pub async fn record(store: &dyn Store, now: crate::clock::Timestamp, e: Event<'_
 }
 
 /// An event in words for the person's account page.
+/// Whether an event deserves the person's attention (shown as an alert):
+/// something failed or was refused, or a defence fired. The person's own
+/// choices (declining an app, unlinking) are not alarming.
+pub fn alarming(event: &str, outcome: &str) -> bool {
+    match outcome {
+        "success" | "denied" => false,
+        "refused" => event != "federation.unlink",
+        _ => true,
+    }
+}
+
 pub fn describe(event: &str, outcome: &str) -> String {
     let text = match (event, outcome) {
         ("sign_in", "success") => "Signed in",
@@ -138,7 +149,10 @@ pub fn describe(event: &str, outcome: &str) -> String {
         ("federation.unlink", "success") => "GitHub unlinked",
         ("federation.unlink", _) => "GitHub unlink refused (last way to sign in)",
         ("consent.grant", "success") => "Allowed an app to use your account",
-        ("consent.grant", _) => "Refused an app's request",
+        ("consent.grant", _) => "Declined an app's request",
+        ("device.approve", _) => "Signed in a device",
+        ("device.deny", _) => "Declined a device's request",
+        ("authorization_code.replay", _) => "An app's access was revoked: a sign-in code was used twice",
         ("profile.update", _) => "Profile updated",
         ("client.create", _) => "Registered an app",
         ("client.update", _) => "Edited an app",
@@ -155,11 +169,29 @@ pub fn describe(event: &str, outcome: &str) -> String {
         ("password.reset_requested", _) => "Password reset requested",
         ("email.verified", _) => "Email verified",
         ("mfa.enrol", _) => "Two-step verification turned on",
-        ("mfa.disable", _) => "Two-step verification turned off",
+        ("mfa.disable", "success") => "Two-step verification turned off",
+        ("mfa.disable", _) => "Failed attempt to turn off two-step verification",
         ("mfa.use", "success") => "Two-step verification code used",
         ("mfa.use", _) => "Wrong two-step verification code",
         ("mfa.backup_code", _) => "Backup code used",
         _ => return format!("{event} ({outcome})"),
     };
     text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_says_what_happened() {
+        assert_eq!(describe("mfa.disable", "success"), "Two-step verification turned off");
+        assert_eq!(describe("mfa.disable", "failure"), "Failed attempt to turn off two-step verification");
+        assert!(alarming("mfa.disable", "failure") && !alarming("mfa.disable", "success"));
+        // The person's own choices are no alarm; failures and defences are.
+        assert!(!alarming("consent.grant", "denied"));
+        assert!(!alarming("federation.unlink", "refused"));
+        assert!(alarming("sign_in", "failure") && alarming("sign_in.lockout", "locked"));
+        assert!(alarming("refresh_token.reuse_detected", "family_revoked"));
+    }
 }

@@ -246,6 +246,16 @@ pub struct CreateClient {
     /// An API it may exchange a person's token for (RFC 8693; repeat).
     #[arg(long = "exchange-target", value_name = "URI")]
     pub exchange_targets: Vec<String>,
+    /// Shown on the consent page (https): the app's homepage (`client_uri`),
+    /// logo (`logo_uri`), privacy policy (`policy_uri`) and terms (`tos_uri`).
+    #[arg(long = "client-uri", value_name = "URL")]
+    pub client_uri: Option<String>,
+    #[arg(long = "logo-uri", value_name = "URL")]
+    pub logo_uri: Option<String>,
+    #[arg(long = "policy-uri", value_name = "URL")]
+    pub policy_uri: Option<String>,
+    #[arg(long = "tos-uri", value_name = "URL")]
+    pub tos_uri: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -490,6 +500,10 @@ async fn clients_cmd(cmd: ClientsCommand, config: Config, clock: Arc<dyn Clock>)
                     security_profile: c.profile,
                     allowed_resources: c.resources,
                     token_exchange_targets: c.exchange_targets,
+                    homepage: c.client_uri,
+                    logo_url: c.logo_uri,
+                    policy_uri: c.policy_uri,
+                    tos_uri: c.tos_uri,
                     ..Default::default()
                 },
                 clock.now(),

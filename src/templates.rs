@@ -164,6 +164,7 @@ pub struct ConsentPage {
     pub csrf: String,
     pub request_id: String,
     pub client_name: String,
+    pub app: ConsentApp,
     pub scopes: Vec<ScopeLine>,
     pub user: UserLine,
     pub switch_url: String,
@@ -173,6 +174,19 @@ impl Page for ConsentPage {
     fn title(&self) -> String {
         format!("Allow {}?", self.client_name)
     }
+}
+
+/// What the consent page shows of the app (see `oauth::consent::AppFacts`).
+#[derive(Debug, Serialize, Default)]
+pub struct ConsentApp {
+    pub logo_url: Option<String>,
+    pub homepage: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub owner: Option<String>,
+    pub redirect_host: String,
+    pub unverified: bool,
+    pub allowed_since: Option<String>,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -299,6 +313,12 @@ pub struct AdminClientLine {
     pub public: bool,
     /// Registered by a person in the portal (not by an operator).
     pub owned: bool,
+    /// People see the "unverified app" notice for it.
+    pub unverified: bool,
+    /// Marked verified by an administrator.
+    pub verified: bool,
+    /// First-party: people are not asked to consent.
+    pub first_party: bool,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -344,6 +364,8 @@ pub struct AppFormValues {
     pub name: String,
     pub homepage: String,
     pub logo_url: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
     pub app_type: String,
     /// RFC 7591 `token_endpoint_auth_method` for apps with a secret.
     pub auth_method: String,
@@ -785,6 +807,16 @@ mod tests {
                 csrf: "tok".into(),
                 request_id: "req".into(),
                 client_name: evil.into(),
+                app: ConsentApp {
+                    logo_url: Some("https://app.example/logo.png".into()),
+                    homepage: Some(evil.into()),
+                    policy_uri: Some(evil.into()),
+                    tos_uri: Some(evil.into()),
+                    owner: Some(evil.into()),
+                    redirect_host: evil.into(),
+                    unverified: true,
+                    allowed_since: Some(evil.into()),
+                },
                 scopes: vec![ScopeLine { name: "email".into(), description: "See your email address".into() }],
                 user: user(),
                 switch_url: "/login?request=req&switch=1".into(),
@@ -850,7 +882,14 @@ mod tests {
                     disabled: false,
                     is_me: false,
                 }],
-                clients: vec![AdminClientLine { id: "c".into(), name: evil.into(), public: true, owned: false }],
+                clients: vec![AdminClientLine {
+                    id: "c".into(),
+                    name: evil.into(),
+                    public: true,
+                    owned: true,
+                    unverified: true,
+                    ..Default::default()
+                }],
                 apis: vec![AdminApiLine { id: "a".into(), name: evil.into(), identifier: evil.into(), owned: true }],
                 notice: None,
                 is_admin: true,

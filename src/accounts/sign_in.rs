@@ -22,6 +22,8 @@ pub enum PasswordOutcome {
     Refused { delay: Duration },
     /// Locked, before this attempt or by it: seconds to wait.
     Locked(i64),
+    /// The right password of a disabled account (see `users::DISABLED`).
+    Disabled,
 }
 
 /// Checks a password. Failures count against the account the login names
@@ -53,6 +55,10 @@ pub async fn password(
         }
         return Ok(PasswordOutcome::Refused { delay: failure.delay });
     };
+    if user.disabled {
+        audit::record(a.store, now, origin.event("sign_in", "disabled", Some(&user.id))).await;
+        return Ok(PasswordOutcome::Disabled);
+    }
     throttle.succeeded(Kind::SignIn, &subject).await?;
     Ok(PasswordOutcome::Passed(user))
 }

@@ -149,12 +149,21 @@ pub async fn authenticate(
     store: &dyn Store, hasher: &PasswordHasherPool, login: &str, password: &str, now: Timestamp,
 ) -> Result<Option<User>, AccountError> {
     let found = store.find_user_by_login(login).await?;
-    authenticate_found(store, hasher, found, password, now).await
+    Ok(authenticate_found(store, hasher, found, password, now).await?.filter(|u| !u.disabled))
 }
+
+/// What a disabled account is told once it has proved itself (the right
+/// password, or GitHub): the same words on every path. Before that proof it
+/// is told what any wrong attempt is told.
+pub const DISABLED: (&str, &str) = (
+    "This account is disabled",
+    "An administrator has disabled it. If you think this is a mistake, contact the administrator of this service.",
+);
 
 /// Checks `password` against an account already looked up by its login (or
 /// against nothing, at the same cost, when none was found); re-hashes it
-/// when the parameters changed.
+/// when the parameters changed. A disabled account with the right password
+/// comes back too: the caller refuses it, with [`DISABLED`].
 pub async fn authenticate_found(
     store: &dyn Store, hasher: &PasswordHasherPool, user: Option<User>, password: &str, now: Timestamp,
 ) -> Result<Option<User>, AccountError> {
@@ -163,10 +172,10 @@ pub async fn authenticate_found(
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let verified = hasher.verify(password, stored).await?;
-    let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {
+    let Some(user) = user.filter(|_| verified.ok) else {
         return Ok(None);
     };
-    if verified.needs_rehash {
+    if verified.needs_rehash && !user.disabled {
         let hash = hasher.hash(password).await?;
         store.set_password_hash(&user.id, &hash, now).await?;
     }

@@ -83,7 +83,7 @@ pub async fn account_page(
         .map(|e| ActivityLine {
             what: audit::describe(&e.event, &e.outcome),
             when: crate::clock::utc_text(e.at),
-            alert: e.outcome != "success",
+            alert: audit::alarming(&e.event, &e.outcome),
             ip: e.ip,
         })
         .collect();

@@ -29,10 +29,25 @@ pub async fn page(
     State(state): State<AppState>, admin: Admin, PageParams(params): PageParams,
 ) -> Result<Response, PageError> {
     let me = &admin.0.user;
-    let users = state
+    let all_users = state.store.list_users().await?;
+    let owners: std::collections::HashMap<&str, &User> = all_users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let clients = state
         .store
-        .list_users()
+        .list_clients()
         .await?
+        .into_iter()
+        .map(|c| AdminClientLine {
+            unverified: clients::unverified(&c, c.owner_id.as_deref().and_then(|id| owners.get(id).copied())),
+            verified: c.verified,
+            first_party: c.skip_consent,
+            owned: c.owner_id.is_some(),
+            id: c.id,
+            name: c.name,
+            public: c.public,
+        })
+        .collect();
+    let users = all_users
+        .clone()
         .into_iter()
         .map(|u| AdminUserLine {
             is_me: u.id == me.id,
@@ -42,13 +57,6 @@ pub async fn page(
             role: u.role.to_string(),
             disabled: u.disabled,
         })
-        .collect();
-    let clients = state
-        .store
-        .list_clients()
-        .await?
-        .into_iter()
-        .map(|c| AdminClientLine { id: c.id, name: c.name, public: c.public, owned: c.owner_id.is_some() })
         .collect();
     let apis = state
         .store
@@ -66,6 +74,7 @@ pub async fn page(
         Some("disabled") => Some("The account is disabled; its sessions and tokens have ended."),
         Some("enabled") => Some("The account is enabled again."),
         Some("deleted") => Some("The app is deleted."),
+        Some("app-trust") => Some("The app's trust setting is saved."),
         Some("api-deleted") => Some("The API is deleted."),
         _ => None,
     };
@@ -156,6 +165,26 @@ pub async fn confirm_client_delete(
         fields: Vec::new(),
     };
     Ok(render(&state, StatusCode::OK, &page))
+}
+
+/// POST /admin/clients/{id}/trust: `set` is `verified` or `unverified`
+/// (the consent page's notice), `first-party` or `third-party` (whether
+/// people are asked to consent at all).
+pub async fn client_trust(
+    State(state): State<AppState>, admin: Admin, Path(id): Path<ClientId>, Form(params): Form,
+) -> Result<Response, PageError> {
+    let mut client = state.store.get_client(&id).await?.ok_or_else(|| {
+        PageError::new(StatusCode::NOT_FOUND, "No such app", "It may have been deleted.").with_back(routes::ADMIN)
+    })?;
+    match params.get("set") {
+        Some("verified") => client.verified = true,
+        Some("unverified") => client.verified = false,
+        Some("first-party") => client.skip_consent = true,
+        Some("third-party") => client.skip_consent = false,
+        _ => return Err(PageError::bad_request("Unknown setting.").with_back(routes::ADMIN)),
+    }
+    clients::save(&*state.store, &client, page_actor(&admin), state.now()).await?;
+    Ok(see_other(&format!("{}?done=app-trust", routes::ADMIN)))
 }
 
 /// POST /admin/clients/{id}/delete

@@ -158,7 +158,10 @@ async fn act(state: &AppState, browser: &mut Browser, decided: Box<Decided>) -> 
                 Refusal::AccountHasOne => {
                     "Your account is already linked to a different GitHub account. Unlink it first."
                 }
-                Refusal::Disabled => "The account linked to this GitHub account is disabled.",
+                Refusal::Disabled => {
+                    let (heading, message) = crate::accounts::users::DISABLED;
+                    return Err(PageError::new(StatusCode::FORBIDDEN, heading, message).with_back(back));
+                }
             };
             Err(PageError::new(StatusCode::CONFLICT, "GitHub account not linked", message).with_back(back))
         }

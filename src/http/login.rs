@@ -80,6 +80,10 @@ pub async fn login_submit(
             // The same words whether the account exists or not.
             Ok(render(&state, StatusCode::OK, &page("Incorrect username or password.".into())))
         }
+        PasswordOutcome::Disabled => {
+            let (heading, message) = users::DISABLED;
+            Err(PageError::new(StatusCode::FORBIDDEN, heading, message).with_back(routes::LOGIN))
+        }
         PasswordOutcome::Locked(wait) => {
             let text =
                 format!("Too many failed attempts. Try again {}, or reset your password.", throttle::wait_words(wait));

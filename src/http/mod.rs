@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/disable", get(admin::confirm_disable).post(admin::disable_user))
         .route("/admin/users/{id}/enable", post(admin::enable_user))
         .route("/admin/clients/{id}/delete", get(admin::confirm_client_delete).post(admin::client_delete))
+        .route("/admin/clients/{id}/trust", post(admin::client_trust))
         .route(routes::END_SESSION_ONE, post(account::end_session))
         .route(routes::MFA_SETUP, get(mfa::setup_page).post(mfa::setup_submit))
         .route(routes::MFA_DISABLE, post(mfa::disable))

@@ -57,6 +57,8 @@ fn form_values(params: &Params) -> AppFormValues {
         name: params.get("name").unwrap_or("").trim().to_string(),
         homepage: params.get("homepage").unwrap_or("").trim().to_string(),
         logo_url: params.get("logo_url").unwrap_or("").trim().to_string(),
+        policy_uri: params.get("policy_uri").unwrap_or("").trim().to_string(),
+        tos_uri: params.get("tos_uri").unwrap_or("").trim().to_string(),
         app_type: params.get("app_type").unwrap_or("web").to_string(),
         auth_method: params.get("auth_method").unwrap_or("client_secret_basic").to_string(),
         redirect_uris: params.get("redirect_uris").unwrap_or("").to_string(),
@@ -257,6 +259,8 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
         app_type: Some(values.app_type.clone()),
         homepage: optional(&params, "homepage"),
         logo_url: optional(&params, "logo_url"),
+        policy_uri: optional(&params, "policy_uri"),
+        tos_uri: optional(&params, "tos_uri"),
         owner_id: Some(me.user.id.clone()),
         // Only apps that keep a secret choose how they present it.
         token_endpoint_auth_method: matches!(values.app_type.as_str(), "web" | "machine")
@@ -335,6 +339,8 @@ pub async fn edit_form(
         name: c.name.clone(),
         homepage: c.homepage.clone().unwrap_or_default(),
         logo_url: c.logo_url.clone().unwrap_or_default(),
+        policy_uri: c.policy_uri.clone().unwrap_or_default(),
+        tos_uri: c.tos_uri.clone().unwrap_or_default(),
         app_type: c.app_type.clone().unwrap_or_else(|| "web".into()),
         auth_method: c.token_endpoint_auth_method.clone(),
         redirect_uris: c.redirect_uris.join("\n"),
@@ -372,6 +378,8 @@ pub async fn update(
         scopes: client.scopes.clone(),
         homepage: optional(&params, "homepage"),
         logo_url: optional(&params, "logo_url"),
+        policy_uri: optional(&params, "policy_uri"),
+        tos_uri: optional(&params, "tos_uri"),
         token_endpoint_auth_method: (!client.public).then(|| values.auth_method.clone()),
         ..Default::default()
     };

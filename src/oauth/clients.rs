@@ -54,6 +54,9 @@ pub struct ClientSpec {
     /// registered APIs with [`unregistered`](super::apis::unregistered).
     pub allowed_resources: Vec<String>,
     pub token_exchange_targets: Vec<String>,
+    /// Its privacy policy and terms of service (https), for the consent page.
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 /// The methods a confidential client may authenticate with.
@@ -358,8 +361,32 @@ pub fn revise(client: &Client, spec: ClientSpec) -> Result<Client, String> {
         registration_token_hash: client.registration_token_hash.clone(),
         secret_sealed: client.secret_sealed.clone(),
         old_secret_sealed: client.old_secret_sealed.clone(),
+        // What people judge an app by changed: an administrator looks again.
+        verified: client.verified && same_face(client, &checked),
         ..checked
     })
+}
+
+/// Whether the name, logo, links and redirect hosts people see on the
+/// consent page are unchanged.
+fn same_face(a: &Client, b: &Client) -> bool {
+    (&a.name, &a.logo_url, &a.homepage, &a.policy_uri, &a.tos_uri, &a.redirect_uris)
+        == (&b.name, &b.logo_url, &b.homepage, &b.policy_uri, &b.tos_uri, &b.redirect_uris)
+}
+
+/// Whether people are warned that nobody checked this app: it was
+/// registered by an ordinary user (the portal or dynamic registration) and
+/// no administrator has marked it verified. Operators' apps (the CLI) and
+/// administrators' own are trusted.
+pub fn unverified(client: &Client, owner: Option<&crate::store::User>) -> bool {
+    if client.verified {
+        return false;
+    }
+    match (&client.owner_id, owner) {
+        (None, _) => client.registration_token_hash.is_some(),
+        (Some(_), Some(o)) => o.role != crate::store::Role::Admin,
+        (Some(_), None) => true,
+    }
 }
 
 pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> {
@@ -373,6 +400,8 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
     check_security(&mut spec, &token_endpoint_auth_method, jwks.is_some() || jwks_uri.is_some())?;
     check_url("homepage", &spec.homepage)?;
     check_url("logo URL", &spec.logo_url)?;
+    check_url("privacy policy URL", &spec.policy_uri)?;
+    check_url("terms of service URL", &spec.tos_uri)?;
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
         redirect_uri::validate_registration(uri)?;
     }
@@ -439,6 +468,11 @@ pub fn build(mut spec: ClientSpec, now: Timestamp) -> Result<NewClient, String> 
         old_secret_sealed: None,
         allowed_resources: spec.allowed_resources,
         token_exchange_targets: spec.token_exchange_targets,
+        policy_uri: spec.policy_uri,
+        tos_uri: spec.tos_uri,
+        // Apps of operators and administrators are trusted as made; an
+        // ordinary user's app waits for an administrator (see `verified`).
+        verified: false,
     };
     Ok(NewClient { client, secret })
 }

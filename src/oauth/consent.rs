@@ -27,6 +27,58 @@ pub async fn forget_pending(p: Provider<'_>, id: &str) -> EphemeralResult<()> {
     PENDING_REQUEST.delete(p.ephemeral, id).await
 }
 
+/// What the consent page tells about the app asking, so a person can judge
+/// it: who registered it, where it sends them back, its links, whether an
+/// administrator checked it, and since when they have used it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AppFacts {
+    /// Shown only from https (checked at registration), at a fixed size.
+    pub logo_url: Option<String>,
+    pub homepage: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// `@username` of the person who registered it; None for an operator's.
+    pub owner: Option<String>,
+    /// The host of the redirect URI this request returns to.
+    pub redirect_host: String,
+    /// Registered by an ordinary user (or by dynamic registration) and not
+    /// checked by an administrator.
+    pub unverified: bool,
+    /// When the person first allowed it, if they did.
+    pub allowed_since: Option<Timestamp>,
+}
+
+/// The facts about the app of `req` for `user_id`'s consent page.
+pub async fn app_facts(p: Provider<'_>, req: &AuthorizationRequest, user_id: &str) -> StoreResult<AppFacts> {
+    let Some(client) = p.store.get_client(&req.client_id).await? else {
+        return Ok(AppFacts::default());
+    };
+    let owner = match &client.owner_id {
+        Some(id) => p.store.get_user(id).await?,
+        None => None,
+    };
+    let allowed_since =
+        p.store.list_user_consents(user_id).await?.into_iter().find(|(id, _, _)| *id == client.id).map(|(_, _, at)| at);
+    Ok(AppFacts {
+        unverified: super::clients::unverified(&client, owner.as_ref()),
+        owner: owner.map(|o| format!("@{}", o.username)),
+        redirect_host: url::Url::parse(&req.redirect_uri)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(port) => format!("{h}:{port}"),
+                    None => h.to_string(),
+                })
+            })
+            .unwrap_or_else(|| req.redirect_uri.clone()),
+        logo_url: client.logo_url.filter(|u| u.starts_with("https://")),
+        homepage: client.homepage,
+        policy_uri: client.policy_uri,
+        tos_uri: client.tos_uri,
+        allowed_since,
+    })
+}
+
 /// What happens to a request now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {

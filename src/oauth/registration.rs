@@ -46,6 +46,9 @@ pub struct Metadata {
     pub client_name: Option<String>,
     pub client_uri: Option<String>,
     pub logo_uri: Option<String>,
+    /// OIDC Dynamic Registration §2: shown on the consent page.
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
     pub scope: Option<String>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub application_type: Option<String>,
@@ -174,6 +177,8 @@ pub fn to_spec(m: &Metadata, allowed_scopes: &[String]) -> Result<ClientSpec, Me
         app_type: native.then(|| "native".to_string()),
         homepage: m.client_uri.clone().filter(|u| !u.is_empty()),
         logo_url: m.logo_uri.clone().filter(|u| !u.is_empty()),
+        policy_uri: m.policy_uri.clone().filter(|u| !u.is_empty()),
+        tos_uri: m.tos_uri.clone().filter(|u| !u.is_empty()),
         // Without a method, the RFC's default, or the profile's.
         token_endpoint_auth_method: m.token_endpoint_auth_method.clone(),
         jwks,
@@ -263,6 +268,11 @@ pub fn document(client: &Client, registration_client_uri: &str) -> Value {
         }
         if let Some(u) = &client.logo_url {
             obj.insert("logo_uri".into(), json!(u));
+        }
+        for (name, value) in [("policy_uri", &client.policy_uri), ("tos_uri", &client.tos_uri)] {
+            if let Some(u) = value {
+                obj.insert(name.into(), json!(u));
+            }
         }
         if client.secret_hash.is_some() {
             obj.insert("client_secret_expires_at".into(), json!(0));

@@ -165,6 +165,13 @@ pub struct Client {
     /// none. Registration metadata `token_exchange_targets`.
     #[sqlx(try_from = "sql::JsonList")]
     pub token_exchange_targets: Vec<String>,
+    /// Its privacy policy and terms (`policy_uri`, `tos_uri`), linked from
+    /// the consent page.
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// An administrator checked this app, registered by an ordinary user:
+    /// the consent page drops its "unverified app" notice.
+    pub verified: bool,
 }
 
 /// A JSON document kept as text, serialized as the document itself.

@@ -98,6 +98,9 @@ fn client(tag: &str) -> Client {
         secret_sealed: Some(vec![1, 2, 3]),
         old_secret_sealed: None,
         allowed_resources: vec!["https://api.example/photos".into()],
+        policy_uri: Some("https://app.example/privacy".into()),
+        tos_uri: None,
+        verified: true,
         token_exchange_targets: vec![],
     }
 }

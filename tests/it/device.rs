@@ -378,7 +378,9 @@ async fn concurrent_guesses_from_one_address_stop_at_the_limit() {
         }
         let judged = statuses.iter().filter(|s| **s == 400).count();
         assert!(judged <= 3, "{backend:?}: {judged} guesses judged of 40: {statuses:?}");
-        assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
+        // A backend slower than its deadline under this burst answers 503
+        // (fail fast), never a judged guess past the limit.
+        assert!(statuses.iter().all(|s| [400, 429, 503].contains(s)), "{statuses:?}");
         let failures = server.state.store.list_audit(None, 100).await.unwrap();
         let counted = failures.iter().filter(|e| e.event == "device.code_entry").count();
         assert!(counted <= 3, "{backend:?}: {counted} wrong codes looked up");

@@ -21,3 +21,4 @@ mod rules;
 mod security;
 mod sender;
 mod tokens;
+mod trust;

@@ -286,8 +286,8 @@ async fn admins_manage_people_and_apps_and_no_one_else_can() {
         assert_eq!(json(refreshed).await["error"], "invalid_grant", "{backend:?}: refresh token dead");
         assert_eq!(
             sign_in_status(&server, &plain_name).await,
-            200,
-            "and it cannot sign in (the same answer as a wrong password)"
+            403,
+            "and it cannot sign in: told it is disabled, once the password is right"
         );
 
         // The admin pages: enable again, delete an app.

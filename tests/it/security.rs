@@ -483,3 +483,25 @@ async fn totp_enrolment_sign_in_backup_codes_replay_and_acr() {
         }
     }
 }
+
+/// A disabled account is told so only once it proves itself; before, it is
+/// told what every wrong attempt is told.
+#[tokio::test]
+async fn a_disabled_account_hears_the_same_words_after_proving_itself() {
+    for backend in backends() {
+        let server = TestServer::spawn(backend).await;
+        let name = unique("gone");
+        let id = server.user(&name, PASSWORD).await;
+        server.state.store.set_user_disabled(&id, true, server.state.now()).await.unwrap();
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let (_, page) = sign_in(&b, &server.base, &login, &name, "not-the-password-1").await.page();
+        assert!(page.contains("Incorrect username or password."), "{backend:?}");
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let stop = sign_in(&b, &server.base, &login, &name, PASSWORD).await;
+        let Stop::Page { status, body, .. } = stop else { panic!("{backend:?}: left the site") };
+        assert_eq!(status, 403, "{backend:?}");
+        assert!(body.contains(latchkey::accounts::users::DISABLED.0), "{body}");
+        assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "no session");
+    }
+}

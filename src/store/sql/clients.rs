@@ -4,11 +4,11 @@ use super::*;
 
 /// The columns of [`Client`]; a row from before `token_endpoint_auth_method`
 /// existed reads as the RFC 7591 default for its type.
-const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, COALESCE(token_endpoint_auth_method, CASE WHEN public THEN 'none' ELSE 'client_secret_basic' END) AS token_endpoint_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, request_object_signing_alg, require_signed_request_object, require_pushed_authorization_requests, dpop_bound_access_tokens, security_profile, secret_sealed, old_secret_sealed, allowed_resources, token_exchange_targets";
+const CLIENT_COLUMNS: &str = "id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, COALESCE(token_endpoint_auth_method, CASE WHEN public THEN 'none' ELSE 'client_secret_basic' END) AS token_endpoint_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, request_object_signing_alg, require_signed_request_object, require_pushed_authorization_requests, dpop_bound_access_tokens, security_profile, secret_sealed, old_secret_sealed, allowed_resources, token_exchange_targets, policy_uri, tos_uri, verified";
 
-const INSERT_CLIENT: &str = "INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, token_endpoint_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, request_object_signing_alg, require_signed_request_object, require_pushed_authorization_requests, dpop_bound_access_tokens, security_profile, secret_sealed, old_secret_sealed, allowed_resources, token_exchange_targets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
+const INSERT_CLIENT: &str = "INSERT INTO clients (id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, public, skip_consent, created_at, owner_id, app_type, homepage, logo_url, old_secret_hash, old_secret_expires_at, registration_token_hash, token_endpoint_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, request_object_signing_alg, require_signed_request_object, require_pushed_authorization_requests, dpop_bound_access_tokens, security_profile, secret_sealed, old_secret_sealed, allowed_resources, token_exchange_targets, policy_uri, tos_uri, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
 /// Every field but the id (`$1`) and the creation time (`$10`, kept).
-const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, public = $8, skip_consent = $9, owner_id = $11, app_type = $12, homepage = $13, logo_url = $14, old_secret_hash = $15, old_secret_expires_at = $16, registration_token_hash = $17, token_endpoint_auth_method = $18, jwks = $19, jwks_uri = $20, token_endpoint_auth_signing_alg = $21, request_object_signing_alg = $22, require_signed_request_object = $23, require_pushed_authorization_requests = $24, dpop_bound_access_tokens = $25, security_profile = $26, secret_sealed = $27, old_secret_sealed = $28, allowed_resources = $29, token_exchange_targets = $30 WHERE id = $1 AND created_at = $10";
+const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, public = $8, skip_consent = $9, owner_id = $11, app_type = $12, homepage = $13, logo_url = $14, old_secret_hash = $15, old_secret_expires_at = $16, registration_token_hash = $17, token_endpoint_auth_method = $18, jwks = $19, jwks_uri = $20, token_endpoint_auth_signing_alg = $21, request_object_signing_alg = $22, require_signed_request_object = $23, require_pushed_authorization_requests = $24, dpop_bound_access_tokens = $25, security_profile = $26, secret_sealed = $27, old_secret_sealed = $28, allowed_resources = $29, token_exchange_targets = $30, policy_uri = $31, tos_uri = $32, verified = $33 WHERE id = $1 AND created_at = $10";
 
 /// A client's fields in the order of [`INSERT_CLIENT`] and [`UPDATE_CLIENT`].
 fn client_args(c: &Client) -> Vec<Arg<'_>> {
@@ -42,7 +42,10 @@ fn client_args(c: &Client) -> Vec<Arg<'_>> {
         &c.secret_sealed,
         &c.old_secret_sealed,
         to_json(&c.allowed_resources),
-        to_json(&c.token_exchange_targets)
+        to_json(&c.token_exchange_targets),
+        &c.policy_uri,
+        &c.tos_uri,
+        c.verified
     ]
     .to_vec()
 }
