@@ -2,6 +2,7 @@
 //! them (signing in, two-step verification, account recovery). Each flow
 //! returns an outcome; the HTTP layer only turns outcomes into pages.
 
+pub mod alerts;
 pub mod email_links;
 pub mod password;
 pub mod profile;

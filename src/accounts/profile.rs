@@ -45,6 +45,7 @@ pub async fn change_password(
         .event("password.change", "success", Some(&user.id))
         .detail(format!("{ended} sessions ended, {grants} grants revoked"));
     audit::record(a.store, now, event).await;
+    super::alerts::send(a, user, super::alerts::Alert::PasswordChanged, origin, now);
     Ok(PasswordChange::Changed)
 }
 

@@ -16,7 +16,7 @@ use crate::store::{RevokeReason, User};
 /// Mails the account's current address without waiting for the mail
 /// server: the person's request does not hang on it, and a failure is
 /// logged (the message can be asked for again).
-fn send_later(a: Accounts<'_>, user: &User, subject: String, text: String) {
+pub(super) fn send_later(a: Accounts<'_>, user: &User, subject: String, text: String) {
     let email = Email { to: user.email.clone(), subject, text };
     let mailer = a.mailer.clone();
     tokio::spawn(async move {
@@ -162,6 +162,7 @@ pub async fn reset(
         .event("password.reset", "success", Some(&user.id))
         .detail(format!("{ended} sessions ended, {grants} grants revoked"));
     audit::record(a.store, now, event).await;
+    super::alerts::send(a, &user, super::alerts::Alert::PasswordReset, origin, now);
     Ok(ResetOutcome::Done)
 }
 

@@ -204,5 +204,6 @@ pub async fn disable(
     }
     a.store.disable_totp(&user.id).await?;
     audit::record(a.store, now, origin.event("mfa.disable", "success", Some(&user.id))).await;
+    super::alerts::send(a, user, super::alerts::Alert::TwoStepOff, origin, now);
     Ok(true)
 }

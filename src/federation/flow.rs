@@ -7,6 +7,7 @@ use super::github::{GithubClient, GithubProfile, UpstreamError};
 use super::linking::{self, Outcome, Purpose, Refusal};
 use super::{PROOF_ATTEMPTS, PendingProof, RoundTrip};
 use crate::accounts::Accounts;
+use crate::accounts::alerts::{self, Alert};
 use crate::accounts::users::{self, AccountError};
 use crate::audit::{self, Origin};
 use crate::clock::Timestamp;
@@ -134,6 +135,7 @@ async fn record_outcome(
         Outcome::Linked { user } => {
             let event = origin.event("federation.link", "success", Some(&user.id)).detail(detail);
             audit::record(a.store, now, event).await;
+            alerts::send(a, user, Alert::GithubLinked(&p.login), origin, now);
         }
         Outcome::Refused(why) => {
             let why = match why {
@@ -257,5 +259,6 @@ pub async fn unlink(a: Accounts<'_>, user: &User, origin: Origin<'_>, now: Times
         .event("federation.unlink", "success", Some(&user.id))
         .detail(format!("github id {} (@{})", github.subject, github.login));
     audit::record(a.store, now, event).await;
+    alerts::send(a, user, Alert::GithubUnlinked(&github.login), origin, now);
     Ok(Unlink::Unlinked)
 }

@@ -9,7 +9,7 @@ use super::extract::{Form, PageParams, SignedIn};
 use super::pages::{render, see_other};
 use super::routes;
 use crate::accounts::profile::{self, PasswordChange, ProfileUpdate};
-use crate::accounts::{password, sessions};
+use crate::accounts::{password, recovery, sessions};
 use crate::app::AppState;
 use crate::audit;
 use crate::error::PageError;
@@ -56,6 +56,13 @@ fn outcome_message(done: Option<&str>) -> (Option<String>, Option<String>) {
         Some("email-taken") => (None, Some("Another account uses that email address.".into())),
         Some("app-revoked") => (Some("The app's access is revoked. It will have to ask you again.".into()), None),
         Some("session-ended") => (Some("That session has ended.".into()), None),
+        Some("verification-sent") => (
+            Some(
+                "If your address can get mail, a new link is on its way. Links are sent at most a few times an hour."
+                    .into(),
+            ),
+            None,
+        ),
         Some("mfa-off") => (Some("Two-step verification is off.".into()), None),
         Some("mfa-proof-wrong") => {
             (None, Some("That code or password was not correct. Two-step verification is still on.".into()))
@@ -193,6 +200,17 @@ pub async fn revoke_app(
     let client_id = ClientId::from(params.get("client_id").unwrap_or(""));
     profile::revoke_app(state.accounts(), &me.user, &client_id, me.browser.origin(), state.now()).await?;
     Ok(back_to_account("app-revoked"))
+}
+
+/// POST /account/email/verify: a new verification link (throttled like
+/// reset links to the address).
+pub async fn resend_verification(
+    State(state): State<AppState>, me: SignedIn, Form(_): Form,
+) -> Result<Response, PageError> {
+    if !me.user.email_verified {
+        recovery::send_verification_throttled(state.accounts(), &me.user, me.browser.origin(), state.now()).await?;
+    }
+    Ok(back_to_account("verification-sent"))
 }
 
 /// POST /account/sessions/end: end one of the person's other sessions.

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
         .route(routes::REVOKE_APP, get(account::confirm_revoke_app).post(account::revoke_app))
         .route(routes::PROFILE, post(account::update_profile))
+        .route(routes::RESEND_VERIFICATION, post(account::resend_verification))
         .route(routes::DEVELOPER_APPS, get(portal::list).post(portal::create))
         .route("/developer/apps/new", get(portal::new_form))
         .route("/developer/apps/{id}", get(portal::show).post(portal::update))

@@ -103,9 +103,9 @@ pub async fn verify_email(
         Verification::LinkInvalid => Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "This link has expired",
-            "It was already used, or it is too old. Sign in to get a new one.",
+            "It was already used, or it is too old. On your account page, choose \"Send a new link\" next to your email.",
         )
-        .with_back(routes::LOGIN)),
+        .with_back(routes::ACCOUNT)),
         Verification::AddressChanged => Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "This address is no longer on the account",

@@ -44,6 +44,7 @@ pub const DEVELOPER_APIS: &str = "/developer/apis";
 pub const ADMIN: &str = "/admin";
 pub const REGISTER: &str = "/register";
 pub const PROFILE: &str = "/account/profile";
+pub const RESEND_VERIFICATION: &str = "/account/email/verify";
 pub const STYLESHEET: &str = "/static/latchkey.css";
 pub const THEME: &str = "/static/theme.css";
 pub const SCRIPT: &str = "/static/copy.js";

@@ -231,8 +231,14 @@ async fn a_reset_link_by_smtp_is_single_use_expires_and_lifts_a_lock() {
 
         // A link expires after 30 minutes.
         ask_reset(&server, &b, &email).await;
-        let mail = sink.wait_for(2).await;
-        let late = link_in_email(&mail[1].data, &server.base).unwrap();
+        // The reset itself was told to the address too.
+        let mail = sink.wait_for(3).await;
+        assert!(mail.iter().any(|m| m.data.contains("Your password was reset")), "{backend:?}: the reset is told");
+        let late = mail
+            .iter()
+            .rev()
+            .find_map(|m| link_in_email(&m.data, &server.base).filter(|l| l.contains("/password/reset?token=")))
+            .unwrap();
         server.clock.advance(30 * 60 + 1);
         assert_eq!(use_reset_link(&b, &late, "too-Late-for-this-9").await.0, 400);
 
@@ -503,5 +509,43 @@ async fn a_disabled_account_hears_the_same_words_after_proving_itself() {
         assert_eq!(status, 403, "{backend:?}");
         assert!(body.contains(latchkey::accounts::users::DISABLED.0), "{body}");
         assert_eq!(b.get(server.url("/account")).send().await.unwrap().status(), 303, "no session");
+    }
+}
+
+/// People hear of changes to how their account is protected, and can ask
+/// for a new verification link themselves (people created by an operator
+/// never got one).
+#[tokio::test]
+async fn security_changes_are_emailed_and_verification_links_can_be_asked_again() {
+    for backend in backends() {
+        let sink = crate::smtp_sink::SmtpSink::start().await;
+        let smtp = sink.url();
+        let server = TestServer::spawn_with(backend, &[("LATCHKEY_SMTP_URL", &smtp)]).await;
+        let name = unique("alerted");
+        server.user(&name, PASSWORD).await;
+        let email = format!("{name}@example.com");
+        let b = browser();
+        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+        let (_, account) = sign_in(&b, &server.base, &login, &name, PASSWORD).await.page();
+        assert!(account.contains("Send a new link"), "{backend:?}: an unverified address");
+        let csrf = input_value(&account, "csrf").unwrap();
+        let res = b.post(server.url("/account/email/verify")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(location(&res), "/account?done=verification-sent");
+        let mail = sink.wait_for(1).await;
+        assert_eq!(mail[0].to, vec![email.clone()]);
+        let link = link_in_email(&mail[0].data, &server.base).expect("a verification link");
+        assert!(link.contains("/email/verify?token="), "{link}");
+
+        let res = b
+            .post(server.url("/account/password"))
+            .form(&[("csrf", csrf.as_str()), ("current_password", PASSWORD), ("new_password", "a-New-start-4711")])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).contains("password-changed"), "{backend:?}");
+        let mail = sink.wait_for(2).await;
+        let alert = &mail[1].data;
+        assert!(alert.contains("Your password was changed") && alert.contains("When:"), "{alert}");
+        assert!(alert.contains("/password/forgot"), "what to do if it was not them");
     }
 }
