@@ -113,6 +113,11 @@ pub struct LoginPage {
     pub client_name: Option<String>,
     pub signup_url: String,
     pub github_url: Option<String>,
+    /// prompt=select_account: the signed-in account, to go on with.
+    pub continue_as: Option<UserLine>,
+    /// A fresh sign-in of the signed-in account (prompt=login, max_age):
+    /// who is asked to prove themselves again.
+    pub reauth_as: Option<String>,
 }
 impl Page for LoginPage {
     const TEMPLATE: &'static str = "login.html";

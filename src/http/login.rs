@@ -15,7 +15,8 @@ use crate::accounts::throttle;
 use crate::accounts::users::{self, AccountError, NewAccount};
 use crate::app::AppState;
 use crate::error::PageError;
-use crate::templates::{LoginPage, SignupErrors, SignupPage, SignupValues};
+use crate::oauth::{authorize, consent};
+use crate::templates::{LoginPage, SignupErrors, SignupPage, SignupValues, UserLine};
 
 /// The "Continue with GitHub" link, when GitHub is configured.
 fn github_url(state: &AppState, request: Option<&str>) -> Option<String> {
@@ -32,22 +33,53 @@ pub async fn login_page(
     if pending.is_none() && browser.session.is_some() {
         return Ok(see_other(next.unwrap_or(routes::ACCOUNT)));
     }
-    let notice = pending.as_ref().and_then(|(_, p)| {
-        (p.prompt.select_account && browser.session.is_some())
-            .then(|| "Choose the account to continue with.".to_string())
-    });
+    // Signed in already, and here for an app's request: choose this account
+    // (prompt=select_account), or prove it is still you (prompt=login).
+    let signed_in = match &browser.session {
+        Some(s) if pending.is_some() => state.store.get_user(&s.user_id).await?.filter(|u| !u.disabled),
+        _ => None,
+    };
+    let (mut continue_as, mut reauth_as) = (None, None);
+    if let (Some((_, req)), Some(user), Some(session)) = (&pending, &signed_in, &browser.session) {
+        if authorize::may_continue_as(req, session, state.now()) {
+            continue_as =
+                Some(UserLine { username: user.username.clone(), email: Some(user.email.clone()), name: None });
+        } else if !req.prompt.select_account {
+            reauth_as = Some(user.username.clone());
+        }
+    }
+    let hint = pending.as_ref().and_then(|(_, p)| p.login_hint.clone());
     let page = LoginPage {
         csrf: browser.csrf.clone(),
         request_id: request.map(str::to_string),
         next: next.map(str::to_string),
-        username: pending.as_ref().and_then(|(_, p)| p.login_hint.clone()),
+        username: hint.or_else(|| reauth_as.clone()),
         error: None,
-        notice,
+        notice: None,
+        continue_as,
+        reauth_as,
         client_name: pending.map(|(_, p)| p.client_name),
         signup_url: with_request(routes::SIGNUP, request),
         github_url: github_url(&state, request),
     };
     Ok(render(&state, StatusCode::OK, &page))
+}
+
+/// POST /login/continue: go on with the signed-in account
+/// (prompt=select_account).
+pub async fn continue_as(
+    State(state): State<AppState>, browser: Browser, Form(params): Form,
+) -> Result<Response, PageError> {
+    let (id, mut req) = pending_request(&state, params.get("request")).await?.ok_or_else(PageError::expired)?;
+    let Some(session) = &browser.session else {
+        return Ok(see_other(&with_request(routes::LOGIN, Some(&id))));
+    };
+    if !authorize::may_continue_as(&req, session, state.now()) {
+        return Ok(see_other(&with_request(routes::LOGIN, Some(&id))));
+    }
+    req.login_done = true;
+    consent::save_pending(state.provider(), &id, &req).await?;
+    Ok(see_other(&with_request(routes::AUTHORIZE_RESUME, Some(&id))))
 }
 
 /// POST /login
@@ -65,6 +97,8 @@ pub async fn login_submit(
         username: Some(username.clone()),
         error: Some(error),
         notice: None,
+        continue_as: None,
+        reauth_as: None,
         client_name: pending.as_ref().map(|(_, p)| p.client_name.clone()),
         signup_url: with_request(routes::SIGNUP, request),
         github_url: github_url(&state, request),

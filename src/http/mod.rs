@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::RESET_PASSWORD, get(recovery::reset_page).post(recovery::reset_submit))
         .route(routes::VERIFY_EMAIL, get(recovery::verify_email))
         .route(routes::LOGIN_MFA, post(mfa::step_submit))
+        .route(routes::LOGIN_CONTINUE, post(login::continue_as))
         .route(routes::REVOKE_APP, get(account::confirm_revoke_app).post(account::revoke_app))
         .route(routes::PROFILE, post(account::update_profile))
         .route(routes::RESEND_VERIFICATION, post(account::resend_verification))

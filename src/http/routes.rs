@@ -34,6 +34,7 @@ pub const FORGOT_PASSWORD: &str = "/password/forgot";
 pub const RESET_PASSWORD: &str = "/password/reset";
 pub const VERIFY_EMAIL: &str = "/email/verify";
 pub const LOGIN_MFA: &str = "/login/mfa";
+pub const LOGIN_CONTINUE: &str = "/login/continue";
 pub const MFA_SETUP: &str = "/account/mfa";
 pub const MFA_DISABLE: &str = "/account/mfa/disable";
 pub const BACKUP_CODES: &str = "/account/mfa/backup-codes";

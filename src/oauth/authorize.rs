@@ -413,6 +413,16 @@ pub enum Next {
     Issue,
 }
 
+/// `prompt=select_account` with a signed-in session: the person may go on
+/// with that account instead of signing in again, unless the request also
+/// wants a fresh sign-in (prompt=login, max_age) or names someone else.
+pub fn may_continue_as(req: &AuthorizationRequest, session: &Session, now: Timestamp) -> bool {
+    req.prompt.select_account
+        && !req.prompt.login
+        && !req.max_age.is_some_and(|max| max == 0 || now - session.auth_time > max)
+        && req.hint_sub.as_deref().is_none_or(|sub| sub == session.user_id)
+}
+
 /// Decides the next step from the request, the browser session and any
 /// remembered consent. `Err` carries the error for prompt=none.
 ///

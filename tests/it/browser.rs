@@ -562,6 +562,15 @@ async fn chromium_approves_a_tv_on_a_phone_and_registers_an_api() {
         shot(&c, "27-consent-unverified").await;
         axe(&c, "27-consent-unverified").await;
 
+        // The account chooser (prompt=select_account).
+        let mut choose = authorize_url(&server, &unchecked, &callback, "openid", "b-4");
+        choose.query_pairs_mut().append_pair("prompt", "select_account");
+        c.goto(choose.as_str()).await.unwrap();
+        wait_for_path(&c, "/login").await;
+        assert!(c.source().await.unwrap().contains("continue-as"));
+        shot(&c, "29-account-chooser").await;
+        axe(&c, "29-account-chooser").await;
+
         // The admin page, with its trust switches.
         server.state.store.set_user_role(&me.id, latchkey::store::Role::Admin, server.state.now()).await.unwrap();
         c.goto(&server.url("/admin")).await.unwrap();

@@ -607,6 +607,60 @@ async fn max_age_and_prompt_login_force_a_fresh_sign_in() {
     }
 }
 
+/// prompt=select_account offers the signed-in account to go on with, and
+/// another; prompt=login says who must prove themselves again and fills in
+/// their name; login_hint fills in the name too.
+#[tokio::test]
+async fn the_sign_in_page_offers_the_signed_in_account_and_names_who_signs_in_again() {
+    for backend in backends() {
+        let (server, id, _, username) = setup(backend).await;
+        let b = browser();
+        let _ = get_code(&server, &b, &id, REDIRECT, None, &username).await;
+        let ask = |extra: (&'static str, &'static str)| {
+            authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", REDIRECT),
+                    ("scope", "openid"),
+                    extra,
+                ],
+            )
+        };
+        let (page_url, login) = follow(&b, &server.base, &ask(("prompt", "select_account"))).await.page();
+        assert!(page_url.contains("/login"), "{backend:?}");
+        let login = html_unescape(&login);
+        assert!(
+            login.contains("id=\"continue-as\"")
+                && login.contains(&format!("Continue as <strong>@{username}</strong>"))
+        );
+        assert!(login.contains("or use another account"), "the other way stays");
+        let csrf = input_value(&login, "csrf").unwrap();
+        let request = input_value(&login, "request").unwrap();
+        let to = submit(&b, &server.base, "/login/continue", &[("csrf", &csrf), ("request", &request)]).await.left();
+        assert!(query_param(&to, "code").is_some(), "{backend:?}: {to}");
+
+        // prompt=login cannot be skipped that way.
+        let (_, login) = follow(&b, &server.base, &ask(("prompt", "login"))).await.page();
+        assert!(!login.contains("continue-as"));
+        assert!(login.contains("id=\"reauth\"") && login.contains(&format!("@{username}")), "{login}");
+        assert_eq!(input_value(&login, "username").as_deref(), Some(username.as_str()), "prefilled");
+        let csrf = input_value(&login, "csrf").unwrap();
+        let request = input_value(&login, "request").unwrap();
+        let back = submit(&b, &server.base, "/login/continue", &[("csrf", &csrf), ("request", &request)]).await;
+        assert!(matches!(back, Stop::Page { ref url, .. } if url.contains("/login")), "{backend:?}: still asked");
+
+        // login_hint fills in the name for someone not signed in.
+        let (_, login) = follow(&browser(), &server.base, &ask(("login_hint", "grace@example.com"))).await.page();
+        assert_eq!(input_value(&login, "username").as_deref(), Some("grace@example.com"));
+        // Tab goes from the name to the password, then to "Forgot password?".
+        let (name_at, pw_at) = (login.find("id=\"username\"").unwrap(), login.find("id=\"password\"").unwrap());
+        let forgot_at = login.find("/password/forgot").unwrap();
+        assert!(name_at < pw_at && pw_at < forgot_at);
+    }
+}
+
 #[tokio::test]
 async fn cors_only_for_registered_origins() {
     for backend in backends() {
