@@ -41,6 +41,22 @@ impl Clock for OffsetClock {
 
 /// `2026-11-22 23:10 UTC`: for pages. Civil date from days since the epoch
 /// (Howard Hinnant's algorithm), so no calendar crate is needed for one line.
+/// How long before `now` the moment `at` was, as people say it: "just
+/// now", "5 minutes ago", "yesterday", "3 days ago"; past a month, the
+/// date.
+pub fn ago(now: Timestamp, at: Timestamp) -> String {
+    let secs = (now - at).max(0);
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit} ago") } else { format!("{n} {unit}s ago") };
+    match secs {
+        0..=59 => "just now".into(),
+        60..=3_599 => plural(secs / 60, "minute"),
+        3_600..=86_399 => plural(secs / 3_600, "hour"),
+        86_400..=172_799 => "yesterday".into(),
+        172_800..=2_591_999 => plural(secs / 86_400, "day"),
+        _ => format!("on {}", &utc_text(at)[..10]),
+    }
+}
+
 pub fn utc_text(ts: Timestamp) -> String {
     let days = ts.div_euclid(86_400);
     let secs = ts.rem_euclid(86_400);
@@ -59,6 +75,18 @@ pub fn utc_text(ts: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ago_reads_as_people_say_it() {
+        let now = 1_764_547_200; // 2025-12-01 00:00 UTC
+        assert_eq!(ago(now, now - 5), "just now");
+        assert_eq!(ago(now, now - 60), "1 minute ago");
+        assert_eq!(ago(now, now - 7_200), "2 hours ago");
+        assert_eq!(ago(now, now - 90_000), "yesterday");
+        assert_eq!(ago(now, now - 3 * 86_400), "3 days ago");
+        assert_eq!(ago(now, now - 40 * 86_400), "on 2025-10-22");
+        assert_eq!(ago(now, now + 30), "just now", "a clock a little ahead");
+    }
 
     #[test]
     fn utc_text_formats_dates() {

@@ -279,14 +279,30 @@ pub struct SessionLine {
     pub id: String,
     pub device: String,
     pub ip: Option<String>,
-    pub last_seen: String,
+    pub last_seen: When,
     pub current: bool,
+}
+
+/// A moment on a page: relative ("3 hours ago"), with the exact UTC time
+/// on hover and for machines (`<time datetime title>`).
+#[derive(Debug, Serialize, Default)]
+pub struct When {
+    pub text: String,
+    pub exact: String,
+    pub iso: String,
+}
+
+impl When {
+    pub fn at(now: crate::clock::Timestamp, at: crate::clock::Timestamp) -> Self {
+        let exact = crate::clock::utc_text(at);
+        When { text: crate::clock::ago(now, at), iso: exact.replace(" UTC", "Z"), exact }
+    }
 }
 
 #[derive(Debug, Serialize, Default)]
 pub struct ActivityLine {
     pub what: String,
-    pub when: String,
+    pub when: When,
     pub ip: Option<String>,
     /// A failure or refusal, shown in the error colour.
     pub alert: bool,
@@ -866,12 +882,12 @@ mod tests {
                     id: "h".into(),
                     device: evil.into(),
                     ip: None,
-                    last_seen: "2026-11-22 23:10 UTC".into(),
+                    last_seen: When::at(1_764_547_200, 1_764_540_000),
                     current: true,
                 }],
                 activity: vec![ActivityLine {
                     what: "Signed in".into(),
-                    when: "2026-11-22 23:10 UTC".into(),
+                    when: When::at(1_764_547_200, 1_764_540_000),
                     ip: Some(evil.into()),
                     alert: false,
                 }],

@@ -16,7 +16,7 @@ use crate::error::PageError;
 use crate::federation::{github, linking};
 use crate::store::{ClientId, Role};
 use crate::templates::{
-    AccountPage, ActivityLine, AppLine, ConfirmPage, HiddenField, SessionLine, SignedOutPage, UserLine,
+    AccountPage, ActivityLine, AppLine, ConfirmPage, HiddenField, SessionLine, SignedOutPage, UserLine, When,
 };
 
 /// GET /: the account page, or the sign-in page.
@@ -89,7 +89,7 @@ pub async fn account_page(
         .into_iter()
         .map(|e| ActivityLine {
             what: audit::describe(&e.event, &e.outcome),
-            when: crate::clock::utc_text(e.at),
+            when: When::at(state.now(), e.at),
             alert: audit::alarming(&e.event, &e.outcome),
             ip: e.ip,
         })
@@ -114,7 +114,7 @@ pub async fn account_page(
         .map(|s| SessionLine {
             current: s.id_hash == session.id_hash,
             device: sessions::describe_device(s.user_agent.as_deref()),
-            last_seen: crate::clock::utc_text(s.last_seen_at),
+            last_seen: When::at(state.now(), s.last_seen_at),
             ip: s.ip,
             id: s.id_hash,
         })
