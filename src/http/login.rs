@@ -44,7 +44,8 @@ pub async fn login_page(
         if authorize::may_continue_as(req, session, state.now()) {
             continue_as =
                 Some(UserLine { username: user.username.clone(), email: Some(user.email.clone()), name: None });
-        } else if !req.prompt.select_account {
+        } else if authorize::asks_to_sign_in_again(req, session, state.now()) {
+            // Not for "Not you?" from the consent page: that is a switch.
             reauth_as = Some(user.username.clone());
         }
     }

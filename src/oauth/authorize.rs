@@ -413,14 +413,29 @@ pub enum Next {
     Issue,
 }
 
+/// The signed-in person must prove themselves again: prompt=login, or a
+/// sign-in older than max_age (OIDC Core §3.1.2.1, errata 2: max_age=0 is
+/// prompt=login).
+pub fn wants_fresh_sign_in(req: &AuthorizationRequest, session: &Session, now: Timestamp) -> bool {
+    req.prompt.login || req.max_age.is_some_and(|max| max == 0 || now - session.auth_time > max)
+}
+
+/// The request names someone other than the signed-in person (id_token_hint).
+fn names_someone_else(req: &AuthorizationRequest, session: &Session) -> bool {
+    req.hint_sub.as_deref().is_some_and(|sub| sub != session.user_id)
+}
+
 /// `prompt=select_account` with a signed-in session: the person may go on
 /// with that account instead of signing in again, unless the request also
-/// wants a fresh sign-in (prompt=login, max_age) or names someone else.
+/// wants a fresh sign-in or names someone else.
 pub fn may_continue_as(req: &AuthorizationRequest, session: &Session, now: Timestamp) -> bool {
-    req.prompt.select_account
-        && !req.prompt.login
-        && !req.max_age.is_some_and(|max| max == 0 || now - session.auth_time > max)
-        && req.hint_sub.as_deref().is_none_or(|sub| sub == session.user_id)
+    req.prompt.select_account && !wants_fresh_sign_in(req, session, now) && !names_someone_else(req, session)
+}
+
+/// The signed-in person is asked to sign in again as themselves (not to
+/// switch accounts): the page says who and fills in the name.
+pub fn asks_to_sign_in_again(req: &AuthorizationRequest, session: &Session, now: Timestamp) -> bool {
+    wants_fresh_sign_in(req, session, now) && !names_someone_else(req, session)
 }
 
 /// Decides the next step from the request, the browser session and any
@@ -435,11 +450,7 @@ pub fn decide(
         None => true,
         Some(s) => {
             !req.login_done
-                && (req.prompt.login
-                    || req.prompt.select_account
-                    // OIDC Core §3.1.2.1 (errata 2): max_age=0 is prompt=login.
-                    || req.max_age.is_some_and(|max| max == 0 || now - s.auth_time > max)
-                    || req.hint_sub.as_deref().is_some_and(|sub| sub != s.user_id))
+                && (req.prompt.select_account || wants_fresh_sign_in(req, s, now) || names_someone_else(req, s))
         }
     };
     if needs_login {

@@ -15,6 +15,12 @@ fn authorize_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
 }
 
 /// A server, a confidential client and a person with a password.
+/// The text after `start` up to the next double quote.
+fn between_quotes<'a>(html: &'a str, start: &str) -> &'a str {
+    let from = html.find(start).expect("marker") + start.len();
+    &html[from..from + html[from..].find('"').unwrap()]
+}
+
 async fn setup(backend: Backend) -> (TestServer, String, String, String) {
     let server = TestServer::spawn(backend).await;
     let (id, secret) = server.confidential(REDIRECT).await;
@@ -650,6 +656,20 @@ async fn the_sign_in_page_offers_the_signed_in_account_and_names_who_signs_in_ag
         let request = input_value(&login, "request").unwrap();
         let back = submit(&b, &server.base, "/login/continue", &[("csrf", &csrf), ("request", &request)]).await;
         assert!(matches!(back, Stop::Page { ref url, .. } if url.contains("/login")), "{backend:?}: still asked");
+
+        // "Not you?" on a consent page switches accounts: no "confirm it is
+        // you", no name filled in.
+        let (other_app, _) = server.confidential(REDIRECT).await;
+        let url = authorize_url(
+            &server,
+            &[("response_type", "code"), ("client_id", &other_app), ("redirect_uri", REDIRECT), ("scope", "openid")],
+        );
+        let (at, consent) = follow(&b, &server.base, &url).await.page();
+        assert!(at.contains("/consent"), "{backend:?}: {at}");
+        let switch = html_unescape(between_quotes(&consent, "class=\"chip-action\" href=\""));
+        let (_, login) = follow(&b, &server.base, &server.url(&switch)).await.page();
+        assert!(!login.contains("id=\"reauth\"") && !login.contains("continue-as"), "{backend:?}: {login}");
+        assert_eq!(input_value(&login, "username").as_deref(), Some(""), "nothing filled in");
 
         // login_hint fills in the name for someone not signed in.
         let (_, login) = follow(&browser(), &server.base, &ask(("login_hint", "grace@example.com"))).await.page();
