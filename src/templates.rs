@@ -169,7 +169,9 @@ pub struct ConsentPage {
     pub csrf: String,
     pub request_id: String,
     pub client_name: String,
-    pub app: ConsentApp,
+    pub app: crate::oauth::consent::AppFacts,
+    /// When the person first allowed the app, as text.
+    pub allowed_since: Option<String>,
     pub scopes: Vec<ScopeLine>,
     pub user: UserLine,
     pub switch_url: String,
@@ -179,19 +181,6 @@ impl Page for ConsentPage {
     fn title(&self) -> String {
         format!("Allow {}?", self.client_name)
     }
-}
-
-/// What the consent page shows of the app (see `oauth::consent::AppFacts`).
-#[derive(Debug, Serialize, Default)]
-pub struct ConsentApp {
-    pub logo_url: Option<String>,
-    pub homepage: Option<String>,
-    pub policy_uri: Option<String>,
-    pub tos_uri: Option<String>,
-    pub owner: Option<String>,
-    pub redirect_host: String,
-    pub unverified: bool,
-    pub allowed_since: Option<String>,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -828,7 +817,7 @@ mod tests {
                 csrf: "tok".into(),
                 request_id: "req".into(),
                 client_name: evil.into(),
-                app: ConsentApp {
+                app: crate::oauth::consent::AppFacts {
                     logo_url: Some("https://app.example/logo.png".into()),
                     homepage: Some(evil.into()),
                     policy_uri: Some(evil.into()),
@@ -836,8 +825,9 @@ mod tests {
                     owner: Some(evil.into()),
                     redirect_host: evil.into(),
                     unverified: true,
-                    allowed_since: Some(evil.into()),
+                    allowed_since: None,
                 },
+                allowed_since: Some(evil.into()),
                 scopes: vec![ScopeLine { name: "email".into(), description: "See your email address".into() }],
                 user: user(),
                 switch_url: "/login?request=req&switch=1".into(),

@@ -15,6 +15,26 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// Adds `delta` to the counter at `key`, with EXPIRE NX in the same
+    /// transaction: the window starts at the first change and is not
+    /// extended by later ones, and a counter that had just expired is never
+    /// left without a lifetime.
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> EphemeralResult<i64> {
+        let mut c = self.conn.clone();
+        let key = self.key(key);
+        let (n,): (i64,) = redis::pipe()
+            .atomic()
+            .incr(&key, delta)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(secs(ttl))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(n)
+    }
+
     /// Connects with `timeout` on connecting and on every command: an
     /// unreachable Redis fails a request quickly (503) instead of hanging
     /// it, and the connection is re-established in the background.
@@ -76,40 +96,11 @@ impl Ephemeral for RedisStore {
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> EphemeralResult<i64> {
-        let mut c = self.conn.clone();
-        let key = self.key(key);
-        // INCR and EXPIRE NX in one transaction: the window starts at the
-        // first failure and is not extended by later ones.
-        let (n,): (i64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(secs(ttl))
-            .arg("NX")
-            .ignore()
-            .query_async(&mut c)
-            .await?;
-        Ok(n)
+        self.add(key, 1, ttl).await
     }
 
     async fn decr(&self, key: &str, ttl: Duration) -> EphemeralResult<()> {
-        let mut c = self.conn.clone();
-        let key = self.key(key);
-        // EXPIRE NX too: had the counter just expired, DECR would create a
-        // key without a lifetime.
-        let _: () = redis::pipe()
-            .atomic()
-            .decr(&key, 1)
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(secs(ttl))
-            .arg("NX")
-            .ignore()
-            .query_async(&mut c)
-            .await?;
-        Ok(())
+        self.add(key, -1, ttl).await.map(drop)
     }
 
     async fn ping(&self) -> EphemeralResult<()> {

@@ -47,7 +47,6 @@ pub async fn page(
         })
         .collect();
     let users = all_users
-        .clone()
         .into_iter()
         .map(|u| AdminUserLine {
             is_me: u.id == me.id,

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::error::{ErrorCode, PageError};
 use crate::oauth::authorize::{self, AuthorizationRequest, Rejection};
 use crate::oauth::consent::{self, Decision};
-use crate::templates::{ConsentApp, ConsentPage, ScopeLine, UserLine};
+use crate::templates::{ConsentPage, ScopeLine, UserLine};
 
 /// GET or POST /authorize: check the request, then go on.
 pub async fn authorize(State(state): State<AppState>, browser: Browser, PageParams(params): PageParams) -> Response {
@@ -100,16 +100,8 @@ pub async fn consent_page(
         csrf: browser.csrf.clone(),
         request_id: id.clone(),
         client_name: req.client_name.clone(),
-        app: ConsentApp {
-            logo_url: facts.logo_url,
-            homepage: facts.homepage,
-            policy_uri: facts.policy_uri,
-            tos_uri: facts.tos_uri,
-            owner: facts.owner,
-            redirect_host: facts.redirect_host,
-            unverified: facts.unverified,
-            allowed_since: facts.allowed_since.map(crate::clock::utc_text),
-        },
+        allowed_since: facts.allowed_since.map(crate::clock::utc_text),
+        app: facts,
         scopes: consent::describe(state.provider(), &consent::scopes_to_ask(&req, user.role), &req.resources)
             .await?
             .into_iter()

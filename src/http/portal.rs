@@ -283,7 +283,7 @@ pub async fn create(State(state): State<AppState>, me: SignedIn, Form(params): F
         }
     };
     let client = clients::create(&*state.store, &state.at_rest_key, &new, actor(&me), state.now()).await?;
-    Ok(see_other(&after(&state, &me, &client, "created", new.secret.clone()).await?))
+    Ok(see_other(&after(&state, &me, &client, "created", new.secret).await?))
 }
 
 /// Where a form about `client` goes when done: its page saying what was

@@ -30,7 +30,7 @@ pub async fn forget_pending(p: Provider<'_>, id: &str) -> EphemeralResult<()> {
 /// What the consent page tells about the app asking, so a person can judge
 /// it: who registered it, where it sends them back, its links, whether an
 /// administrator checked it, and since when they have used it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AppFacts {
     /// Shown only from https (checked at registration), at a fixed size.
     pub logo_url: Option<String>,
@@ -44,7 +44,9 @@ pub struct AppFacts {
     /// Registered by an ordinary user (or by dynamic registration) and not
     /// checked by an administrator.
     pub unverified: bool,
-    /// When the person first allowed it, if they did.
+    /// When the person first allowed it, if they did (the page shows it as
+    /// text).
+    #[serde(skip)]
     pub allowed_since: Option<Timestamp>,
 }
 

@@ -161,8 +161,9 @@ pub async fn lookup(p: Provider<'_>, typed: &str, origin: Origin<'_>, now: Times
     if p.ephemeral.incr(&space_key, space_window).await? > p.config.device_code_guesses_per_minute {
         return Ok(Lookup::Locked(60 - now.rem_euclid(60)));
     }
-    let found = match normalize(typed) {
-        Some(code) => p.store.pending_device(&code, now).await?,
+    let code = normalize(typed);
+    let found = match &code {
+        Some(code) => p.store.pending_device(code, now).await?,
         None => None,
     };
     let client = match &found {
@@ -181,7 +182,7 @@ pub async fn lookup(p: Provider<'_>, typed: &str, origin: Origin<'_>, now: Times
     if let Some(wait) = failure.locked_for {
         return Ok(Lookup::Locked(wait));
     }
-    Ok(if normalize(typed).is_none() { Lookup::Malformed } else { Lookup::Unknown })
+    Ok(if code.is_none() { Lookup::Malformed } else { Lookup::Unknown })
 }
 
 /// A code the person entered at /device and was shown, waiting for their

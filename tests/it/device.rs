@@ -73,6 +73,37 @@ async fn answer(server: &TestServer, b: &reqwest::Client, link: &str, username: 
     done
 }
 
+/// An address of its own for one test's requests (through a trusted
+/// proxy): the per-IP counts are shared through Redis by every test server.
+fn own_ip() -> String {
+    let ip = latchkey::crypto::random_bytes(3);
+    format!("10.{}.{}.{}", ip[0], ip[1], ip[2])
+}
+
+/// A new person signed in at `server`'s /device: their browser and the
+/// page's CSRF token.
+async fn at_device_page(server: &TestServer, username: &str) -> (reqwest::Client, String) {
+    server.user(username, PASSWORD).await;
+    let b = browser();
+    let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
+    let _ = sign_in(&b, &server.base, &login, username, PASSWORD).await;
+    let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+    (b, csrf)
+}
+
+/// A server whose per-IP lock comes after `threshold` wrong codes.
+async fn guessed_at(backend: Backend, threshold: &str) -> TestServer {
+    TestServer::spawn_with(
+        backend,
+        &[
+            ("LATCHKEY_LOCKOUT_THRESHOLD", threshold),
+            ("LATCHKEY_THROTTLE_DELAY_MS", "0"),
+            ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_tv_signs_in_through_the_persons_phone() {
     for backend in backends() {
@@ -121,10 +152,9 @@ async fn a_tv_signs_in_through_the_persons_phone() {
         assert_eq!(body["error"], "invalid_grant", "{backend:?}: tokens are issued once");
         // The code cannot be answered again either.
         let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
-        let ip = latchkey::crypto::random_bytes(3);
         let res = b
             .post(server.url("/device"))
-            .header("X-Forwarded-For", format!("10.{}.{}.{}", ip[0], ip[1], ip[2]))
+            .header("X-Forwarded-For", own_ip())
             .form(&[("csrf", csrf.as_str()), ("user_code", user_code)])
             .send()
             .await
@@ -180,23 +210,9 @@ async fn guessing_user_codes_is_throttled_per_ip_and_across_all() {
         // Per IP: the lockout threshold (3 here). Counts are shared through
         // Redis by every test server: this one's browser comes from an IP of
         // its own, through a trusted proxy.
-        let server = TestServer::spawn_with(
-            backend,
-            &[
-                ("LATCHKEY_LOCKOUT_THRESHOLD", "3"),
-                ("LATCHKEY_THROTTLE_DELAY_MS", "0"),
-                ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1"),
-            ],
-        )
-        .await;
-        let ip = latchkey::crypto::random_bytes(3);
-        let ip = format!("10.{}.{}.{}", ip[0], ip[1], ip[2]);
-        let name = unique("guesser");
-        server.user(&name, PASSWORD).await;
-        let b = browser();
-        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
-        let _ = sign_in(&b, &server.base, &login, &name, PASSWORD).await;
-        let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let server = guessed_at(backend, "3").await;
+        let ip = own_ip();
+        let (b, csrf) = at_device_page(&server, &unique("guesser")).await;
         let enter = |code: &'static str| {
             let (b, url, csrf, ip) = (b.clone(), server.url("/device"), csrf.clone(), ip.clone());
             async move {
@@ -223,17 +239,11 @@ async fn guessing_user_codes_is_throttled_per_ip_and_across_all() {
         let offset =
             86_400 * (1 + (u32::from_be_bytes(latchkey::crypto::random_bytes(4).try_into().unwrap()) % 10_000) as i64);
         capped.clock.advance(offset - capped.state.now().rem_euclid(60));
-        let name = unique("guesser");
-        capped.user(&name, PASSWORD).await;
-        let b = browser();
-        let (_, login) = follow(&b, &capped.base, &capped.url("/login")).await.page();
-        let _ = sign_in(&b, &capped.base, &login, &name, PASSWORD).await;
-        let csrf = input_value(&follow(&b, &capped.base, &capped.url("/device")).await.page().1, "csrf").unwrap();
+        let (b, csrf) = at_device_page(&capped, &unique("guesser")).await;
         // Each guess from another IP: the cap holds across them.
         let from_anywhere = |code: &'static str| {
             let (b, url, csrf) = (b.clone(), capped.url("/device"), csrf.clone());
-            let ip = latchkey::crypto::random_bytes(3);
-            let ip = format!("10.{}.{}.{}", ip[0], ip[1], ip[2]);
+            let ip = own_ip();
             async move {
                 let form = [("csrf", csrf.as_str()), ("user_code", code)];
                 b.post(url).header("X-Forwarded-For", ip).form(&form).send().await.unwrap().status().as_u16()
@@ -259,19 +269,15 @@ async fn only_the_browser_that_entered_a_code_answers_it_and_the_tv_can_be_revok
     for backend in backends() {
         let server = TestServer::spawn(backend).await;
         let tv = tv_app(&server).await;
-        let (owner, intruder) = (unique("viewer"), unique("intruder"));
+        let owner = unique("viewer");
         server.user(&owner, PASSWORD).await;
-        server.user(&intruder, PASSWORD).await;
         let asked = ask(&server, &tv, "openid offline_access").await;
         let device_code = asked["device_code"].as_str().unwrap().to_string();
         let user_code = asked["user_code"].as_str().unwrap().to_string();
 
         // The intruder, signed in, posts the code (and a made-up hold)
         // straight to the answer.
-        let evil = browser();
-        let (_, login) = follow(&evil, &server.base, &server.url("/login")).await.page();
-        let _ = sign_in(&evil, &server.base, &login, &intruder, PASSWORD).await;
-        let csrf = input_value(&follow(&evil, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let (evil, csrf) = at_device_page(&server, &unique("intruder")).await;
         for form in [
             vec![("csrf", csrf.as_str()), ("user_code", user_code.as_str()), ("decision", "allow")],
             vec![("csrf", csrf.as_str()), ("confirmation", user_code.as_str()), ("decision", "allow")],
@@ -344,23 +350,9 @@ async fn only_the_browser_that_entered_a_code_answers_it_and_the_tv_can_be_revok
 #[tokio::test]
 async fn concurrent_guesses_from_one_address_stop_at_the_limit() {
     for backend in backends() {
-        let server = TestServer::spawn_with(
-            backend,
-            &[
-                ("LATCHKEY_LOCKOUT_THRESHOLD", "3"),
-                ("LATCHKEY_THROTTLE_DELAY_MS", "0"),
-                ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1"),
-            ],
-        )
-        .await;
-        let ip = latchkey::crypto::random_bytes(3);
-        let ip = format!("10.{}.{}.{}", ip[0], ip[1], ip[2]);
-        let name = unique("guesser");
-        server.user(&name, PASSWORD).await;
-        let b = browser();
-        let (_, login) = follow(&b, &server.base, &server.url("/login")).await.page();
-        let _ = sign_in(&b, &server.base, &login, &name, PASSWORD).await;
-        let csrf = input_value(&follow(&b, &server.base, &server.url("/device")).await.page().1, "csrf").unwrap();
+        let server = guessed_at(backend, "3").await;
+        let ip = own_ip();
+        let (b, csrf) = at_device_page(&server, &unique("guesser")).await;
         let guesses: Vec<_> = (0..40)
             .map(|i| {
                 let (b, url, csrf, ip) = (b.clone(), server.url("/device"), csrf.clone(), ip.clone());
